@@ -1,0 +1,64 @@
+# mlstack — make help lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.ONESHELL:
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+# A fresh machine has only Python: install uv into .tools with pip when it is not on PATH.
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export UV_PYTHON_DOWNLOADS := never
+PYTEST_ARGS ?=
+
+##@ Getting started
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} \
+	  /^[a-zA-Z0-9_.-]+:.*##/ {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --all-extras
+	touch $@
+
+.PHONY: setup
+setup: $(VENV)/.synced ## Create .venv from uv.lock (installs uv first if missing)
+
+.PHONY: demo
+demo: setup ## Run the whole lifecycle on embedded defaults and serve one prediction
+	$(BIN)/mlstack demo
+
+.PHONY: test
+test: setup ## Run the whole test suite (what CI runs)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: setup ## Unit tests only (no servers)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: setup ## ruff (with Airflow AIR rules)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: fmt
+fmt: setup ## Format and auto-fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: lock
+lock: | $(UV) ## Re-resolve uv.lock after editing pyproject.toml
+	$(UV) lock
+
+.PHONY: clean
+clean: ## Remove local state (.mlstack: MLflow stores, snapshots, logs); keeps .venv
+	rm -rf .mlstack
+
+# Each area of the platform keeps its targets in mk/<area>.mk.
+-include mk/*.mk
