@@ -32,7 +32,8 @@ setup: $(VENV)/.synced ## Create .venv from uv.lock (installs uv first if missin
 
 .PHONY: demo
 demo: setup ## Run the whole lifecycle on embedded defaults and serve one prediction
-	$(BIN)/mlstack demo
+	$(BIN)/mlstack run
+	$(BIN)/mlstack predict --example
 
 .PHONY: test
 test: setup ## Run the whole test suite (what CI runs)

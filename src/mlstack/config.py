@@ -1,0 +1,193 @@
+"""One Settings object, read from the environment, `.env` and `.secrets` (in that priority).
+
+Embedded defaults need no server and no account: a SQLite MLflow store and local folders under
+`MLSTACK_HOME` (default `.mlstack/`). Setting variables switches to Postgres/NeonDB, S3, SMTP.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from mlstack.errors import ConfigError
+
+SECRET_MASK = "********"
+
+
+class Settings(BaseSettings):
+    """Resolved configuration of the platform. Secrets are SecretStr and never printed."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLSTACK_",
+        env_file=(".env", ".secrets"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- where state lives ------------------------------------------------------------
+    home: Path = Field(Path(".mlstack"), description="Local state folder (embedded mode)")
+    tracking_uri: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "MLSTACK_TRACKING_URI"),
+        description="MLflow tracking server or store; default sqlite under home",
+    )
+    registry_uri: str | None = Field(
+        None, validation_alias=AliasChoices("MLFLOW_REGISTRY_URI", "MLSTACK_REGISTRY_URI")
+    )
+    data_root: str | None = Field(
+        None,
+        description="Where raw batches, snapshots and reports go: a folder or s3://bucket/prefix",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MLSTACK_S3_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL"),
+        description="S3-compatible endpoint (RustFS, moto); empty means AWS",
+    )
+    prediction_log_url: str | None = Field(
+        None, description="SQLAlchemy URL of the prediction log; default sqlite under home"
+    )
+
+    # --- what is trained --------------------------------------------------------------
+    dataset: str = Field("penguins", description="Dataset spec: a bundled name or a YAML path")
+    source: str | None = Field(None, description="Default source URI; default: the spec's source")
+    model_name: str | None = Field(None, description="Registered model name; default from spec")
+    experiment: str | None = Field(None, description="MLflow experiment; default from spec")
+    estimator: str | None = Field(None, description="Estimator key; default from spec")
+    hyperparams: Annotated[dict[str, Any], NoDecode] = Field(
+        default_factory=dict, description="JSON object"
+    )
+    seed: int = 42
+    holdout_fraction: float = Field(0.25, gt=0.0, lt=0.9)
+
+    # --- the promotion gate -----------------------------------------------------------
+    gate_metric: str | None = Field(None, description="Primary metric; default from spec")
+    gate_floor: float | None = Field(None, description="Absolute floor; default from spec")
+    gate_min_improvement: float = Field(0.0, ge=0.0)
+
+    # --- serving ----------------------------------------------------------------------
+    alias_refresh_seconds: float = Field(30.0, ge=0.0)
+
+    # --- alerts (SMTP: Mailpit locally, Gmail in production) --------------------------
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str | None = None
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    alert_recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- orchestration ----------------------------------------------------------------
+    schedule: str | None = Field("@daily", description="Training DAG schedule (cron/preset/none)")
+    airflow_url: str = "http://127.0.0.1:8080"
+    airflow_admin_user: str = "admin"
+    airflow_admin_password: SecretStr | None = None
+    git_commit: str | None = None
+
+    @field_validator("alert_recipients", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("hyperparams", mode="before")
+    @classmethod
+    def _parse_hyperparams(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text else {}
+        return value
+
+    # --- derived values ---------------------------------------------------------------
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{self.home_dir / 'mlflow.db'}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when MLflow is a local store rather than a server."""
+        return not self.resolved_tracking_uri.startswith(("http://", "https://", "databricks"))
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Experiment artifact root in embedded mode (a server decides its own)."""
+        if self.embedded:
+            return (self.home_dir / "mlartifacts").as_uri()
+        return None
+
+    @property
+    def resolved_data_root(self) -> str:
+        return self.data_root or str(self.home_dir / "data")
+
+    @property
+    def resolved_prediction_log_url(self) -> str:
+        return self.prediction_log_url or f"sqlite:///{self.home_dir / 'predictions.db'}"
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting, resolved, with secrets and URL passwords masked: safe to print."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = SECRET_MASK if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            elif isinstance(value, str):
+                out[name] = mask_url_password(value)
+            else:
+                out[name] = value
+        out["tracking_uri"] = mask_url_password(self.resolved_tracking_uri)
+        out["data_root"] = self.resolved_data_root
+        out["prediction_log_url"] = mask_url_password(self.resolved_prediction_log_url)
+        return out
+
+
+def mask_url_password(value: str) -> str:
+    """`scheme://user:secret@host` -> `scheme://user:********@host`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in value or "@" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value
+    if parts.password is None:
+        return value
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{SECRET_MASK}@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings; a bad value fails here, naming the variable and what was expected."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "?"
+            env_name = field if field.isupper() else f"MLSTACK_{field.upper()}"
+            problems.append(f"{env_name}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+    except (json.JSONDecodeError, SettingsError) as exc:
+        raise ConfigError(f"a setting could not be parsed: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (front doors call this once)."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Data side of the lifecycle: sources, dataset spec, snapshots, validation, synthetic batches."""

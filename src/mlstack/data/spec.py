@@ -1,0 +1,130 @@
+"""The dataset spec: a declarative description of a dataset (features, target, task, gate).
+
+Bundled specs live in `mlstack/data/specs/<name>.yaml`; `MLSTACK_DATASET` may name one or point at
+a YAML file of the same shape, so switching datasets is configuration, not code.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from mlstack.errors import ConfigError
+
+FeatureType = Literal["float", "integer", "categorical", "boolean"]
+TaskType = Literal["classification", "regression"]
+
+# Metrics where a larger value is better; every other gate metric is minimised.
+HIGHER_IS_BETTER = {"accuracy", "f1_macro", "roc_auc_ovr", "r2"}
+
+
+class FeatureSpec(BaseModel):
+    type: FeatureType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> FeatureSpec:
+        if self.type == "categorical" and not self.categories:
+            raise ValueError("a categorical feature needs `categories`")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in ("float", "integer")
+
+
+class GateSpec(BaseModel):
+    metric: str
+    floor: float
+
+
+class Range(BaseModel):
+    min: float | None = None
+    max: float | None = None
+
+
+class DatasetSpec(BaseModel):
+    name: str
+    description: str = ""
+    task: TaskType
+    target: str
+    source: str
+    model_name: str
+    estimator: str
+    hyperparams: dict[str, Any] = Field(default_factory=dict)
+    gate: GateSpec
+    features: dict[str, FeatureSpec]
+    classes: list[str] | None = None
+    target_range: Range | None = None
+    min_rows: int = Field(20, ge=1)
+    max_duplicate_share: float = Field(0.2, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetSpec:
+        if self.task == "classification" and not self.classes:
+            raise ValueError("a classification spec needs `classes`")
+        if self.target in self.features:
+            raise ValueError(f"target {self.target!r} is also listed as a feature")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [n for n, f in self.features.items() if f.is_numeric]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [n for n, f in self.features.items() if not f.is_numeric]
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.features, self.target]
+
+    def higher_is_better(self, metric: str) -> bool:
+        return metric in HIGHER_IS_BETTER
+
+
+def bundled_spec_names() -> list[str]:
+    folder = resources.files("mlstack.data") / "specs"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+@lru_cache(maxsize=16)
+def load_spec(name_or_path: str) -> DatasetSpec:
+    """A bundled spec by name (`penguins`, `diabetes`) or a YAML file path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"MLSTACK_DATASET: spec file {path} does not exist")
+        text = path.read_text(encoding="utf-8")
+    else:
+        resource = resources.files("mlstack.data") / "specs" / f"{name_or_path}.yaml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"MLSTACK_DATASET: unknown dataset spec {name_or_path!r}; "
+                f"bundled: {', '.join(bundled_spec_names())}, or give a path to a .yaml file"
+            )
+        text = resource.read_text(encoding="utf-8")
+    try:
+        return DatasetSpec.model_validate(yaml.safe_load(text))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"dataset spec {name_or_path!r} is invalid: {problems}") from None

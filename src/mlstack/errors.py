@@ -1,0 +1,35 @@
+"""Errors users see. Each names the field (or source, or setting) and the problem."""
+
+from __future__ import annotations
+
+
+class MlstackError(Exception):
+    """Base class: a problem the user can act on, reported without a traceback."""
+
+
+class ConfigError(MlstackError):
+    """A setting is missing or malformed."""
+
+
+class SourceError(MlstackError):
+    """A data source cannot be read (missing file or key, unreadable format, empty)."""
+
+
+class DataValidationError(MlstackError):
+    """A batch failed the dataset spec. `report` holds every failing check."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class InputError(MlstackError):
+    """A prediction input does not match the model's schema."""
+
+
+class RegistryError(MlstackError):
+    """The model registry has no such model/version/alias, or refuses an operation."""
+
+
+class NoChampionError(RegistryError):
+    """No version carries the champion alias yet."""

@@ -1,0 +1,1 @@
+"""Model side of the lifecycle: training and evaluation."""

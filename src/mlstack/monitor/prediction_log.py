@@ -1,0 +1,116 @@
+"""Append every prediction (inputs, output, model version, time, source) to a SQL table.
+
+PostgreSQL in the stack, SQLite on embedded defaults (MLSTACK_PREDICTION_LOG_URL). Drift
+monitoring reads it back as a DataFrame of the inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import pandas as pd
+import sqlalchemy as sa
+
+from mlstack.config import Settings
+
+metadata = sa.MetaData()
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("model_name", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(20), nullable=False),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("inputs", sa.JSON, nullable=False),
+    sa.Column("output", sa.JSON, nullable=False),
+)
+_CREATE_LOCK = threading.Lock()
+
+
+def _url(url: str) -> str:
+    # psycopg 3 is the installed driver; plain postgresql:// would ask SQLAlchemy for psycopg2.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> sa.Engine:
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(_url(url), pool_pre_ping=True)
+    with _CREATE_LOCK:
+        metadata.create_all(engine, checkfirst=True)
+    return engine
+
+
+def log_predictions(settings: Settings, features: pd.DataFrame, result, source: str) -> int:
+    """One row per prediction; returns how many were written."""
+    engine = engine_for(settings.resolved_prediction_log_url)
+    now = datetime.now(UTC)
+    records = json.loads(features.to_json(orient="records"))
+    rows = []
+    for i, inputs in enumerate(records):
+        output = {"prediction": result.predictions[i]}
+        if result.probabilities:
+            output["probabilities"] = result.probabilities[i]
+        rows.append(
+            {
+                "at": now,
+                "model_name": result.name,
+                "model_version": str(result.version),
+                "source": source,
+                "inputs": inputs,
+                "output": output,
+            }
+        )
+    with engine.begin() as conn:
+        conn.execute(predictions.insert(), rows)
+    return len(rows)
+
+
+def read_predictions(
+    settings: Settings, window: timedelta | None = None, model_name: str | None = None
+) -> pd.DataFrame:
+    """Logged inputs (one column per feature) plus at, model_version, source, prediction."""
+    engine = engine_for(settings.resolved_prediction_log_url)
+    query = sa.select(predictions).order_by(predictions.c.id)
+    if window is not None:
+        query = query.where(predictions.c.at >= datetime.now(UTC) - window)
+    if model_name:
+        query = query.where(predictions.c.model_name == model_name)
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    if not rows:
+        return pd.DataFrame()
+    inputs = pd.DataFrame([r["inputs"] for r in rows])
+    meta = pd.DataFrame(
+        {
+            "at": [r["at"] for r in rows],
+            "model_version": [r["model_version"] for r in rows],
+            "source": [r["source"] for r in rows],
+            "prediction": [r["output"].get("prediction") for r in rows],
+        }
+    )
+    return pd.concat([inputs, meta], axis=1)
+
+
+def volume_by(settings: Settings, freq: str = "h") -> pd.DataFrame:
+    """Prediction counts per time bucket, for the monitoring page."""
+    frame = read_predictions(settings)
+    if frame.empty:
+        return pd.DataFrame(columns=["at", "predictions"])
+    at = pd.to_datetime(frame["at"], utc=True)
+    counts = at.dt.floor(freq).value_counts().sort_index()
+    return pd.DataFrame({"at": counts.index, "predictions": counts.to_numpy()})
