@@ -105,9 +105,7 @@ def validate(
 @_guard
 def train(
     dataset_id: Annotated[str, typer.Argument(help="Dataset id")],
-    snapshot_uri: Annotated[
-        str | None, typer.Option(help="Snapshot URI (default: from the id)")
-    ] = None,
+    snapshot_uri: Annotated[str | None, typer.Option(help="Snapshot URI (default: from the id)")] = None,
     dataset: DatasetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -189,9 +187,7 @@ def rollback(
 @app.command()
 @_guard
 def run(
-    source: Annotated[
-        str | None, typer.Argument(help="Source URI (default: configured source)")
-    ] = None,
+    source: Annotated[str | None, typer.Argument(help="Source URI (default: configured source)")] = None,
     dataset: DatasetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -214,9 +210,7 @@ def print_summary(summary: dict) -> None:
     table.add_row("validation", "passed" if summary["validate"]["passed"] else "FAILED")
     table.add_row("metrics", ", ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items()))
     table.add_row("run id", summary["train"]["run_id"])
-    table.add_row(
-        "model version", f"{summary['register']['name']} v{summary['register']['version']}"
-    )
+    table.add_row("model version", f"{summary['register']['name']} v{summary['register']['version']}")
     table.add_row("gate", f"{gate['verdict']}: {gate['reason']}")
     table.add_row("@champion", f"v{summary['champion']}" if summary["champion"] else "none")
     console.print(table)
@@ -255,12 +249,8 @@ def predict(
         str | None, typer.Option("--json-row", help="One row (object) or rows (list) as JSON")
     ] = None,
     file: Annotated[Path | None, typer.Option("--file", help="CSV or Parquet file of rows")] = None,
-    field: Annotated[
-        list[str] | None, typer.Option("--field", "-f", help="name=value, repeatable")
-    ] = None,
-    example: Annotated[
-        bool, typer.Option("--example", help="Predict one row of the spec's data")
-    ] = False,
+    field: Annotated[list[str] | None, typer.Option("--field", "-f", help="name=value, repeatable")] = None,
+    example: Annotated[bool, typer.Option("--example", help="Predict one row of the spec's data")] = False,
     dataset: DatasetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 
 from mlstack.errors import ConfigError
 
-SECRET_MASK = "********"
+SECRET_MASK = "********"  # noqa: S105 - the mask, not a password
 
 
 class Settings(BaseSettings):
@@ -59,9 +59,7 @@ class Settings(BaseSettings):
     model_name: str | None = Field(None, description="Registered model name; default from spec")
     experiment: str | None = Field(None, description="MLflow experiment; default from spec")
     estimator: str | None = Field(None, description="Estimator key; default from spec")
-    hyperparams: Annotated[dict[str, Any], NoDecode] = Field(
-        default_factory=dict, description="JSON object"
-    )
+    hyperparams: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict, description="JSON object")
     seed: int = 42
     holdout_fraction: float = Field(0.25, gt=0.0, lt=0.9)
 

@@ -278,9 +278,7 @@ class JenkinsClient:
         """Poll the build until it has a result; return its JSON (``result``, ``duration``...)."""
         deadline = self._clock() + timeout
         while True:
-            info = self._call(
-                f"read build {job!r} #{number}", self._server.get_build_info, job, number
-            )
+            info = self._call(f"read build {job!r} #{number}", self._server.get_build_info, job, number)
             if not info.get("building") and info.get("result"):
                 return info
             if self._clock() >= deadline:
@@ -327,9 +325,7 @@ class JenkinsClient:
         if status:
             status(f"triggered {job!r}: queue item {queue_id}")
         try:
-            number, url = self.wait_for_build_number(
-                job, queue_id, timeout=remaining(), status=status
-            )
+            number, url = self.wait_for_build_number(job, queue_id, timeout=remaining(), status=status)
         except JenkinsTimeout:
             if abort_on_timeout:
                 self.cancel_queue_item(queue_id)
@@ -395,9 +391,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("build", help="trigger a build, stream its console, exit with its result")
-    run.add_argument(
-        "job", nargs="?", default=DEFAULT_JOB, help=f"job name (default {DEFAULT_JOB})"
-    )
+    run.add_argument("job", nargs="?", default=DEFAULT_JOB, help=f"job name (default {DEFAULT_JOB})")
     run.add_argument(
         "-p",
         "--param",

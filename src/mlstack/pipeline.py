@@ -39,9 +39,7 @@ def validate(ctx: Context, dataset_id: str) -> dict:
     store = ArtifactStore.from_settings(ctx.settings)
     report = check_batch(load_snapshot(dataset_id, ctx.settings), ctx.spec, dataset_id)
     store.put_bytes(f"reports/validation/{dataset_id}.txt", report.to_text().encode())
-    report.report_uri = store.put_bytes(
-        f"reports/validation/{dataset_id}.json", report_json(report)
-    )
+    report.report_uri = store.put_bytes(f"reports/validation/{dataset_id}.json", report_json(report))
     raise_if_failed(report)
     return {
         "dataset_id": dataset_id,
@@ -78,9 +76,7 @@ def promote(ctx: Context, version: str) -> dict:
 STEPS = ("ingest", "validate", "train", "evaluate", "register", "promote")
 
 
-def run_all(
-    ctx: Context, source: str | None = None, on_step: Callable[[str], None] | None = None
-) -> dict:
+def run_all(ctx: Context, source: str | None = None, on_step: Callable[[str], None] | None = None) -> dict:
     """Every step in-process, in order; returns one summary of small references."""
     notify = on_step or (lambda _step: None)
     notify("ingest")

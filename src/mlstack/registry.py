@@ -88,9 +88,7 @@ def register(run_id: str, settings: Settings, spec: DatasetSpec) -> RegisterResu
     tags = {k: v for k, v in run.data.tags.items() if k.startswith(TAG_PREFIX)}
     tags.update({TAG_PREFIX + k: v for k, v in context.items()})
     tags[TAG_PREFIX + "registered_at"] = _now()
-    version = mlflow.register_model(
-        run_model_uri(run_id), name, tags=tags, await_registration_for=120
-    )
+    version = mlflow.register_model(run_model_uri(run_id), name, tags=tags, await_registration_for=120)
     _wait_ready(client, name, version.version)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return RegisterResult(name, version.version, run_id, True)
@@ -170,9 +168,7 @@ def promote(version: str, settings: Settings, spec: DatasetSpec) -> GateDecision
             f"no champion yet and {metric}={value:.4f} meets the floor {floor}",
         )
     else:
-        champ_value = _metric_on_holdout(
-            settings, spec, f"models:/{name}/{current}", holdout, metric
-        )
+        champ_value = _metric_on_holdout(settings, spec, f"models:/{name}/{current}", holdout, metric)
         delta = (value - champ_value) if higher else (champ_value - value)
         if delta > 0 and delta >= need:
             verdict = "promoted"
@@ -222,14 +218,13 @@ def _move_champion(client, name: str, version: str, previous: str | None, why: s
     history = _champion_history(client, name)
     history.append({"version": version, "previous": previous, "at": _now(), "why": why})
     # The registered model keeps the whole champion history (bounded to the last 50 moves).
-    client.set_registered_model_tag(
-        name, TAG_PREFIX + "champion_history", json.dumps(history[-50:])
-    )
+    client.set_registered_model_tag(name, TAG_PREFIX + "champion_history", json.dumps(history[-50:]))
     try:
-        if client.get_model_version_by_alias(name, CHALLENGER).version == version:
-            client.delete_registered_model_alias(name, CHALLENGER)
+        challenger = client.get_model_version_by_alias(name, CHALLENGER).version
     except Exception:
-        pass
+        challenger = None
+    if str(challenger) == str(version):
+        client.delete_registered_model_alias(name, CHALLENGER)
 
 
 def _champion_history(client, name: str) -> list[dict]:
@@ -266,13 +261,9 @@ def rollback(
     if current is None:
         raise NoChampionError(f"model {name}: no champion to roll back from")
     if to_version is None:
-        to_version = client.get_model_version(name, current).tags.get(
-            TAG_PREFIX + "previous_champion"
-        )
+        to_version = client.get_model_version(name, current).tags.get(TAG_PREFIX + "previous_champion")
         if not to_version:
-            raise RegistryError(
-                f"model {name}: champion v{current} has no previous champion recorded"
-            )
+            raise RegistryError(f"model {name}: champion v{current} has no previous champion recorded")
     try:
         client.get_model_version(name, to_version)
     except Exception:

@@ -91,9 +91,7 @@ def resolve_alias(settings: Settings, name: str, alias: str = CHAMPION) -> str:
                 f"model {name} has no @{alias} yet: train one with `mlstack run` "
                 "(or trigger the training DAG)"
             ) from None
-        raise RegistryError(
-            f"registry unreachable while resolving {name}@{alias}: {text[:200]}"
-        ) from exc
+        raise RegistryError(f"registry unreachable while resolving {name}@{alias}: {text[:200]}") from exc
 
 
 class ModelServer:
@@ -143,9 +141,7 @@ def predict_with(
         classes = loaded.classes
         probabilities = [dict(zip(classes, map(float, row), strict=True)) for row in proba]
     values = [p.item() if isinstance(p, np.generic) else p for p in predicted]
-    return Prediction(
-        values, probabilities, loaded.name, loaded.version, alias, loaded.run_id, stale
-    )
+    return Prediction(values, probabilities, loaded.name, loaded.version, alias, loaded.run_id, stale)
 
 
 def _as_frame(rows: pd.DataFrame | list[dict] | dict) -> pd.DataFrame:
@@ -165,9 +161,7 @@ def check_rows(
     frame = _as_frame(rows).reset_index(drop=True)
     unknown = [c for c in frame.columns if c not in spec.features and c != spec.target]
     if unknown:
-        raise InputError(
-            f"unknown field(s) {unknown}; expected fields: {', '.join(spec.feature_names)}"
-        )
+        raise InputError(f"unknown field(s) {unknown}; expected fields: {', '.join(spec.feature_names)}")
     problems: dict[int, list[str]] = {}
     out = pd.DataFrame(index=frame.index)
     for name, feature in spec.features.items():
@@ -191,15 +185,11 @@ def check_rows(
             low, high = feature.min, feature.max
             bad_range = (low is not None and numbers < low) | (high is not None and numbers > high)
             for i in frame.index[bad_range & finite]:
-                problems.setdefault(i, []).append(
-                    f"field {name!r}: {numbers[i]} is outside [{low}, {high}]"
-                )
+                problems.setdefault(i, []).append(f"field {name!r}: {numbers[i]} is outside [{low}, {high}]")
             if feature.type == "integer":
                 fractional = numbers.notna() & (numbers % 1 != 0)
                 for i in frame.index[fractional]:
-                    problems.setdefault(i, []).append(
-                        f"field {name!r}: {numbers[i]} is not a whole number"
-                    )
+                    problems.setdefault(i, []).append(f"field {name!r}: {numbers[i]} is not a whole number")
             out[name] = numbers.astype("float64")
         else:
             values = column.where(~missing).map(lambda v: None if pd.isna(v) else str(v).strip())

@@ -122,9 +122,7 @@ def _postgres(source: str) -> RawBatch:
     except sa.exc.NoSuchTableError:
         raise SourceError(f"source {_redact(source)}: no table {table!r}") from None
     except sa.exc.SQLAlchemyError as exc:
-        raise SourceError(
-            f"source {_redact(source)}: {exc.__class__.__name__}: {exc.orig}"
-        ) from None
+        raise SourceError(f"source {_redact(source)}: {exc.__class__.__name__}: {exc.orig}") from None
     finally:
         engine.dispose()
     buffer = io.BytesIO()

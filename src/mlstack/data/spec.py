@@ -100,9 +100,7 @@ class DatasetSpec(BaseModel):
 
 def bundled_spec_names() -> list[str]:
     folder = resources.files("mlstack.data") / "specs"
-    return sorted(
-        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
-    )
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 @lru_cache(maxsize=16)
@@ -124,7 +122,5 @@ def load_spec(name_or_path: str) -> DatasetSpec:
     try:
         return DatasetSpec.model_validate(yaml.safe_load(text))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"dataset spec {name_or_path!r} is invalid: {problems}") from None

@@ -107,9 +107,7 @@ def read_uri_bytes(uri: str, endpoint_url: str | None = None) -> bytes:
 
         parts = urlsplit(uri)
         try:
-            obj = s3_client(endpoint_url).get_object(
-                Bucket=parts.netloc, Key=parts.path.lstrip("/")
-            )
+            obj = s3_client(endpoint_url).get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             raise SourceError(f"source {uri}: S3 says {code or exc}") from None

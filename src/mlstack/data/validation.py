@@ -56,9 +56,9 @@ def conform(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     for name, feature in spec.features.items():
         if name in frame and feature.type == "float" and pd.api.types.is_integer_dtype(frame[name]):
             frame[name] = frame[name].astype("float64")
-    if spec.task == "regression" and spec.target in frame:
-        if pd.api.types.is_integer_dtype(frame[spec.target]):
-            frame[spec.target] = frame[spec.target].astype("float64")
+    target = frame.get(spec.target)
+    if spec.task == "regression" and target is not None and pd.api.types.is_integer_dtype(target):
+        frame[spec.target] = frame[spec.target].astype("float64")
     return frame
 
 

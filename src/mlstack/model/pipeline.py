@@ -58,9 +58,7 @@ def build(spec: DatasetSpec, estimator: str, hyperparams: dict[str, Any], seed: 
         [
             (
                 "numeric",
-                Pipeline(
-                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-                ),
+                Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
                 spec.numeric_features,
             ),
             (
