@@ -71,6 +71,21 @@ class Settings(BaseSettings):
     # --- serving ----------------------------------------------------------------------
     alias_refresh_seconds: float = Field(30.0, ge=0.0)
 
+    # --- drift monitoring -------------------------------------------------------------
+    drift_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="Dataset drift when at least this share of features drift"
+    )
+    drift_sample_size: int = Field(
+        20_000,
+        ge=0,
+        description="Seeded sample per side when a side has more rows; 0 = every row (slow)",
+    )
+    drift_current: str = Field(
+        "predictions:24h", description="What the drift DAG checks: a batch URI or predictions:<window>"
+    )
+    drift_schedule: str | None = Field("@daily", description="Drift DAG schedule (cron/preset/none)")
+    drift_min_rows: int = Field(30, ge=1, description="Fewer current rows than this: no verdict")
+
     # --- alerts (SMTP: Mailpit locally, Gmail in production) --------------------------
     smtp_host: str | None = None
     smtp_port: int = Field(587, ge=1, le=65535)
