@@ -70,6 +70,11 @@ class Settings(BaseSettings):
 
     # --- serving ----------------------------------------------------------------------
     alias_refresh_seconds: float = Field(30.0, ge=0.0)
+    mlflow_ui_url: str | None = Field(
+        None,
+        description="Browser address of the MLflow UI for links to runs; default: the tracking "
+        "server when it is one (http/https)",
+    )
 
     # --- drift monitoring -------------------------------------------------------------
     drift_share: float = Field(
@@ -145,6 +150,18 @@ class Settings(BaseSettings):
     @property
     def resolved_data_root(self) -> str:
         return self.data_root or str(self.home_dir / "data")
+
+    @property
+    def resolved_mlflow_ui_url(self) -> str | None:
+        """Where a browser finds the MLflow UI; None on embedded stores without a UI."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        uri = self.mlflow_ui_url or self.resolved_tracking_uri
+        if not uri.startswith(("http://", "https://")):
+            return None
+        parts = urlsplit(uri)  # a link never carries credentials
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        return urlunsplit(parts._replace(netloc=netloc)).rstrip("/")
 
     @property
     def resolved_prediction_log_url(self) -> str:
