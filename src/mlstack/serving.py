@@ -7,9 +7,9 @@ loaded model keeps answering and says it may be stale.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +19,7 @@ import pandas as pd
 
 from mlstack import tracking
 from mlstack.config import Settings
-from mlstack.data.spec import DatasetSpec
+from mlstack.data.spec import DatasetSpec, FeatureSpec
 from mlstack.errors import InputError, NoChampionError, RegistryError
 from mlstack.registry import CHAMPION
 
@@ -47,6 +47,14 @@ class Prediction:
     run_id: str
     stale: bool = False
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
+
+    def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
+        """One row per prediction: `prediction`, then `proba_<class>` columns for classifiers."""
+        out = pd.DataFrame({"prediction": self.predictions}, index=index)
+        if self.probabilities:
+            for cls in self.probabilities[0]:
+                out[f"proba_{cls}"] = [p[cls] for p in self.probabilities]
+        return out
 
 
 @dataclass
@@ -79,6 +87,25 @@ def load_version(settings: Settings, name: str, version: str) -> LoadedModel:
     return loaded
 
 
+def registry_reachable(settings: Settings, timeout: float = 2.0) -> bool:
+    """Quick check that a registry *server* answers at all (any HTTP status counts).
+
+    MLflow's own client retries a refused connection with backoff for about a minute; a page
+    that already holds a model should not wait that long to learn it must serve it as stale.
+    Local stores (SQLite, files) are always "reachable" here.
+    """
+    import requests
+
+    uri = settings.registry_uri or settings.resolved_tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        return True
+    try:
+        requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+    except requests.RequestException:
+        return False
+    return True
+
+
 def resolve_alias(settings: Settings, name: str, alias: str = CHAMPION) -> str:
     """The version an alias points at; NoChampionError when none; RegistryError when unreachable."""
     client = tracking.configure(settings)
@@ -94,12 +121,26 @@ def resolve_alias(settings: Settings, name: str, alias: str = CHAMPION) -> str:
         raise RegistryError(f"registry unreachable while resolving {name}@{alias}: {text[:200]}") from exc
 
 
-class ModelServer:
-    """Serves one alias of one registered model, re-resolving the alias on an interval."""
+Loader = Callable[[Settings, str, str], LoadedModel]
 
-    def __init__(self, settings: Settings, spec: DatasetSpec, alias: str = CHAMPION) -> None:
+
+class ModelServer:
+    """Serves one alias of one registered model, re-resolving the alias on an interval.
+
+    `loader` loads one version (default `load_version`); the Streamlit app passes one wrapped
+    in `st.cache_resource` so models are cached per version by Streamlit as well.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        spec: DatasetSpec,
+        alias: str = CHAMPION,
+        loader: Loader | None = None,
+    ) -> None:
         self.settings, self.spec, self.alias = settings, spec, alias
         self.name = tracking.model_name(settings, spec)
+        self.loader: Loader = loader or load_version
         self._current: LoadedModel | None = None
         self._checked_at = 0.0
         self.stale = False
@@ -112,8 +153,10 @@ class ModelServer:
             if self._current is not None and not due:
                 return self._current
             try:
+                if self._current is not None and not registry_reachable(self.settings):
+                    raise RegistryError(f"registry {self.settings.resolved_tracking_uri} is unreachable")
                 version = resolve_alias(self.settings, self.name, self.alias)
-                self._current = load_version(self.settings, self.name, version)
+                self._current = self.loader(self.settings, self.name, version)
                 self.stale, self.last_error = False, None
             except NoChampionError:
                 raise
@@ -131,17 +174,38 @@ class ModelServer:
         return predict_with(loaded, features, self.spec, self.alias, self.stale)
 
 
+def _score(
+    loaded: LoadedModel, features: pd.DataFrame, spec: DatasetSpec
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted values and, for classifiers, class probabilities (columns: `loaded.classes`)."""
+    model = loaded.model
+    if spec.task == "classification" and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(features), dtype="float64")
+        classes = getattr(model, "classes_", None)
+        if classes is not None and len(classes) == proba.shape[1]:
+            # The bundled classifiers predict the most probable class: score once, not twice.
+            return np.asarray(classes).take(np.argmax(proba, axis=1)), proba
+        return np.asarray(model.predict(features)), proba
+    return np.asarray(model.predict(features)), None
+
+
+def _prediction(
+    loaded: LoadedModel, values: np.ndarray, proba: np.ndarray | None, alias: str, stale: bool
+) -> Prediction:
+    probabilities = None
+    if proba is not None:
+        names = loaded.classes
+        probabilities = [dict(zip(names, row, strict=True)) for row in proba.tolist()]
+    return Prediction(
+        values.tolist(), probabilities, loaded.name, loaded.version, alias, loaded.run_id, stale
+    )
+
+
 def predict_with(
     loaded: LoadedModel, features: pd.DataFrame, spec: DatasetSpec, alias: str, stale: bool = False
 ) -> Prediction:
-    predicted = loaded.model.predict(features)
-    probabilities = None
-    if spec.task == "classification" and hasattr(loaded.model, "predict_proba"):
-        proba = loaded.model.predict_proba(features)
-        classes = loaded.classes
-        probabilities = [dict(zip(classes, map(float, row), strict=True)) for row in proba]
-    values = [p.item() if isinstance(p, np.generic) else p for p in predicted]
-    return Prediction(values, probabilities, loaded.name, loaded.version, alias, loaded.run_id, stale)
+    values, proba = _score(loaded, features, spec)
+    return _prediction(loaded, values, proba, alias, stale)
 
 
 def _as_frame(rows: pd.DataFrame | list[dict] | dict) -> pd.DataFrame:
@@ -154,56 +218,120 @@ def _as_frame(rows: pd.DataFrame | list[dict] | dict) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows)
 
 
+_MISSING_TEXT = frozenset({"", "None", "nan", "NaN"})
+
+
+def _is_number_dtype(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _per_value(column: pd.Series, fn: Callable[[Any], Any], na_value: Any) -> pd.Series:
+    """`fn` of every non-missing value (`na_value` for missing ones) as an object Series.
+
+    Columns of text (what CSV readers give) have few distinct values: `fn` runs once per
+    distinct value instead of once per row, which keeps large batches cheap.
+    """
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        mapped = np.empty(len(uniques) + 1, dtype=object)
+        mapped[: len(uniques)] = [fn(u) for u in uniques]
+        mapped[-1] = na_value  # code -1 (missing) picks the last slot
+        return pd.Series(mapped[codes], index=column.index, dtype=object)
+    return pd.Series(
+        [na_value if _scalar_missing(v) else fn(v) for v in column], index=column.index, dtype=object
+    )
+
+
+def _scalar_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # list-like cell
+        return False
+
+
+def _missing(column: pd.Series) -> pd.Series:
+    """Missing: NA, or text that is empty / "None" / "nan" / "NaN" once stripped."""
+    if _is_number_dtype(column):
+        return column.isna()  # str() of a number is never one of the missing texts but NaN's
+    text_missing = _per_value(column, lambda v: str(v).strip() in _MISSING_TEXT, True)
+    return column.isna() | text_missing.astype(bool)
+
+
+def _numbers(column: pd.Series, missing: pd.Series) -> pd.Series:
+    """The column as numbers (text stripped first); values that are not numbers become NaN."""
+    if _is_number_dtype(column):
+        return column
+    kept = column.where(~missing).astype("object")
+    stripped = _per_value(kept, lambda v: v.strip() if isinstance(v, str) else v, None)
+    return pd.to_numeric(stripped, errors="coerce")
+
+
+Flag = Callable[[pd.Series, Callable[[int], str]], None]
+
+
+def _check_column(name: str, feature: FeatureSpec, column: pd.Series, flag: Flag) -> pd.Series:
+    """The column cast to the feature's type; problems reported through `flag(mask, message)`."""
+    missing = _missing(column)
+    if feature.is_numeric:
+        numbers = _numbers(column, missing)
+        flag(numbers.isna() & ~missing, lambda i: f"field {name!r}: {column[i]!r} is not a number")
+        infinite = pd.Series(np.isinf(numbers.to_numpy(dtype="float64")), index=column.index)
+        flag(infinite, lambda i: f"field {name!r}: {column[i]!r} is not finite")
+        low, high = feature.min, feature.max
+        bad_range = pd.Series(False, index=column.index)
+        if low is not None:
+            bad_range |= numbers < low
+        if high is not None:
+            bad_range |= numbers > high
+        flag(bad_range & ~infinite, lambda i: f"field {name!r}: {numbers[i]} is outside [{low}, {high}]")
+        if feature.type == "integer":
+            fractional = numbers.notna() & (numbers % 1 != 0)
+            flag(fractional, lambda i: f"field {name!r}: {numbers[i]} is not a whole number")
+        result = numbers.astype("float64")
+    else:
+        values = _per_value(column.where(~missing), lambda v: str(v).strip(), None)
+        allowed = set(feature.categories or [])
+        flag(
+            values.notna() & ~values.isin(allowed),
+            lambda i: f"field {name!r}: {values[i]!r} is not one of {sorted(allowed)}",
+        )
+        result = values
+    if not feature.nullable:
+        flag(missing, lambda i: f"field {name!r}: a value is required")
+    return result
+
+
 def check_rows(
     rows: pd.DataFrame | list[dict] | dict, spec: DatasetSpec
 ) -> tuple[pd.DataFrame, list[RowProblems]]:
-    """Cast rows to the spec's types; return the valid rows and, per bad row, every reason."""
+    """Cast rows to the spec's types; return the valid rows and, per bad row, every reason.
+
+    Vectorised per column (Python runs per distinct text value and per bad row, never per valid
+    row): checking a batch costs a small fraction of scoring it.
+    """
     frame = _as_frame(rows).reset_index(drop=True)
     unknown = [c for c in frame.columns if c not in spec.features and c != spec.target]
     if unknown:
         raise InputError(f"unknown field(s) {unknown}; expected fields: {', '.join(spec.feature_names)}")
     problems: dict[int, list[str]] = {}
-    out = pd.DataFrame(index=frame.index)
+
+    def flag(mask: pd.Series, message: Callable[[int], str]) -> None:
+        for i in frame.index[np.asarray(mask, dtype=bool)]:
+            problems.setdefault(i, []).append(message(i))
+
+    out: dict[str, pd.Series] = {}
     for name, feature in spec.features.items():
-        if name not in frame:
-            if feature.nullable:
-                out[name] = np.nan if feature.is_numeric else None
-                continue
-            raise InputError(f"field {name!r} is required")
-        column = frame[name]
-        missing = column.isna() | column.astype(str).str.strip().isin(["", "None", "nan", "NaN"])
-        if feature.is_numeric:
-            text = column.where(~missing).astype("object")
-            if text.map(lambda v: isinstance(v, str)).any():
-                text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-            numbers = pd.to_numeric(text, errors="coerce")
-            for i in frame.index[numbers.isna() & ~missing]:
-                problems.setdefault(i, []).append(f"field {name!r}: {column[i]!r} is not a number")
-            finite = numbers.map(lambda v: v is None or math.isnan(v) or math.isfinite(v))
-            for i in frame.index[~finite]:
-                problems.setdefault(i, []).append(f"field {name!r}: {column[i]!r} is not finite")
-            low, high = feature.min, feature.max
-            bad_range = (low is not None and numbers < low) | (high is not None and numbers > high)
-            for i in frame.index[bad_range & finite]:
-                problems.setdefault(i, []).append(f"field {name!r}: {numbers[i]} is outside [{low}, {high}]")
-            if feature.type == "integer":
-                fractional = numbers.notna() & (numbers % 1 != 0)
-                for i in frame.index[fractional]:
-                    problems.setdefault(i, []).append(f"field {name!r}: {numbers[i]} is not a whole number")
-            out[name] = numbers.astype("float64")
+        if name in frame:
+            out[name] = _check_column(name, feature, frame[name], flag)
+        elif feature.nullable:
+            if feature.is_numeric:
+                out[name] = pd.Series(np.nan, index=frame.index, dtype="float64")
+            else:
+                out[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
         else:
-            values = column.where(~missing).map(lambda v: None if pd.isna(v) else str(v).strip())
-            allowed = set(feature.categories or [])
-            for i in frame.index[values.notna() & ~values.isin(allowed)]:
-                problems.setdefault(i, []).append(
-                    f"field {name!r}: {values[i]!r} is not one of {sorted(allowed)}"
-                )
-            out[name] = values.astype("object")
-        if not feature.nullable:
-            for i in frame.index[missing]:
-                problems.setdefault(i, []).append(f"field {name!r}: a value is required")
-    valid_index = [i for i in frame.index if i not in problems]
-    valid = out.loc[valid_index]
+            raise InputError(f"field {name!r} is required")
+    checked = pd.DataFrame(out, index=frame.index)
+    valid = checked[~frame.index.isin(list(problems))].copy() if problems else checked
     for name, feature in spec.features.items():
         if feature.type == "integer":
             valid[name] = valid[name].astype("int64")
@@ -221,3 +349,64 @@ def prepare_inputs(rows: pd.DataFrame | list[dict] | dict, spec: DatasetSpec) ->
     if valid.empty:
         raise InputError("input: no rows to predict")
     return valid
+
+
+@dataclass
+class BatchResult:
+    """A scored batch: valid rows with their predictions, and every invalid row with reasons."""
+
+    scored: pd.DataFrame  # index: row position in the input; features, [target], prediction, proba_*
+    problems: list[RowProblems]
+    rows: int
+    name: str
+    version: str
+    alias: str
+    run_id: str
+    stale: bool = False
+
+
+ChunkCallback = Callable[[pd.DataFrame, Prediction, int, int], None]
+
+
+def score_batch(
+    server: ModelServer,
+    rows: pd.DataFrame | list[dict],
+    *,
+    chunk_size: int = 50_000,
+    on_chunk: ChunkCallback | None = None,
+) -> BatchResult:
+    """Check every row, score the valid ones in chunks with one model version.
+
+    `on_chunk(features, prediction, rows_done, rows_valid)` runs after each chunk (progress bars,
+    the prediction log). Raises InputError only for problems of the whole file (unknown or
+    missing required columns); bad rows are returned in `problems`. Chunks are large on purpose:
+    every model call has a fixed cost (a forest pays it per tree).
+    """
+    loaded = server.current()  # one version for the whole batch, even if the alias moves
+    spec = server.spec
+    frame = _as_frame(rows).reset_index(drop=True)
+    valid, problems = check_rows(frame, spec)
+    step = max(1, chunk_size)
+    values_parts: list[np.ndarray] = []
+    proba_parts: list[np.ndarray] = []
+    total = len(valid)
+    for start in range(0, total, step):
+        features = valid.iloc[start : start + step]
+        values, proba = _score(loaded, features, spec)
+        values_parts.append(values)
+        if proba is not None:
+            proba_parts.append(proba)
+        if on_chunk is not None:
+            prediction = _prediction(loaded, values, proba, server.alias, server.stale)
+            on_chunk(features, prediction, start + len(features), total)
+    scored = valid.copy()
+    if spec.target in frame:
+        scored[spec.target] = frame.loc[valid.index, spec.target]
+    scored["prediction"] = np.concatenate(values_parts) if values_parts else np.array([], dtype=object)
+    if proba_parts:
+        proba_all = np.concatenate(proba_parts)
+        for j, cls in enumerate(loaded.classes):
+            scored[f"proba_{cls}"] = proba_all[:, j]
+    return BatchResult(
+        scored, problems, len(frame), loaded.name, loaded.version, server.alias, loaded.run_id, server.stale
+    )
