@@ -208,7 +208,19 @@ class JenkinsClient:
 
         Raises QueueItemCancelled if the item was cancelled, JenkinsTimeout after ``timeout``.
         """
-        deadline = self._clock() + timeout
+        return self._wait_for_build_number(
+            job, queue_id, deadline=self._clock() + timeout, limit=timeout, status=status
+        )
+
+    def _wait_for_build_number(
+        self,
+        job: str,
+        queue_id: int,
+        *,
+        deadline: float,
+        limit: float,
+        status: Callable[[str], None] | None,
+    ) -> tuple[int, str]:
         last_why: str | None = None
         while True:
             item = self._call(f"read queue item {queue_id}", self._server.get_queue_item, queue_id)
@@ -228,7 +240,7 @@ class JenkinsClient:
             last_why = why
             if self._clock() >= deadline:
                 raise JenkinsTimeout(
-                    f"queue item {queue_id} of job {job!r} got no build within {timeout:g}s"
+                    f"queue item {queue_id} of job {job!r} got no build within {limit:g}s"
                     + (f" (Jenkins says: {why})" if why else ""),
                     queue_id=queue_id,
                 )
@@ -252,7 +264,9 @@ class JenkinsClient:
 
     def stream_console(self, job: str, number: int, *, out: TextIO, timeout: float) -> None:
         """Copy the console log of ``job`` #``number`` to ``out`` until the log is complete."""
-        deadline = self._clock() + timeout
+        self._stream_console(job, number, out=out, deadline=self._clock() + timeout, limit=timeout)
+
+    def _stream_console(self, job: str, number: int, *, out: TextIO, deadline: float, limit: float) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         start = 0
         while True:
@@ -269,21 +283,23 @@ class JenkinsClient:
                 return
             if self._clock() >= deadline:
                 raise JenkinsTimeout(
-                    f"build {job!r} #{number} still running after {timeout:g}s",
+                    f"build {job!r} #{number} still running after {limit:g}s",
                     number=number,
                 )
             self._sleep(self.poll_interval)
 
     def wait_for_result(self, job: str, number: int, *, timeout: float) -> dict[str, Any]:
         """Poll the build until it has a result; return its JSON (``result``, ``duration``...)."""
-        deadline = self._clock() + timeout
+        return self._wait_for_result(job, number, deadline=self._clock() + timeout, limit=timeout)
+
+    def _wait_for_result(self, job: str, number: int, *, deadline: float, limit: float) -> dict[str, Any]:
         while True:
             info = self._call(f"read build {job!r} #{number}", self._server.get_build_info, job, number)
             if not info.get("building") and info.get("result"):
                 return info
             if self._clock() >= deadline:
                 raise JenkinsTimeout(
-                    f"build {job!r} #{number} has no result after {timeout:g}s",
+                    f"build {job!r} #{number} still running after {limit:g}s (no result yet)",
                     number=number,
                     url=info.get("url"),
                 )
@@ -316,16 +332,14 @@ class JenkinsClient:
         """
         if timeout <= 0:
             raise JenkinsError("timeout must be > 0 seconds")
-        started = self._clock()
-
-        def remaining() -> float:
-            return max(0.0, timeout - (self._clock() - started))
-
+        deadline = self._clock() + timeout
         queue_id = self.trigger(job, parameters)
         if status:
             status(f"triggered {job!r}: queue item {queue_id}")
         try:
-            number, url = self.wait_for_build_number(job, queue_id, timeout=remaining(), status=status)
+            number, url = self._wait_for_build_number(
+                job, queue_id, deadline=deadline, limit=timeout, status=status
+            )
         except JenkinsTimeout:
             if abort_on_timeout:
                 self.cancel_queue_item(queue_id)
@@ -336,8 +350,8 @@ class JenkinsClient:
             status(f"build #{number} started: {url}")
         try:
             if out is not None:
-                self.stream_console(job, number, out=out, timeout=remaining())
-            info = self.wait_for_result(job, number, timeout=remaining())
+                self._stream_console(job, number, out=out, deadline=deadline, limit=timeout)
+            info = self._wait_for_result(job, number, deadline=deadline, limit=timeout)
         except JenkinsTimeout as exc:
             exc.queue_id, exc.number, exc.url = queue_id, number, url
             if abort_on_timeout:
