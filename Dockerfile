@@ -1,0 +1,56 @@
+# Airflow 3.3 image of mlstack: api-server, scheduler, dag-processor, triggerer (and the Celery
+# worker/Flower of the `celery` profile) all run this image; compose chooses the command.
+# Dependencies come from requirements.txt (generated from uv.lock: core + airflow + monitor),
+# the mlstack package is installed from src/, DAGs and plugins are copied in.
+# No secret is used at build time: everything arrives as environment at run time.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS deps
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+# A complete, pinned export of uv.lock: no resolver needed; pip check proves it consistent.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps -r /tmp/requirements.txt \
+    && /opt/venv/bin/pip check
+
+FROM deps AS project
+COPY pyproject.toml README.md /src/
+COPY src/ /src/src/
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps /src
+
+# The whole (filtered, see .dockerignore) context, so that optional folders may be absent.
+FROM ${PYTHON_IMAGE} AS files
+COPY . /ctx/
+RUN mkdir -p /ctx/dags /ctx/plugins
+
+FROM ${PYTHON_IMAGE}
+ARG AIRFLOW_UID=50000
+LABEL org.opencontainers.image.title="mlstack-airflow" \
+      org.opencontainers.image.description="Airflow 3.3 with the mlstack lifecycle DAGs" \
+      org.opencontainers.image.source="docker-compose.yml"
+ENV AIRFLOW_HOME=/opt/airflow \
+    HOME=/opt/airflow \
+    PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    AIRFLOW__CORE__LOAD_EXAMPLES=false \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
+    AIRFLOW__CORE__PLUGINS_FOLDER=/opt/airflow/plugins
+RUN useradd --uid "${AIRFLOW_UID}" --gid 0 --home-dir /opt/airflow --create-home --shell /bin/bash airflow \
+    && chmod g+w /etc/passwd
+COPY --from=project /opt/venv /opt/venv
+COPY --from=files --chown=airflow:0 /ctx/dags /opt/airflow/dags
+COPY --from=files --chown=airflow:0 /ctx/plugins /opt/airflow/plugins
+COPY docker/common/entrypoint.sh docker/common/mlstack_env.py docker/common/healthcheck.py /opt/mlstack/
+COPY docker/airflow/init.sh /opt/mlstack/airflow-init.sh
+RUN mkdir -p /opt/airflow/logs \
+    && chown -R airflow:0 /opt/airflow \
+    && chmod -R g=u /opt/airflow \
+    && chmod 0755 /opt/mlstack/entrypoint.sh /opt/mlstack/airflow-init.sh
+USER ${AIRFLOW_UID}
+WORKDIR /opt/airflow
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=5 \
+    CMD ["python", "/opt/mlstack/healthcheck.py", "http://127.0.0.1:8080/api/v2/version"]
+ENTRYPOINT ["/opt/mlstack/entrypoint.sh", "airflow"]
+CMD ["airflow", "version"]

@@ -1,0 +1,141 @@
+"""Derive the stack's connection settings from the variables in .env/.secrets (container start).
+
+    eval "$(python /opt/mlstack/mlstack_env.py airflow|mlflow|streamlit)"
+
+Prints `export NAME='value'` lines (shell-quoted) for the settings a component needs, so that
+passwords with any character end up correctly URL-encoded and nobody edits a file to switch
+between the local services and the cloud ones:
+
+database    an explicit URL (AIRFLOW_DB_URL, MLFLOW_DB_URL, MLSTACK_PREDICTION_LOG_URL) wins;
+            else NEON_DATABASE_URL set: the same Neon endpoint and credentials, with the
+            databases `airflow`, `mlflow` and `mlstack` (create them in the Neon console), and
+            sslmode=require unless the URL says otherwise;
+            else the compose postgres service with the role/database of the component and its
+            password (AIRFLOW_DB_PASSWORD, MLFLOW_DB_PASSWORD, MLSTACK_DB_PASSWORD).
+smtp        (airflow) AIRFLOW_CONN_SMTP_DEFAULT as a JSON connection from MLSTACK_SMTP_*.
+celery      (airflow) broker and result backend when AIRFLOW__CORE__EXECUTOR is CeleryExecutor.
+mlflow auth (mlflow) an auth config whose user store is the tracking database
+            (MLFLOW_AUTH_CONFIG_PATH), unless MLFLOW_AUTH_CONFIG_PATH is already set.
+
+Only values whose inputs are present are printed; nothing secret is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+DRIVER = "postgresql+psycopg"
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def truthy(value: str) -> bool:
+    return value.lower() in {"1", "true", "yes", "on"}
+
+
+def local_url(role: str, password: str) -> str:
+    host = env("POSTGRES_HOST", "postgres")
+    port = env("POSTGRES_PORT", "5432")
+    return f"{DRIVER}://{quote(role, safe='')}:{quote(password, safe='')}@{host}:{port}/{role}"
+
+
+def neon_url(neon: str, database: str) -> str:
+    parts = urlsplit(neon)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("sslmode", "require")
+    return urlunsplit((DRIVER, parts.netloc, f"/{database}", urlencode(query), ""))
+
+
+def database_url(component: str, explicit_var: str, password_var: str) -> str | None:
+    if env(explicit_var):
+        return env(explicit_var)
+    if env("NEON_DATABASE_URL"):
+        return neon_url(env("NEON_DATABASE_URL"), component)
+    if env(password_var):
+        return local_url(component, env(password_var))
+    return None
+
+
+def smtp_connection() -> str | None:
+    host = env("MLSTACK_SMTP_HOST")
+    if not host:
+        return None
+    starttls = truthy(env("MLSTACK_SMTP_STARTTLS", "false"))
+    ssl = truthy(env("MLSTACK_SMTP_SSL", "false"))
+    extra: dict[str, object] = {"disable_tls": not starttls, "disable_ssl": not ssl}
+    if env("MLSTACK_SMTP_SENDER"):
+        extra["from_email"] = env("MLSTACK_SMTP_SENDER")
+    conn: dict[str, object] = {
+        "conn_type": "smtp",
+        "host": host,
+        "port": int(env("MLSTACK_SMTP_PORT", "587")),
+        "extra": extra,
+    }
+    if env("MLSTACK_SMTP_USER"):
+        conn["login"] = env("MLSTACK_SMTP_USER")
+        conn["password"] = os.environ.get("MLSTACK_SMTP_PASSWORD", "")
+    return json.dumps(conn)
+
+
+def mlflow_auth_config(database: str) -> str:
+    """Write the basic-auth config (users live in the tracking database); return its path."""
+    path = Path(env("MLFLOW_AUTH_CONFIG_DIR", "/tmp")) / "mlflow-basic-auth.ini"  # noqa: S108
+    admin = env("MLFLOW_AUTH_ADMIN_USERNAME", "admin")
+    lines = [
+        "[mlflow]",
+        f"default_permission = {env('MLFLOW_AUTH_DEFAULT_PERMISSION', 'READ')}",
+        # configparser interpolates %: URL-encoded passwords need %% in the file
+        f"database_uri = {database.replace('%', '%%')}",
+        f"admin_username = {admin}",
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+    ]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return str(path)
+
+
+def derive(component: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if component in ("airflow", "streamlit"):
+        url = database_url("mlstack", "MLSTACK_PREDICTION_LOG_URL", "MLSTACK_DB_PASSWORD")
+        if url:
+            out["MLSTACK_PREDICTION_LOG_URL"] = url
+    if component == "airflow":
+        url = database_url("airflow", "AIRFLOW_DB_URL", "AIRFLOW_DB_PASSWORD")
+        if url:
+            out["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
+            if env("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
+                out.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", f"db+{url}")
+        if env("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
+            out["AIRFLOW__CELERY__BROKER_URL"] = env("AIRFLOW__CELERY__BROKER_URL", "redis://redis:6379/0")
+        conn = smtp_connection()
+        if conn and not env("AIRFLOW_CONN_SMTP_DEFAULT"):
+            out["AIRFLOW_CONN_SMTP_DEFAULT"] = conn
+    if component == "mlflow":
+        url = database_url("mlflow", "MLFLOW_DB_URL", "MLFLOW_DB_PASSWORD")
+        if url:
+            out["MLFLOW_BACKEND_STORE_URI"] = url
+            if not env("MLFLOW_AUTH_CONFIG_PATH"):
+                out["MLFLOW_AUTH_CONFIG_PATH"] = mlflow_auth_config(url)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in {"airflow", "mlflow", "streamlit"}:
+        print(__doc__, file=sys.stderr)
+        return 2
+    for name, value in derive(argv[0]).items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs once, on the first start of the postgres container (empty volume), from
+# /docker-entrypoint-initdb.d. One server, one database and one owner role per component:
+#   airflow  Airflow metadata          (AIRFLOW_DB_PASSWORD)
+#   mlflow   MLflow tracking + auth    (MLFLOW_DB_PASSWORD)
+#   mlstack  prediction log            (MLSTACK_DB_PASSWORD)
+# Passwords come from the environment (.secrets) and reach SQL as psql variables, never as text
+# pasted into a statement.
+set -euo pipefail
+
+create() {
+  local name="$1" password="$2"
+  if [ -z "$password" ]; then
+    echo "10-create-databases: no password for role ${name}" >&2
+    exit 1
+  fi
+  psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname postgres \
+    --set name="$name" --set pw="$password" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'name', :'pw')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'name') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'name', :'name')
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'name') \gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'name') \gexec
+SQL
+  echo "10-create-databases: database ${name} owned by role ${name}"
+}
+
+create airflow "${AIRFLOW_DB_PASSWORD:-}"
+create mlflow "${MLFLOW_DB_PASSWORD:-}"
+create mlstack "${MLSTACK_DB_PASSWORD:-}"

