@@ -1,0 +1,116 @@
+"""Drift monitoring: check -> (on drift) alert mail + trigger the training DAG; the gate decides.
+
+Every task is one call into ``mlstack.monitor.drift_flow``; only a small summary travels as XCom.
+Nothing heavy (Evidently, pandas, MLflow) is imported while the file is parsed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import Param, dag, task
+
+from mlstack.alerts import failure_notifier
+from mlstack.config import load_settings
+from mlstack.orchestration import NO_SCHEDULE, TRAINING_DAG_ID
+
+_settings = load_settings()
+
+DOC_MD = """
+### Drift monitor
+
+Compares current data with the training snapshot of the current `@champion` (found through its
+lineage tag `mlstack.dataset_id`) using Evidently's `DataDriftPreset` with tests.
+
+| task | what it does |
+|---|---|
+| `check` | runs the drift check on `current` (a batch URI, or `predictions:<window>` from the prediction log); saves the HTML/JSON report locally and in an MLflow run of the monitoring experiment. **Bad input fails at once** (failure mail, not a drift alert); too few rows skips the run |
+| `on_drift` | short-circuit: stops here when there is no drift |
+| `alert` | one mail to `MLSTACK_ALERT_RECIPIENTS`: top drifted columns and the report link |
+| `trigger_retraining` | triggers `training_pipeline` with the drifted batch as its `source`; the promotion gate then decides |
+
+**Params**: `current` (default `MLSTACK_DRIFT_CURRENT`, e.g. `predictions:24h`), `dataset`,
+`drift_share` (share of drifted features that makes dataset drift; default `MLSTACK_DRIFT_SHARE`),
+`sample_size` (seeded rows per side for large inputs; default `MLSTACK_DRIFT_SAMPLE_SIZE`).
+"""
+
+
+def _schedule() -> str | None:
+    value = _settings.drift_schedule
+    if value is None or value.strip().lower() in NO_SCHEDULE:
+        return None
+    return value.strip()
+
+
+default_args = {
+    "owner": "mlstack",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=5),
+    "execution_timeout": timedelta(minutes=30),
+    # A failed check (or a failed mail/trigger) is a *failure* alert, never a drift alert.
+    "on_failure_callback": failure_notifier(),
+}
+
+
+@dag(
+    dag_id="drift_monitor",
+    schedule=_schedule(),
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    params={
+        "current": Param(
+            _settings.drift_current,
+            type="string",
+            minLength=1,
+            description="Batch URI (path, s3://, http(s)://, postgresql://...?table=) or predictions:<window>",
+        ),
+        "dataset": Param(_settings.dataset, type="string", description="Dataset spec name or YAML path."),
+        "drift_share": Param(
+            None, type=["null", "number"], minimum=0, maximum=1, description="Empty: MLSTACK_DRIFT_SHARE."
+        ),
+        "sample_size": Param(
+            None, type=["null", "integer"], minimum=0, description="Empty: MLSTACK_DRIFT_SAMPLE_SIZE."
+        ),
+    },
+    tags=["mlstack", "monitoring", "drift"],
+    doc_md=DOC_MD,
+    description="Drift of new data vs the champion's training data; alert and retrain on drift",
+)
+def drift_monitor():
+    @task
+    def check(params=None) -> dict:
+        from mlstack.monitor.drift_flow import check_task
+
+        return check_task(params)
+
+    @task.short_circuit
+    def on_drift(summary: dict, params=None) -> dict | None:
+        """The training DAG's conf on drift; None skips the alert and the retraining."""
+        from mlstack.monitor.drift_flow import retrain_conf
+
+        return retrain_conf(summary, params)
+
+    @task
+    def alert(summary: dict) -> bool:
+        from mlstack.monitor.drift_flow import alert_task
+
+        return alert_task(summary, TRAINING_DAG_ID)
+
+    summary = check()
+    conf = on_drift(summary)
+    conf >> alert(summary)
+    conf >> TriggerDagRunOperator(
+        task_id="trigger_retraining",
+        trigger_dag_id=TRAINING_DAG_ID,
+        conf=conf,
+        wait_for_completion=False,
+        retries=0,  # a retry could start a second training run for the same drift
+    )
+
+
+drift_dag = drift_monitor()
