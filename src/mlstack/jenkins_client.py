@@ -157,7 +157,7 @@ class JenkinsClient:
         env = os.environ if environ is None else environ
         url = env.get(ENV_URL, "").strip()
         if not url:
-            raise JenkinsError(f"{ENV_URL} is not set (e.g. http://127.0.0.1:8090)")
+            raise JenkinsError(f"{ENV_URL} is not set (e.g. http://127.0.0.1:8081)")
         return cls(url, env.get(ENV_USER) or None, env.get(ENV_TOKEN) or None, **kwargs)
 
     # -- error handling ------------------------------------------------------------------

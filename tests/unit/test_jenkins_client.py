@@ -16,6 +16,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -74,7 +77,7 @@ class FakeJenkins:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -409,7 +412,7 @@ def test_slow_answers_hit_the_request_timeout(fake_jenkins: FakeJenkins):
     [
         ("", None, None, "must be http"),
         ("ftp://jenkins", None, None, "must be http"),
-        ("http://127.0.0.1:8090", "ci-bot", None, "both a Jenkins user and an API token"),
+        ("http://127.0.0.1:8081", "ci-bot", None, "both a Jenkins user and an API token"),
     ],
 )
 def test_bad_settings(url: str, user: str | None, token: str | None, message: str):
@@ -421,9 +424,9 @@ def test_from_env_needs_the_url():
     with pytest.raises(jc.JenkinsError, match="MLSTACK_JENKINS_URL is not set"):
         jc.JenkinsClient.from_env({})
     client = jc.JenkinsClient.from_env(
-        {jc.ENV_URL: "http://127.0.0.1:8090", jc.ENV_USER: USER, jc.ENV_TOKEN: TOKEN}
+        {jc.ENV_URL: "http://127.0.0.1:8081", jc.ENV_USER: USER, jc.ENV_TOKEN: TOKEN}
     )
-    assert client.url == "http://127.0.0.1:8090/" and client.user == USER
+    assert client.url == "http://127.0.0.1:8081/" and client.user == USER
 
 
 # -- the command line (what the git hook runs) ---------------------------------------------
@@ -478,3 +481,97 @@ def test_cli_without_settings_is_an_error(tmp_path: Path, capsys: pytest.Capture
     argv = ["build", "--env-file", str(tmp_path / "missing")]
     assert jc.main(argv, environ={}) == jc.EXIT_ERROR
     assert "MLSTACK_JENKINS_URL is not set" in capsys.readouterr().err
+
+
+# -- the git hook: make jenkins-hook, then commits ------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSTACK_JENKINS", "MAKE", "MFLAGS"))}
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    env.update(identity, GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com", **extra)
+    return env
+
+
+@pytest.fixture
+def hooked_repo(tmp_path: Path) -> Iterator[Path]:
+    """A fresh repository on main with an older hook, then ``make jenkins-hook`` run on it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    assert _run(["git", "init", "-q", "-b", "main"], repo).returncode == 0
+    hooks = repo / ".git" / "hooks"
+    (hooks / "post-commit").write_text("#!/bin/sh\necho older hook\n")
+    make = ["make", "--no-print-directory", f"HOOKS_DIR={hooks}"]
+    proc = _run([*make, "jenkins-hook"], ROOT, _clean_env())
+    assert proc.returncode == 0, proc.stderr
+    installed = hooks / "post-commit"
+    assert installed.read_bytes() == (ROOT / "scripts/git-hooks/post-commit").read_bytes()
+    assert os.access(installed, os.X_OK)
+    assert (hooks / "post-commit.before-mlstack").read_text().endswith("older hook\n")
+    yield repo
+    proc = _run([*make, "jenkins-hook-uninstall"], ROOT, _clean_env())
+    assert proc.returncode == 0 and not installed.exists(), proc.stdout + proc.stderr
+
+
+def _commit(repo: Path, env: dict[str, str], name: str = "f") -> subprocess.CompletedProcess:
+    (repo / name).write_text(name)
+    assert _run(["git", "add", name], repo, env).returncode == 0
+    return _run(["git", "commit", "-q", "-m", name], repo, env)
+
+
+ONE_STEP = Scenario(queue_states=[{"run": True}], log_chunks=[b"Built by the hook\n"])
+
+
+@pytest.mark.parametrize("fake_jenkins", [ONE_STEP], indirect=True)
+def test_post_commit_hook_builds_commits_on_main(fake_jenkins: FakeJenkins, hooked_repo: Path):
+    jenkins_env = {jc.ENV_URL: fake_jenkins.url, jc.ENV_USER: USER, jc.ENV_TOKEN: TOKEN}
+    env = _clean_env(MLSTACK_JENKINS_HOOK="follow", MLSTACK_PYTHON=sys.executable, **jenkins_env)
+
+    proc = _commit(hooked_repo, env, "one")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout + proc.stderr  # git hands the hook's stdout to stderr
+    assert "Built by the hook" in out  # the console, streamed by the hook
+    assert "mlstack #7: SUCCESS" in out and "finished with exit code 0" in out
+    assert TOKEN not in out
+    assert fake_jenkins.paths("POST") == ["/job/mlstack/build"]
+
+    # Not on main, hook switched off, or no Jenkins configured: no build is requested.
+    assert _run(["git", "checkout", "-q", "-b", "feature"], hooked_repo, env).returncode == 0
+    assert _commit(hooked_repo, env, "two").returncode == 0
+    assert _run(["git", "checkout", "-q", "main"], hooked_repo, env).returncode == 0
+    assert _commit(hooked_repo, {**env, "MLSTACK_JENKINS_HOOK": "off"}, "three").returncode == 0
+    no_url = {k: v for k, v in env.items() if k != jc.ENV_URL}
+    proc = _commit(hooked_repo, no_url, "four")
+    assert proc.returncode == 0 and proc.stdout + proc.stderr == ""
+    assert fake_jenkins.paths("POST") == ["/job/mlstack/build"]
+
+
+@pytest.mark.parametrize("fake_jenkins", [ONE_STEP], indirect=True)
+def test_post_commit_hook_in_the_background_logs_the_build(
+    fake_jenkins: FakeJenkins, hooked_repo: Path, tmp_path: Path
+):
+    # Settings from the work tree's .secrets, as a developer would keep them.
+    (hooked_repo / ".secrets").write_text(
+        f"{jc.ENV_URL}={fake_jenkins.url}\n{jc.ENV_USER}={USER}\n{jc.ENV_TOKEN}={TOKEN}\n"
+    )
+    (hooked_repo / ".git" / "info" / "exclude").write_text(".secrets\n")
+    home = tmp_path / "home"
+    env = _clean_env(MLSTACK_PYTHON=sys.executable, MLSTACK_HOME=str(home))
+    proc = _commit(hooked_repo, env, "one")
+    assert proc.returncode == 0, proc.stderr
+    log = home / "logs" / "jenkins-post-commit.log"
+    assert f"follow it with: tail -f {log}" in proc.stdout + proc.stderr
+    deadline = time.monotonic() + 30
+    while "=== exit code" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the background build never finished"
+        time.sleep(0.1)
+    text = log.read_text()
+    assert "Built by the hook" in text and "=== exit code 0" in text
+    assert TOKEN not in text
+    assert fake_jenkins.paths("POST") == ["/job/mlstack/build"]

