@@ -191,10 +191,32 @@ class JenkinsClient:
     # -- the steps -----------------------------------------------------------------------
 
     def trigger(self, job: str, parameters: Mapping[str, str] | None = None) -> int:
-        """Ask Jenkins for a build of ``job``; return the queue item number."""
-        _job_path(job)  # validates the name
-        params = dict(parameters) if parameters else None
-        return self._call(f"trigger job {job!r}", self._server.build_job, job, params)
+        """Ask Jenkins for a build of ``job``; return the queue item number.
+
+        A job with parameters (the Jenkinsfile declares some) refuses a plain ``build`` with
+        400 "Nothing is submitted"; it is then asked for ``buildWithParameters``, which takes
+        each parameter's default.
+        """
+        path = _job_path(job)  # validates the name
+        what = f"trigger job {job!r}"
+        if parameters:
+            return self._call(what, self._server.build_job, job, dict(parameters))
+        try:
+            return self._call(what, self._server.build_job, job)
+        except JenkinsError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, requests.HTTPError) and cause.response.status_code == 400):
+                raise
+        response = self._call(
+            what,
+            self._server.jenkins_request,
+            requests.Request("POST", f"{self.url}{path}/buildWithParameters"),
+        )
+        location = response.headers.get("Location", "").rstrip("/")
+        try:
+            return int(location.rsplit("/", 1)[-1])
+        except ValueError as exc:
+            raise JenkinsError(f"{what}: no queue item in the answer (Location {location!r})") from exc
 
     def wait_for_build_number(
         self,

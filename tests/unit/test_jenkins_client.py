@@ -63,6 +63,7 @@ class Scenario:
     never_finishes: bool = False  # the build keeps running (X-More-Data: true forever)
     delay_s: float = 0.0  # every answer is this late
     jobs: tuple[str, ...] = ("mlstack", "team/mlstack")
+    parameterized: bool = False  # the job has parameters: a plain /build is refused with 400
 
 
 class FakeJenkins:
@@ -145,6 +146,9 @@ def _handler(fake: FakeJenkins) -> type[BaseHTTPRequestHandler]:
                 self._json({"crumbRequestField": "Jenkins-Crumb", "crumb": CRUMB})
                 return
             for job_path in job_paths:
+                if method == "POST" and path == f"{job_path}/build" and sc.parameterized:
+                    self._send(400, b"Nothing is submitted")
+                    return
                 if method == "POST" and path in {f"{job_path}/build", f"{job_path}/buildWithParameters"}:
                     location = f"{fake.url}queue/item/1/"
                     self._send(201, b"", {"Location": location})
@@ -321,6 +325,14 @@ def test_parameters_and_folder_jobs_use_build_with_parameters(fake_jenkins: Fake
     assert post[0].query == {"DRIFT": ["1"]}
     # out=None: the console is not read at all, only the build's result.
     assert fake_jenkins.progressive_starts() == []
+
+
+@pytest.mark.parametrize("fake_jenkins", [Scenario(parameterized=True)], indirect=True)
+def test_parameterized_job_without_parameters_takes_the_defaults(fake_jenkins: FakeJenkins):
+    outcome = client_for(fake_jenkins).build("mlstack", out=io.StringIO(), timeout=30)
+    assert outcome.result == "SUCCESS"
+    assert fake_jenkins.paths("POST") == ["/job/mlstack/build", "/job/mlstack/buildWithParameters"]
+    assert all(c.crumb == CRUMB for c in fake_jenkins.calls if c.method == "POST")
 
 
 @pytest.mark.parametrize(
