@@ -1,0 +1,83 @@
+"""Airflow UI links from lifecycle tasks to MLflow: "MLflow run" and "Model version".
+
+Global operator extra links, computed by the API server from the task's return value (the small
+dict every mlstack task returns): a value with ``run_id`` links to the MLflow run, one with
+``name`` and ``version`` to the model version. Tasks of other DAGs return other things and get
+no link. The MLflow address is ``MLSTACK_MLFLOW_UI_URL`` (the URL a browser reaches) or, when
+unset, the tracking server; the embedded SQLite store has no UI to link to.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from airflow.plugins_manager import AirflowPlugin
+from airflow.sdk import BaseOperatorLink
+
+
+def mlflow_ui_url() -> str | None:
+    """Base URL of the MLflow UI for links, or None when there is no server to link to."""
+    try:
+        from mlstack.config import load_settings
+
+        url = load_settings().resolved_mlflow_ui_url
+    except Exception:  # a bad setting must not break the task page; no link then
+        return None
+    if not url or not url.startswith(("http://", "https://")):
+        return None
+    return url.rstrip("/")
+
+
+def run_link(value: Any, base: str | None) -> str:
+    if base and isinstance(value, dict) and value.get("run_id"):
+        return f"{base}/#/runs/{quote(str(value['run_id']), safe='')}"
+    return ""
+
+
+def model_version_link(value: Any, base: str | None) -> str:
+    if base and isinstance(value, dict) and value.get("name") and value.get("version") not in (None, ""):
+        name, version = quote(str(value["name"]), safe=""), quote(str(value["version"]), safe="")
+        return f"{base}/#/models/{name}/versions/{version}"
+    return ""
+
+
+def task_return_value(ti_key: Any) -> Any:
+    """The task instance's ``return_value`` XCom, read from the metadata DB (API server side)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.execute(
+            XComModel.get_many(
+                key="return_value",
+                run_id=ti_key.run_id,
+                dag_ids=ti_key.dag_id,
+                task_ids=ti_key.task_id,
+                map_indexes=ti_key.map_index,
+            ).with_only_columns(XComModel.value)
+        ).first()
+    if not row:
+        return None
+    return XComModel.deserialize_value(row)
+
+
+class MlflowRunLink(BaseOperatorLink):
+    name = "MLflow run"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        base = mlflow_ui_url()
+        return run_link(task_return_value(ti_key), base) if base else ""
+
+
+class MlflowModelVersionLink(BaseOperatorLink):
+    name = "Model version"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        base = mlflow_ui_url()
+        return model_version_link(task_return_value(ti_key), base) if base else ""
+
+
+class MlstackPlugin(AirflowPlugin):
+    name = "mlstack"
+    global_operator_extra_links: ClassVar[list] = [MlflowRunLink(), MlflowModelVersionLink()]
