@@ -36,7 +36,7 @@ demo: setup ## Run the whole lifecycle on embedded defaults and serve one predic
 	$(BIN)/mlstack predict --example
 
 .PHONY: test
-test: setup ## Run the whole test suite (what CI runs)
+test: setup system-deps ## Run the whole test suite (what CI runs)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit

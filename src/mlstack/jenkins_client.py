@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 from urllib.parse import quote, urlsplit
 
+import jenkins
 import requests
 
-import jenkins
 from mlstack.errors import MlstackError
 
 ENV_URL = "MLSTACK_JENKINS_URL"

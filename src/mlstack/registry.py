@@ -81,7 +81,7 @@ def register(run_id: str, settings: Settings, spec: DatasetSpec) -> RegisterResu
             settings, name, tag=(TAG_PREFIX + "orchestrator_run_id", context["orchestrator_run_id"])
         )
     if existing is not None:
-        return RegisterResult(name, existing.version, existing.run_id, False)
+        return RegisterResult(name, str(existing.version), existing.run_id, False)
 
     import mlflow
 
@@ -89,9 +89,9 @@ def register(run_id: str, settings: Settings, spec: DatasetSpec) -> RegisterResu
     tags.update({TAG_PREFIX + k: v for k, v in context.items()})
     tags[TAG_PREFIX + "registered_at"] = _now()
     version = mlflow.register_model(run_model_uri(run_id), name, tags=tags, await_registration_for=120)
-    _wait_ready(client, name, version.version)
-    client.set_registered_model_alias(name, CHALLENGER, version.version)
-    return RegisterResult(name, version.version, run_id, True)
+    _wait_ready(client, name, str(version.version))
+    client.set_registered_model_alias(name, CHALLENGER, str(version.version))
+    return RegisterResult(name, str(version.version), run_id, True)
 
 
 def _wait_ready(client, name: str, version: str, timeout: float = 120.0) -> None:
@@ -123,7 +123,7 @@ def find_version(settings: Settings, name: str, run_id: str | None = None, tag=N
 def champion_version(settings: Settings, name: str) -> str | None:
     client = _client(settings)
     try:
-        return client.get_model_version_by_alias(name, CHAMPION).version
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except Exception:
         return None
 
@@ -147,6 +147,7 @@ def promote(version: str, settings: Settings, spec: DatasetSpec) -> GateDecision
 
     client = _client(settings)
     name = tracking.model_name(settings, spec)
+    version = str(version)
     candidate = client.get_model_version(name, version)
     metric = settings.gate_metric or spec.gate.metric
     floor = settings.gate_floor if settings.gate_floor is not None else spec.gate.floor

@@ -110,7 +110,7 @@ def resolve_alias(settings: Settings, name: str, alias: str = CHAMPION) -> str:
     """The version an alias points at; NoChampionError when none; RegistryError when unreachable."""
     client = tracking.configure(settings)
     try:
-        return client.get_model_version_by_alias(name, alias).version
+        return str(client.get_model_version_by_alias(name, alias).version)
     except Exception as exc:
         text = str(exc)
         if "RESOURCE_DOES_NOT_EXIST" in text or "not found" in text.lower():

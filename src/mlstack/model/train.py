@@ -92,12 +92,12 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
             holdout.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), artifact_path=str(Path(HOLDOUT_ARTIFACT).parent))
         example = model_inputs(holdout.head(5), spec)
-        signature = infer_signature(example, pipeline.predict(example))
         # The types in our own freshly built pipeline are trusted by construction.
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
         with warnings.catch_warnings():
             # our integer features are never null (the spec says so); MLflow's hint is noise
             warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+            signature = infer_signature(example, pipeline.predict(example))
             info = mlflow.sklearn.log_model(
                 pipeline,
                 name=MODEL_NAME_IN_RUN,

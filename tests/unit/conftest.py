@@ -1,0 +1,39 @@
+"""Unit-test fixtures: embedded settings in a fresh folder, no servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlstack import pipeline
+from mlstack.config import Settings
+
+
+def make_settings(home, **overrides) -> Settings:
+    # _env_file=None: a developer's .env/.secrets must not leak into unit tests; and
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, so pin the embedded store here.
+    overrides.setdefault("tracking_uri", None)
+    return Settings(_env_file=None, home=home, **overrides)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_tracking_uri(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path / "home")
+
+
+@pytest.fixture
+def ctx(settings) -> pipeline.Context:
+    return pipeline.context(settings, "penguins")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A champion trained once per module on embedded defaults: (ctx, summary)."""
+    home = tmp_path_factory.mktemp("trained")
+    context = pipeline.context(make_settings(home), "penguins")
+    return context, pipeline.run_all(context)

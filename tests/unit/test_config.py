@@ -1,0 +1,56 @@
+import pytest
+
+from mlstack.config import SECRET_MASK, load_settings, mask_url_password
+from mlstack.errors import ConfigError
+
+
+def test_defaults_are_embedded(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(home=tmp_path / "h")
+    assert settings.embedded
+    assert settings.resolved_tracking_uri == f"sqlite:///{tmp_path / 'h' / 'mlflow.db'}"
+    assert settings.resolved_data_root == str(tmp_path / "h" / "data")
+
+
+def test_env_and_secrets_files_are_read_with_env_winning(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("MLSTACK_DATASET=diabetes\nMLSTACK_SMTP_PORT=2525\n")
+    (tmp_path / ".secrets").write_text("MLSTACK_SMTP_PASSWORD=hunter2\n")
+    monkeypatch.setenv("MLSTACK_SMTP_PORT", "587")
+    settings = load_settings()
+    assert settings.dataset == "diabetes"
+    assert settings.smtp_port == 587
+    assert settings.smtp_password.get_secret_value() == "hunter2"
+
+
+def test_malformed_setting_names_variable_and_expectation(monkeypatch):
+    monkeypatch.setenv("MLSTACK_SMTP_PORT", "not-a-port")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "MLSTACK_SMTP_PORT" in str(info.value)
+    assert "integer" in str(info.value)
+
+
+def test_bad_json_hyperparams_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("MLSTACK_HYPERPARAMS", "{not json")
+    with pytest.raises(ConfigError):
+        load_settings()
+
+
+def test_recipients_accept_comma_list(monkeypatch):
+    monkeypatch.setenv("MLSTACK_ALERT_RECIPIENTS", "a@x.org, b@y.org")
+    assert load_settings().alert_recipients == ["a@x.org", "b@y.org"]
+
+
+def test_masked_hides_secrets_and_url_passwords(monkeypatch):
+    monkeypatch.setenv("MLSTACK_SMTP_PASSWORD", "app-password-123")
+    monkeypatch.setenv("MLSTACK_PREDICTION_LOG_URL", "postgresql://u:pw-456@db/x")
+    shown = str(load_settings().masked())
+    assert "app-password-123" not in shown
+    assert "pw-456" not in shown
+    assert SECRET_MASK in shown
+
+
+def test_mask_url_password_leaves_plain_urls():
+    assert mask_url_password("http://host:5000") == "http://host:5000"
+    assert mask_url_password("postgresql://u:p@h/db") == f"postgresql://u:{SECRET_MASK}@h/db"
