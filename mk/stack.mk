@@ -17,7 +17,7 @@ endif
 
 COMPOSE_ENV_FILES := --env-file .env --env-file .secrets
 COMPOSE := docker compose $(COMPOSE_ENV_FILES)
-MLSTACK_TRAINING_DAG ?= mlstack_training
+MLSTACK_TRAINING_DAG ?= training_pipeline
 SERVICES ?=
 
 ##@ Stack (docker compose)

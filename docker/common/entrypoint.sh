@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Entrypoint of the mlstack images: ENTRYPOINT ["/opt/mlstack/entrypoint.sh", "<component>"].
-#   1. derives connection settings from .env/.secrets variables (mlstack_env.py: local services,
-#      NeonDB, SMTP connection, MLflow auth config) without printing them;
+#   1. derives connection settings from .env/.secrets variables (mlstack_env.py: local services
+#      or NeonDB, Celery broker, MLflow auth config) without printing them; empty settings are
+#      unset;
 #   2. airflow only: started as root (airflow-init, as in the official compose), prepares the
 #      logs volume for AIRFLOW_UID and re-runs itself as that user; an arbitrary AIRFLOW_UID gets
 #      a passwd entry; the api-server's SimpleAuthManager password file is written from
@@ -25,6 +26,14 @@ if ! whoami >/dev/null 2>&1 && [ -w /etc/passwd ]; then
 fi
 
 eval "$(python /opt/mlstack/mlstack_env.py "$component")"
+
+# Compose passes optional settings as empty strings; to the applications empty must mean unset
+# (e.g. MLSTACK_MODEL_NAME= -> the spec's default, MLSTACK_S3_ENDPOINT_URL= -> AWS S3).
+for name in $(compgen -e); do
+  case "$name" in
+    MLSTACK_* | MLFLOW_* | AWS_* | NEON_* | AIRFLOW_DB_URL) [ -n "${!name}" ] || unset "$name" ;;
+  esac
+done
 
 if [ "$component" = airflow ] && [ -n "${MLSTACK_AIRFLOW_ADMIN_PASSWORD:-}" ]; then
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-${AIRFLOW_HOME}/simple_auth_manager_passwords.json}"

@@ -12,7 +12,6 @@ database    an explicit URL (AIRFLOW_DB_URL, MLFLOW_DB_URL, MLSTACK_PREDICTION_L
             sslmode=require unless the URL says otherwise;
             else the compose postgres service with the role/database of the component and its
             password (AIRFLOW_DB_PASSWORD, MLFLOW_DB_PASSWORD, MLSTACK_DB_PASSWORD).
-smtp        (airflow) AIRFLOW_CONN_SMTP_DEFAULT as a JSON connection from MLSTACK_SMTP_*.
 celery      (airflow) broker and result backend when AIRFLOW__CORE__EXECUTOR is CeleryExecutor.
 mlflow auth (mlflow) an auth config whose user store is the tracking database
             (MLFLOW_AUTH_CONFIG_PATH), unless MLFLOW_AUTH_CONFIG_PATH is already set.
@@ -22,7 +21,6 @@ Only values whose inputs are present are printed; nothing secret is logged.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
@@ -34,10 +32,6 @@ DRIVER = "postgresql+psycopg"
 
 def env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
-
-
-def truthy(value: str) -> bool:
-    return value.lower() in {"1", "true", "yes", "on"}
 
 
 def local_url(role: str, password: str) -> str:
@@ -61,27 +55,6 @@ def database_url(component: str, explicit_var: str, password_var: str) -> str | 
     if env(password_var):
         return local_url(component, env(password_var))
     return None
-
-
-def smtp_connection() -> str | None:
-    host = env("MLSTACK_SMTP_HOST")
-    if not host:
-        return None
-    starttls = truthy(env("MLSTACK_SMTP_STARTTLS", "false"))
-    ssl = truthy(env("MLSTACK_SMTP_SSL", "false"))
-    extra: dict[str, object] = {"disable_tls": not starttls, "disable_ssl": not ssl}
-    if env("MLSTACK_SMTP_SENDER"):
-        extra["from_email"] = env("MLSTACK_SMTP_SENDER")
-    conn: dict[str, object] = {
-        "conn_type": "smtp",
-        "host": host,
-        "port": int(env("MLSTACK_SMTP_PORT", "587")),
-        "extra": extra,
-    }
-    if env("MLSTACK_SMTP_USER"):
-        conn["login"] = env("MLSTACK_SMTP_USER")
-        conn["password"] = os.environ.get("MLSTACK_SMTP_PASSWORD", "")
-    return json.dumps(conn)
 
 
 def mlflow_auth_config(database: str) -> str:
@@ -116,9 +89,6 @@ def derive(component: str) -> dict[str, str]:
                 out.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", f"db+{url}")
         if env("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
             out["AIRFLOW__CELERY__BROKER_URL"] = env("AIRFLOW__CELERY__BROKER_URL", "redis://redis:6379/0")
-        conn = smtp_connection()
-        if conn and not env("AIRFLOW_CONN_SMTP_DEFAULT"):
-            out["AIRFLOW_CONN_SMTP_DEFAULT"] = conn
     if component == "mlflow":
         url = database_url("mlflow", "MLFLOW_DB_URL", "MLFLOW_DB_PASSWORD")
         if url:

@@ -357,17 +357,3 @@ def test_neon_switch_without_file_edits(monkeypatch, tmp_path):
     ini = Path(out["MLFLOW_AUTH_CONFIG_PATH"]).read_text()
     assert "database_uri = postgresql+psycopg://u:pw@ep-x.neon.tech/mlflow" in ini
     assert oct(Path(out["MLFLOW_AUTH_CONFIG_PATH"]).stat().st_mode & 0o777) == "0o600"
-
-
-def test_smtp_connection_for_airflow(monkeypatch):
-    mod = _mlstack_env()
-    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
-    monkeypatch.setenv("MLSTACK_SMTP_HOST", "smtp.gmail.com")
-    monkeypatch.setenv("MLSTACK_SMTP_PORT", "587")
-    monkeypatch.setenv("MLSTACK_SMTP_STARTTLS", "true")
-    monkeypatch.setenv("MLSTACK_SMTP_USER", "me@gmail.com")
-    monkeypatch.setenv("MLSTACK_SMTP_PASSWORD", "app password")
-    conn = json.loads(mod.derive("airflow")["AIRFLOW_CONN_SMTP_DEFAULT"])
-    assert conn["host"] == "smtp.gmail.com" and conn["port"] == 587
-    assert conn["login"] == "me@gmail.com" and conn["password"] == "app password"
-    assert conn["extra"]["disable_tls"] is False
