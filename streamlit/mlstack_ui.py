@@ -1,0 +1,219 @@
+"""Pieces shared by the Streamlit pages: settings, the cached model server, banners, logging.
+
+Only Streamlit glue lives here. Serving rules are `mlstack.serving` (alias resolution, staleness,
+input checks), the rest is `mlstack.app_support` and `mlstack.monitor.prediction_log`.
+
+Caching (shared by every session of the process, never per rerun):
+- a loaded model per (tracking URI, registry URI, name, version): `st.cache_resource` around
+  `mlstack.serving.load_version` (versions are immutable, so this cache never goes stale);
+- one `ModelServer` per (tracking URI, registry URI, dataset, model, alias, refresh interval): it
+  re-resolves the alias every `MLSTACK_ALIAS_REFRESH_SECONDS`, so a promotion is served without a
+  restart, and keeps serving the last model (flagged stale) when the registry is unreachable.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+
+import streamlit as st
+from mlstack import app_support, serving
+from mlstack.config import Settings, load_settings, mask_url_password
+from mlstack.data.spec import DatasetSpec, FeatureSpec, load_spec
+from mlstack.errors import ConfigError, NoChampionError, RegistryError
+from mlstack.registry import CHAMPION
+
+PREDICT_SOURCE = "streamlit-predict"
+BATCH_SOURCE = "streamlit-batch"
+
+
+# ------------------------------------------------------------------------------------------
+# configuration
+# ------------------------------------------------------------------------------------------
+
+
+def context() -> tuple[Settings, DatasetSpec]:
+    """Settings (read on every rerun: cheap) and the dataset spec; a bad setting stops the page."""
+    try:
+        settings = load_settings()
+        spec = load_spec(settings.dataset)
+    except ConfigError as exc:
+        st.error(f"**Configuration problem**\n\n```\n{exc}\n```")
+        st.stop()
+    return settings, spec
+
+
+def sidebar(settings: Settings, spec: DatasetSpec) -> None:
+    with st.sidebar:
+        st.markdown(f"**Dataset** `{spec.name}` ({spec.task})")
+        st.markdown(f"**Model** `{settings.model_name or spec.model_name}`")
+        st.caption(f"Registry: `{mask_url_password(settings.resolved_tracking_uri)}`")
+        ui_url = settings.resolved_mlflow_ui_url
+        if ui_url:
+            st.link_button("Open MLflow", ui_url)
+        st.caption(f"Alias re-checked every {settings.alias_refresh_seconds:g} s")
+
+
+# ------------------------------------------------------------------------------------------
+# the model
+# ------------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading the model version from the registry…", max_entries=8)
+def _load_version(
+    tracking_uri: str, registry_uri: str | None, name: str, version: str, _settings: Settings
+) -> serving.LoadedModel:
+    return serving.load_version(_settings, name, version)
+
+
+def _cached_loader(settings: Settings, name: str, version: str) -> serving.LoadedModel:
+    return _load_version(settings.resolved_tracking_uri, settings.registry_uri, name, str(version), settings)
+
+
+@st.cache_resource(show_spinner=False)
+def _model_server(
+    tracking_uri: str,
+    registry_uri: str | None,
+    dataset: str,
+    model_name: str,
+    alias: str,
+    refresh_seconds: float,
+    _settings: Settings,
+    _spec: DatasetSpec,
+) -> serving.ModelServer:
+    return serving.ModelServer(_settings, _spec, alias, loader=_cached_loader)
+
+
+def model_server(settings: Settings, spec: DatasetSpec, alias: str = CHAMPION) -> serving.ModelServer:
+    return _model_server(
+        settings.resolved_tracking_uri,
+        settings.registry_uri,
+        spec.name,
+        settings.model_name or spec.model_name,
+        alias,
+        settings.alias_refresh_seconds,
+        settings,
+        spec,
+    )
+
+
+def current_model(settings: Settings, spec: DatasetSpec) -> tuple[serving.ModelServer, serving.LoadedModel]:
+    """The served model; explains and stops the page when there is none."""
+    server = model_server(settings, spec)
+    try:
+        loaded = server.current()
+    except NoChampionError as exc:
+        st.info(f"**No champion model yet.** {exc}.\n\n{app_support.TRAIN_HINT}", icon="ℹ️")
+        st.stop()
+    except RegistryError as exc:
+        st.error(
+            f"**The model registry cannot be reached** and no model was loaded yet.\n\n`{exc}`\n\n"
+            "Check that the MLflow server is up and `MLFLOW_TRACKING_URI` points at it, then reload."
+        )
+        st.stop()
+    if server.stale:
+        age = time.time() - loaded.loaded_at
+        st.warning(
+            f"The registry is unreachable: serving **{loaded.name} v{loaded.version}** loaded "
+            f"{age / 60:.0f} min ago, which **may be stale** (a newer champion would not be seen). "
+            f"Last error: `{server.last_error}`",
+            icon="⚠️",
+        )
+    return server, loaded
+
+
+@st.cache_data(show_spinner=False, max_entries=1000)
+def _experiment_of(tracking_uri: str, run_id: str, _settings: Settings) -> str:
+    from mlstack import tracking
+
+    return tracking.configure(_settings).get_run(run_id).info.experiment_id
+
+
+def run_link(settings: Settings, run_id: str | None, *, registry_ok: bool = True) -> str | None:
+    """Link to the run in the MLflow UI (None without a UI or while the registry is down)."""
+    if not run_id or not registry_ok or not settings.resolved_mlflow_ui_url:
+        return None
+    try:
+        experiment = _experiment_of(settings.resolved_tracking_uri, run_id, settings)
+    except Exception:
+        return None
+    return app_support.run_url(settings, experiment, run_id)
+
+
+def model_banner(
+    settings: Settings, name: str, version: str, alias: str, run_id: str, stale: bool = False
+) -> None:
+    link = run_link(settings, run_id, registry_ok=not stale)
+    run_text = f"[MLflow run `{run_id[:12]}`]({link})" if link else f"MLflow run `{run_id[:12]}`"
+    flag = " · ⚠️ may be stale" if stale else ""
+    st.markdown(f"Model **{name}** · version **{version}** · `@{alias}` · {run_text}{flag}")
+    if not link and not settings.resolved_mlflow_ui_url:
+        st.caption(app_support.embedded_ui_hint(settings))
+
+
+# ------------------------------------------------------------------------------------------
+# the Predict form
+# ------------------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False)
+def form_defaults(dataset: str, _spec: DatasetSpec) -> dict[str, Any]:
+    """A typical row of the spec's reference data (falls back to ranges when it cannot be read)."""
+    try:
+        from mlstack.data.synthetic import reference_frame
+
+        reference = reference_frame(_spec)
+    except Exception:
+        reference = None
+    return app_support.form_defaults(_spec, reference)
+
+
+UNKNOWN = "— unknown —"  # the select option that leaves a nullable category empty
+
+
+def feature_input(name: str, feature: FeatureSpec, default: Any) -> Any:
+    """One form field: a number input with the spec's range, or a select of its categories.
+
+    Nullable fields are optional: numbers may be cleared, selects offer "unknown".
+    """
+    key = f"predict.{name}"
+    label = f"{name} (optional)" if feature.nullable else name
+    help_text = app_support.feature_help(name, feature)
+    if feature.is_numeric:
+        args = app_support.number_input_args(feature)
+        if feature.nullable:
+            # value=None makes the field clearable; the prefilled default comes from the state.
+            if key not in st.session_state:
+                st.session_state[key] = default
+            return st.number_input(label, value=None, key=key, help=help_text, placeholder="unknown", **args)
+        return st.number_input(label, value=default, key=key, help=help_text, **args)
+    options: list[Any] = [True, False] if feature.type == "boolean" else list(feature.categories or [])
+    if feature.nullable:
+        options.append(UNKNOWN)
+    index = options.index(default) if default in options else 0
+    choice = st.selectbox(label, options, index=index, key=key, help=help_text)
+    return None if choice == UNKNOWN else choice
+
+
+# ------------------------------------------------------------------------------------------
+# the prediction log
+# ------------------------------------------------------------------------------------------
+
+
+def log_predictions(settings: Settings, features: pd.DataFrame, prediction: Any, source: str) -> bool:
+    """Append to the prediction log; a log that cannot be written warns but never hides a result."""
+    from mlstack.monitor.prediction_log import log_predictions as append
+
+    try:
+        append(settings, features, prediction, source)
+    except Exception as exc:
+        st.warning(
+            f"The prediction could not be written to the prediction log "
+            f"(`{mask_url_password(settings.resolved_prediction_log_url)}`): {type(exc).__name__}: "
+            f"{str(exc)[:200]}",
+            icon="⚠️",
+        )
+        return False
+    return True

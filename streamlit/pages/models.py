@@ -1,0 +1,78 @@
+"""Models: registered versions, aliases, metrics, lineage, gate decisions, metric across versions."""
+
+from __future__ import annotations
+
+import altair as alt
+import mlstack_ui as ui
+
+import streamlit as st
+from mlstack import app_support
+from mlstack.registry import CHALLENGER, CHAMPION, list_versions
+from mlstack.serving import registry_reachable
+
+settings, spec = ui.context()
+name = settings.model_name or spec.model_name
+st.title("Models")
+
+if not registry_reachable(settings):
+    st.error(f"The model registry at `{settings.resolved_tracking_uri}` cannot be reached.")
+    st.stop()
+versions = list_versions(settings, spec)
+if not versions:
+    st.info(f"No registered versions of **{name}** yet.\n\n{app_support.TRAIN_HINT}", icon="ℹ️")
+    st.stop()
+
+
+def holder(alias: str) -> str:
+    found = [v["version"] for v in versions if alias in v["aliases"]]
+    return f"v{found[0]}" if found else "none"
+
+
+metric = app_support.primary_metric(settings, spec)
+col1, col2, col3 = st.columns(3)
+col1.metric(f"@{CHAMPION}", holder(CHAMPION))
+col2.metric(f"@{CHALLENGER}", holder(CHALLENGER))
+col3.metric("registered versions", len(versions))
+
+st.subheader(f"{metric} across versions")
+history = app_support.metric_history(versions, metric)
+if history.empty:
+    st.caption(f"No version has `{metric}` logged.")
+else:
+    base = alt.Chart(history).encode(
+        x=alt.X("version:O", title="version"),
+        y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)),
+    )
+    points = base.mark_circle(size=120).encode(
+        color=alt.Color(
+            "role:N", scale=alt.Scale(domain=["champion", "other"], range=["#d62728", "#1f77b4"])
+        ),
+        tooltip=["version", metric, "role"],
+    )
+    st.altair_chart(base.mark_line() + points, width="stretch")
+    st.caption(f"Gate: `{metric}` must meet the floor and beat the champion on the same holdout rows.")
+
+st.subheader("Versions")
+table = app_support.versions_frame(versions, metric)
+links = [ui.run_link(settings, v["run_id"]) for v in versions]
+column_config = {metric: st.column_config.NumberColumn(format="%.4f")}
+if any(links):
+    table["mlflow"] = links
+    column_config["mlflow"] = st.column_config.LinkColumn("MLflow run", display_text="open run")
+st.dataframe(table, hide_index=True, column_config=column_config, key="models.versions")
+
+st.subheader("All metrics")
+st.dataframe(app_support.metrics_frame(versions), hide_index=True, key="models.metrics")
+
+st.subheader("Gate decisions")
+decisions = app_support.gate_decisions(versions)
+if decisions:
+    st.dataframe(decisions, hide_index=True, key="models.gate")
+else:
+    st.caption("No gate decision recorded yet.")
+
+st.subheader("Lineage")
+for v in versions:
+    aliases = " ".join(f"@{a}" for a in v["aliases"])
+    with st.expander(f"version {v['version']} {aliases}".strip()):
+        st.json({"run_id": v["run_id"], "created": v["created"], "tags": v["tags"]}, expanded=True)

@@ -1,0 +1,88 @@
+"""Monitoring: the latest drift report and prediction volume over time from the prediction log."""
+
+from __future__ import annotations
+
+import mlstack_ui as ui
+import pandas as pd
+import streamlit.components.v1 as components
+
+import streamlit as st
+from mlstack.config import mask_url_password
+from mlstack.monitor import prediction_log
+from mlstack.monitor.drift import latest_report, latest_report_html
+
+settings, spec = ui.context()
+st.title("Monitoring")
+
+# --- drift ----------------------------------------------------------------------------------
+st.header("Drift")
+try:
+    report = latest_report(settings)
+except Exception as exc:
+    report = None
+    st.error(f"The drift reports cannot be read: {type(exc).__name__}: {str(exc)[:200]}")
+if report is None:
+    st.info(
+        "No drift report yet. Run a check with `mlstack drift --current predictions:24h` "
+        "(the prediction log of the last day) or `mlstack drift --current <batch file or URI>`, "
+        "or let the drift DAG run on its schedule.",
+        icon="ℹ️",
+    )
+else:
+    summary = report["summary"]
+    model = summary.get("model", {})
+    verdict = "drift detected" if summary.get("drift_detected") else "no drift"
+    col1, col2, col3 = st.columns(3)
+    col1.metric("verdict", verdict)
+    col2.metric(
+        "drifted columns",
+        f"{summary.get('drifted_count', 0)}/{summary.get('columns_checked', 0)}",
+        help=f"drift when the share reaches {summary.get('drift_share_threshold')}",
+    )
+    col3.metric("champion checked", f"v{model.get('champion_version', '?')}")
+    current, reference = summary.get("current", {}), summary.get("reference", {})
+    st.markdown(
+        f"Checked **{summary.get('checked_at', '?')}**: current `{current.get('source', '?')}` "
+        f"({current.get('rows', '?')} rows) against the champion's training snapshot "
+        f"`{reference.get('dataset_id', '?')}` ({reference.get('rows', '?')} rows)."
+    )
+    link = summary.get("mlflow", {}).get("run_url")
+    if link:
+        st.markdown(f"[Open the drift run in MLflow]({link})")
+    columns = pd.DataFrame(summary.get("columns", []))
+    if not columns.empty:
+        columns = columns.sort_values("severity", ascending=False)
+        st.dataframe(columns, hide_index=True, key="monitoring.drift_columns")
+    html = latest_report_html(settings)
+    if html:
+        st.download_button(
+            "Download the Evidently report (HTML)", html, file_name="drift_report.html", mime="text/html"
+        )
+        if st.toggle("Show the full Evidently report", key="monitoring.show_report"):
+            components.html(html, height=900, scrolling=True)
+    st.caption(f"Report: `{report['html_uri']}`")
+
+# --- prediction volume ----------------------------------------------------------------------
+st.header("Predictions")
+freqs = {"minute": "min", "hour": "h", "day": "D"}
+per = st.segmented_control("per", list(freqs), default="hour", key="monitoring.per") or "hour"
+try:
+    volume = prediction_log.volume_by(settings, freqs[per])
+    logged = prediction_log.read_predictions(settings)
+except Exception as exc:
+    st.error(
+        f"The prediction log (`{mask_url_password(settings.resolved_prediction_log_url)}`) cannot be read: "
+        f"{type(exc).__name__}: {str(exc)[:200]}"
+    )
+    st.stop()
+
+if volume.empty:
+    st.info("No predictions logged yet: use the Predict or Batch page, or `mlstack predict`.", icon="ℹ️")
+    st.stop()
+
+st.metric("predictions logged", f"{int(volume['predictions'].sum()):,}")
+st.bar_chart(volume, x="at", y="predictions", height=260)
+by = logged.groupby(["source", "model_version"]).size().rename("predictions").reset_index()
+st.dataframe(by, hide_index=True, key="monitoring.by_source")
+st.subheader("Latest predictions")
+st.dataframe(logged.tail(20).iloc[::-1], hide_index=True, key="monitoring.latest")

@@ -1,0 +1,60 @@
+"""Predict: a form generated from the dataset spec, answered by the current @champion."""
+
+from __future__ import annotations
+
+import mlstack_ui as ui
+import pandas as pd
+
+import streamlit as st
+from mlstack.errors import InputError
+from mlstack.serving import predict_with, prepare_inputs
+
+settings, spec = ui.context()
+st.title("Predict")
+st.caption(spec.description)
+
+server, loaded = ui.current_model(settings, spec)
+defaults = ui.form_defaults(spec.name, spec)
+
+with st.form("predict"):
+    columns = st.columns(2)
+    values = {}
+    for i, (name, feature) in enumerate(spec.features.items()):
+        with columns[i % 2]:
+            values[name] = ui.feature_input(name, feature, defaults.get(name))
+    submitted = st.form_submit_button("Predict", type="primary")
+
+if submitted:
+    try:
+        features = prepare_inputs(values, spec)
+    except InputError as exc:
+        st.session_state.pop("predict.last", None)
+        st.error(f"**The input was not accepted**\n\n```\n{exc}\n```")
+        st.stop()
+    prediction = predict_with(loaded, features, spec, server.alias, server.stale)
+    ui.log_predictions(settings, features, prediction, ui.PREDICT_SOURCE)
+    st.session_state["predict.last"] = prediction
+
+prediction = st.session_state.get("predict.last")
+if prediction is not None:
+    value = prediction.predictions[0]
+    if spec.task == "classification":
+        st.subheader(f"Predicted {spec.target}: {value}")
+        if prediction.probabilities:
+            probabilities = prediction.probabilities[0]
+            st.markdown(f"Probability of **{value}**: {probabilities.get(str(value), 0.0):.1%}")
+            chart = pd.DataFrame({"class": list(probabilities), "probability": list(probabilities.values())})
+            st.bar_chart(chart, x="class", y="probability", horizontal=True, height=200)
+    else:
+        st.subheader(f"Predicted {spec.target}: {value:,.2f}")
+    ui.model_banner(
+        settings,
+        prediction.name,
+        prediction.version,
+        prediction.alias,
+        prediction.run_id,
+        prediction.stale,
+    )
+    st.caption(f"Predicted at {prediction.at} UTC; logged to the prediction log as `{ui.PREDICT_SOURCE}`.")
+else:
+    ui.model_banner(settings, loaded.name, loaded.version, server.alias, loaded.run_id, server.stale)

@@ -1,0 +1,78 @@
+"""Helpers shared by the Streamlit tests (AppTest in tests/app, headless Chromium in tests/browser)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "streamlit" / "app.py"
+APP_TIMEOUT = 240  # the first run imports MLflow and loads the model (15-40 s on a busy 2-core box)
+
+# Settings that could point the app somewhere else than the test wants.
+_SETTING_VARS = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+)
+
+
+def isolate_settings(monkeypatch: pytest.MonkeyPatch, home: Path, **values: Any) -> dict[str, str]:
+    """Point mlstack settings (read from the environment by the app) at `home` and `values` only.
+
+    Runs from `home` so no `.env`/`.secrets` of the checkout is read. Returns the variables set.
+    """
+    for var in list(os.environ):
+        if var.startswith("MLSTACK_") or var in _SETTING_VARS:
+            monkeypatch.delenv(var, raising=False)
+    env = {"MLSTACK_HOME": str(home), "MLSTACK_ALIAS_REFRESH_SECONDS": "0"}
+    env.update({f"MLSTACK_{k.upper()}": str(v) for k, v in values.items()})
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    home.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(home)
+    return env
+
+
+def train(home: Path, **overrides: Any) -> dict:
+    """Run the whole lifecycle (embedded defaults unless overridden): one @champion version."""
+    from mlstack import pipeline
+    from mlstack.config import load_settings
+
+    settings = load_settings(home=home, **overrides)
+    return pipeline.run_all(pipeline.context(settings, "penguins"))
+
+
+def copy_home(trained: Path, dest: Path) -> Path:
+    """A private copy of a trained embedded home (SQLite registry; artifacts stay shared, read-only)."""
+    shutil.copytree(trained, dest, ignore=shutil.ignore_patterns("predictions.db"))
+    return dest
+
+
+def texts(at: Any, kind: str) -> list[str]:
+    return [str(e.value) for e in getattr(at, kind)]
+
+
+def all_text(at: Any) -> str:
+    kinds = ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success")
+    return "\n".join(t for kind in kinds for t in texts(at, kind))
+
+
+def assert_no_exception(at: Any) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+GOOD_ROW = {
+    "island": "Biscoe",
+    "bill_length_mm": 47.5,
+    "bill_depth_mm": 14.8,
+    "flipper_length_mm": 217.0,
+    "body_mass_g": 5200.0,
+    "sex": "female",
+    "year": 2008,
+}
