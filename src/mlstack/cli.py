@@ -326,6 +326,20 @@ def config(as_json: JsonOpt = False) -> None:
     _emit(load_settings().masked(), as_json, "settings")
 
 
+@app.command("check-secrets")
+@_guard
+def check_secrets(
+    components: Annotated[
+        list[str] | None, typer.Argument(help="airflow | mlflow | client | all (default: all)")
+    ] = None,
+) -> None:
+    """Refuse default/empty secrets (exit 2) unless MLSTACK_ENV=development; start-up scripts call this."""
+    from mlstack.security import enforce
+
+    report = enforce(components or ["all"])
+    console.print(escape(report.to_text()), highlight=False)
+
+
 @app.command()
 @_guard
 def generate(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 from mlstack import tracking
@@ -198,10 +199,103 @@ def promote(version: str, settings: Settings, spec: DatasetSpec) -> GateDecision
         need,
         _now(),
     )
-    if decision.promoted:
-        _move_champion(client, name, version, previous=current, why="gate")
-    _record(client, decision)
+    if not decision.promoted:
+        _record(client, decision)
+        return decision
+    # Compare-and-set: under the promotion lock, move the alias only if the champion the gate
+    # compared against is still the champion; otherwise another promotion won the race.
+    with promotion_lock(client, name):
+        now_current = champion_version(settings, name)
+        if now_current != current:
+            decision = replace(
+                decision,
+                verdict="refused",
+                reason=(
+                    f"lost a race: the champion moved from {_v(current)} to {_v(now_current)} while "
+                    f"this gate was deciding ({reason}); run the gate again to compare against "
+                    f"{_v(now_current)}"
+                ),
+                decided_at=_now(),
+            )
+        else:
+            _move_champion(client, name, version, previous=current, why="gate")
+        _record(client, decision)
     return decision
+
+
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "no champion"
+
+
+LOCK_SUFFIX = ".promotion-lock"
+LOCK_TTL_SECONDS = 120.0  # a lock older than this was left by a crashed process and is broken
+LOCK_WAIT_SECONDS = 60.0
+_LOCK_OWNER = TAG_PREFIX + "lock.owner"
+_LOCK_AT = TAG_PREFIX + "lock.acquired_at"
+
+
+@contextmanager
+def promotion_lock(client, name: str, wait: float = LOCK_WAIT_SECONDS):
+    """A registry-wide mutex for moving `champion` of model `name` (promote and rollback).
+
+    MLflow has no compare-and-set on aliases; creating a registered model is atomic (a unique
+    key in the store, SQLite or Postgres behind a server), so a model named `<name>.promotion-lock`
+    is the lock. It is deleted on release; one older than LOCK_TTL_SECONDS is broken.
+    """
+    import random
+    import uuid
+
+    from mlflow.exceptions import MlflowException
+
+    lock = name + LOCK_SUFFIX
+    owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            client.create_registered_model(
+                lock,
+                tags={_LOCK_OWNER: owner, _LOCK_AT: f"{time.time():.3f}"},
+                description=f"mlstack: held while @{CHAMPION} of {name} moves; deleted after",
+            )
+            break
+        except MlflowException as exc:
+            if "ALREADY_EXISTS" not in str(exc.error_code) and "already exists" not in str(exc):
+                raise
+        held = _lock_tags(client, lock)
+        if held.get(_LOCK_OWNER) == owner:  # our create went through but its answer was lost
+            break
+        try:
+            age = time.time() - float(held.get(_LOCK_AT, "nan"))
+        except ValueError:
+            age = float("nan")
+        if age > LOCK_TTL_SECONDS:
+            _delete_lock(client, lock)
+            continue
+        if time.monotonic() > deadline:
+            raise RegistryError(
+                f"model {name}: another promotion or rollback holds {lock} (for {age:.0f}s); try again"
+            )
+        time.sleep(0.1 + random.random() * 0.2)  # noqa: S311 - jitter, not crypto
+    try:
+        yield
+    finally:
+        if _lock_tags(client, lock).get(_LOCK_OWNER) == owner:
+            _delete_lock(client, lock)
+
+
+def _lock_tags(client, lock: str) -> dict:
+    try:
+        return dict(client.get_registered_model(lock).tags)
+    except Exception:
+        return {}
+
+
+def _delete_lock(client, lock: str) -> None:
+    try:
+        client.delete_registered_model(lock)
+    except Exception as exc:  # gone already (broken by another process) is fine
+        if "RESOURCE_DOES_NOT_EXIST" not in str(exc) and "not found" not in str(exc).lower():
+            raise
 
 
 def _passes_floor(value: float, floor: float, higher: bool) -> bool:
@@ -272,9 +366,12 @@ def rollback(
     if to_version == current:
         raise RegistryError(f"model {name}: version {to_version} is already the champion")
     actor = actor or os.environ.get("USER") or "unknown"
-    _move_champion(client, name, to_version, previous=current, why=f"rollback by {actor}: {reason}")
-    for key, value in {"by": actor, "reason": reason, "from": current, "at": _now()}.items():
-        client.set_model_version_tag(name, to_version, TAG_PREFIX + "rollback." + key, value)
+    with promotion_lock(client, name):
+        if champion_version(settings, name) != current:
+            raise RegistryError(f"model {name}: the champion moved while rolling back; try again")
+        _move_champion(client, name, to_version, previous=current, why=f"rollback by {actor}: {reason}")
+        for key, value in {"by": actor, "reason": reason, "from": current, "at": _now()}.items():
+            client.set_model_version_tag(name, to_version, TAG_PREFIX + "rollback." + key, value)
     return {
         "name": name,
         "champion": to_version,

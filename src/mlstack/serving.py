@@ -310,6 +310,8 @@ def check_rows(
     row): checking a batch costs a small fraction of scoring it.
     """
     frame = _as_frame(rows).reset_index(drop=True)
+    if frame.empty and not len(frame.columns):  # `[]` or `{}`: say so, not "field ... is required"
+        raise InputError("input: no rows to predict")
     unknown = [c for c in frame.columns if c not in spec.features and c != spec.target]
     if unknown:
         raise InputError(f"unknown field(s) {unknown}; expected fields: {', '.join(spec.feature_names)}")

@@ -67,6 +67,7 @@ def parse(raw: RawBatch) -> pd.DataFrame:
             f"source {raw.source}: not valid UTF-8 text (byte {exc.start}: "
             f"{raw.data[exc.start : exc.start + 1]!r}); save the CSV as UTF-8"
         ) from None
+    _sniff(raw.source, text)
     try:
         frame = pd.read_csv(io.StringIO(text))
     except pd.errors.EmptyDataError:
@@ -78,6 +79,30 @@ def parse(raw: RawBatch) -> pd.DataFrame:
     if dupes:
         raise SourceError(f"source {raw.source}: duplicate column names {dupes}")
     return frame
+
+
+_SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _sniff(source: str, text: str) -> None:
+    """Refuse text that is plainly not comma-separated CSV, saying what it looks like instead."""
+    start = text.lstrip()[:1]
+    if start in ("[", "{"):
+        raise SourceError(
+            f"source {source}: the file is JSON, not CSV; export the rows as comma-separated CSV"
+        )
+    if start == "<":
+        raise SourceError(
+            f"source {source}: the file is HTML or XML (an error page?), not CSV; check where it came from"
+        )
+    header = text.lstrip().split("\n", 1)[0]
+    if "," not in header:
+        for sep, name in _SEPARATORS.items():
+            if sep in header:
+                raise SourceError(
+                    f"source {source}: the header has no commas but {header.count(sep)} {name}s: the file "
+                    f"looks {name}-separated; save it as comma-separated CSV"
+                )
 
 
 def _detect_format(source: str, data: bytes) -> str:

@@ -1,0 +1,269 @@
+"""Refuse to start with default or empty secrets outside an explicit development mode.
+
+Modes (``MLSTACK_ENV``, from the environment, ``.env`` or ``.secrets``):
+
+``development``
+    Explicitly local: problems are reported, never refused (``make demo`` and tests on loopback).
+``auto`` (the default when ``MLSTACK_ENV`` is not set)
+    What an unconfigured checkout runs: embedded mode, where the services that need these secrets
+    generate their own random ones per state folder. A secret that is *set* to a known default or
+    placeholder (``change-me``, ``admin``, MLflow's ``password1234``, ...) is refused; an unset one is
+    allowed. So ``make demo`` needs no secrets, and a copied ``.secrets.example`` never starts.
+``production``
+    What the compose stack sets: every secret a component needs must be set, must not be a known
+    default or placeholder, and must be long enough (a Fernet key must be a valid Fernet key).
+
+``mlstack check-secrets [airflow|mlflow|client|all]`` runs the check; start-up scripts call it
+before starting a service and stop when it exits non-zero. Values are never printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlstack.errors import ConfigError
+
+MODES = ("auto", "development", "production")
+ENV_VAR = "MLSTACK_ENV"
+
+# Values shipped as examples, documented defaults of the tools, and the usual guesses.
+KNOWN_DEFAULTS = frozenset(
+    {
+        "",
+        "change-me",
+        "changeme",
+        "change_me",
+        "admin",
+        "administrator",
+        "airflow",
+        "mlflow",
+        "password",
+        "password1",
+        "password123",
+        "password1234",  # MLflow basic-auth's default admin password
+        "secret",
+        "secret_key",
+        "secretkey",
+        "default",
+        "test",
+        "testing",
+        "example",
+        "root",
+        "postgres",
+        "jenkins",
+        "123456",
+        "12345678",
+        "letmein",
+        "none",
+        "null",
+        "xxx",
+        "todo",
+    }
+)
+GENERATE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105 - a command, not a secret
+GENERATE_FERNET = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """One secret a component needs: where it is read from and how to set it."""
+
+    label: str
+    names: tuple[str, ...]  # environment variables, first one wins (compose maps the .secrets name)
+    secrets_name: str  # the name in .secrets (docker-compose maps it onto `names`)
+    min_length: int
+    kind: str = "token"  # "token" | "password" | "fernet"
+    optional_when: str | None = None  # a variable that, when unset, means this secret is not needed
+
+    def how_to_set(self) -> str:
+        generate = GENERATE_FERNET if self.kind == "fernet" else GENERATE_TOKEN
+        return (
+            f"set {self.secrets_name} in .secrets (`make secrets` writes random values), or export "
+            f"{self.names[0]}; generate one with: {generate}"
+        )
+
+
+SECRETS: dict[str, tuple[Secret, ...]] = {
+    "airflow": (
+        Secret(
+            "Airflow admin password",
+            ("MLSTACK_AIRFLOW_ADMIN_PASSWORD",),
+            "MLSTACK_AIRFLOW_ADMIN_PASSWORD",
+            12,
+            "password",
+        ),
+        Secret(
+            "Airflow Fernet key",
+            ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_FERNET_KEY"),
+            "AIRFLOW_FERNET_KEY",
+            44,
+            "fernet",
+        ),
+        Secret(
+            "Airflow JWT secret",
+            ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_JWT_SECRET"),
+            "AIRFLOW_JWT_SECRET",
+            32,
+        ),
+        Secret(
+            "Airflow API secret key",
+            ("AIRFLOW__API__SECRET_KEY", "AIRFLOW_API_SECRET_KEY"),
+            "AIRFLOW_API_SECRET_KEY",
+            32,
+        ),
+    ),
+    "mlflow": (
+        Secret(
+            "MLflow auth admin password",
+            ("MLFLOW_AUTH_ADMIN_PASSWORD",),
+            "MLFLOW_AUTH_ADMIN_PASSWORD",
+            12,
+            "password",
+        ),
+        Secret(
+            "MLflow auth (Flask) secret key",
+            ("MLFLOW_FLASK_SERVER_SECRET_KEY",),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY",
+            32,
+        ),
+    ),
+    # What a client of an authenticated MLflow server (Airflow tasks, Streamlit, the CLI) holds.
+    "client": (
+        Secret(
+            "MLflow client password",
+            ("MLFLOW_TRACKING_PASSWORD",),
+            "MLFLOW_AUTH_ADMIN_PASSWORD",
+            12,
+            "password",
+            optional_when="MLFLOW_TRACKING_USERNAME",
+        ),
+    ),
+}
+COMPONENTS = (*SECRETS, "all")
+
+
+@dataclass
+class Finding:
+    label: str
+    variable: str
+    problem: str
+    how: str
+
+    def describe(self) -> str:
+        return f"{self.label} ({self.variable}): {self.problem}; {self.how}"
+
+
+@dataclass
+class SecretsReport:
+    mode: str
+    components: list[str]
+    findings: list[Finding] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return self.mode != "development" and bool(self.findings)
+
+    def to_text(self) -> str:
+        head = f"secrets check ({', '.join(self.components)}; MLSTACK_ENV={self.mode}): "
+        if not self.findings:
+            return head + f"ok ({len(self.checked)} checked)"
+        verdict = "REFUSED" if self.refused else "allowed in development mode"
+        lines = [head + f"{len(self.findings)} problem(s), {verdict}:"]
+        lines += [f"  - {f.describe()}" for f in self.findings]
+        if self.refused:
+            lines.append(
+                "  Fix them, or run with MLSTACK_ENV=development on a machine nobody else can reach."
+            )
+        return "\n".join(lines)
+
+
+def environment(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment over the values of `.env` and `.secrets` (as Settings reads them)."""
+    from dotenv import dotenv_values
+
+    base = Path(cwd) if cwd else Path.cwd()
+    merged: dict[str, str] = {}
+    for name in (".env", ".secrets"):
+        path = base / name
+        if path.is_file():
+            merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+def mode_of(env: Mapping[str, str]) -> str:
+    mode = (env.get(ENV_VAR) or "auto").strip().lower()
+    aliases = {"dev": "development", "prod": "production", "": "auto"}
+    mode = aliases.get(mode, mode)
+    if mode not in MODES:
+        raise ConfigError(f"{ENV_VAR}: {mode!r} is not one of {', '.join(MODES)}")
+    return mode
+
+
+def _is_default(value: str) -> bool:
+    text = value.strip().lower()
+    return text in KNOWN_DEFAULTS or text.startswith(("change-me", "changeme", "your-", "<"))
+
+
+def _valid_fernet(value: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(value.encode())) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _check_one(secret: Secret, env: Mapping[str, str], mode: str) -> Finding | None:
+    variable = next((n for n in secret.names if env.get(n) not in (None, "")), secret.names[0])
+    value = env.get(variable) or ""
+    if not value:
+        if mode != "production":
+            return None  # embedded services generate their own; production must set it
+        problem = "is empty or not set"
+    elif _is_default(value):
+        problem = "is a known default or placeholder value"
+    elif mode != "production":
+        return None
+    elif secret.kind == "fernet" and not _valid_fernet(value):
+        problem = "is not a valid Fernet key (32 url-safe base64-encoded bytes)"
+    elif len(value) < secret.min_length:
+        problem = f"is too short ({len(value)} characters, need at least {secret.min_length})"
+    else:
+        return None
+    return Finding(secret.label, variable, problem, secret.how_to_set())
+
+
+def check_secrets(
+    components: Iterable[str] = ("all",),
+    env: Mapping[str, str] | None = None,
+) -> SecretsReport:
+    """Check the secrets of `components` (airflow, mlflow, client, all); never raises for findings."""
+    env = environment() if env is None else env
+    wanted = list(components) or ["all"]
+    unknown = [c for c in wanted if c not in COMPONENTS]
+    if unknown:
+        raise ConfigError(f"unknown component(s) {unknown}; choose from {', '.join(COMPONENTS)}")
+    names = list(SECRETS) if "all" in wanted else wanted
+    report = SecretsReport(mode_of(env), names)
+    for component in names:
+        for secret in SECRETS[component]:
+            if secret.optional_when and not env.get(secret.optional_when):
+                continue
+            report.checked.append(secret.label)
+            finding = _check_one(secret, env, report.mode)
+            if finding is not None:
+                report.findings.append(finding)
+    return report
+
+
+def enforce(components: Iterable[str] = ("all",), env: Mapping[str, str] | None = None) -> SecretsReport:
+    """Raise ConfigError (naming each variable and how to set it) when the check refuses."""
+    report = check_secrets(components, env)
+    if report.refused:
+        raise ConfigError(report.to_text())
+    return report
