@@ -49,7 +49,7 @@ else:
         ),
         tooltip=["version", metric, "role"],
     )
-    st.altair_chart(base.mark_line() + points, width="stretch")
+    st.altair_chart((base.mark_line() + points).properties(height=280), width="stretch")
     st.caption(f"Gate: `{metric}` must meet the floor and beat the champion on the same holdout rows.")
 
 st.subheader("Versions")

@@ -38,15 +38,8 @@ if submitted:
 prediction = st.session_state.get("predict.last")
 if prediction is not None:
     value = prediction.predictions[0]
-    if spec.task == "classification":
-        st.subheader(f"Predicted {spec.target}: {value}")
-        if prediction.probabilities:
-            probabilities = prediction.probabilities[0]
-            st.markdown(f"Probability of **{value}**: {probabilities.get(str(value), 0.0):.1%}")
-            chart = pd.DataFrame({"class": list(probabilities), "probability": list(probabilities.values())})
-            st.bar_chart(chart, x="class", y="probability", horizontal=True, height=200)
-    else:
-        st.subheader(f"Predicted {spec.target}: {value:,.2f}")
+    shown = value if spec.task == "classification" else f"{value:,.2f}"
+    st.subheader(f"Predicted {spec.target}: {shown}")
     ui.model_banner(
         settings,
         prediction.name,
@@ -55,6 +48,11 @@ if prediction is not None:
         prediction.run_id,
         prediction.stale,
     )
+    if prediction.probabilities:
+        probabilities = prediction.probabilities[0]
+        st.markdown(f"Probability of **{value}**: {probabilities.get(str(value), 0.0):.1%}")
+        chart = pd.DataFrame({"class": list(probabilities), "probability": list(probabilities.values())})
+        st.bar_chart(chart, x="class", y="probability", horizontal=True, height=200)
     st.caption(f"Predicted at {prediction.at} UTC; logged to the prediction log as `{ui.PREDICT_SOURCE}`.")
 else:
     ui.model_banner(settings, loaded.name, loaded.version, server.alias, loaded.run_id, server.stale)

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from streamlit.testing.v1 import AppTest
+
+from mlstack.data.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "streamlit" / "app.py"
@@ -76,3 +79,36 @@ GOOD_ROW = {
     "sex": "female",
     "year": 2008,
 }
+
+
+SPEC = load_spec("penguins")
+
+
+UNKNOWN = "— unknown —"  # the select option of a nullable category
+
+
+def open_app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT).run()
+    assert_no_exception(at)
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+        assert_no_exception(at)
+    return at
+
+
+def fill_form(at: AppTest, row: dict) -> AppTest:
+    for name, value in row.items():
+        feature = SPEC.features[name]
+        key = f"predict.{name}"
+        if feature.is_numeric:
+            at.number_input(key=key).set_value(value)
+        else:
+            at.selectbox(key=key).set_value(UNKNOWN if value is None else value)
+    return at
+
+
+def click_predict(at: AppTest) -> AppTest:
+    [button] = [b for b in at.button if b.label == "Predict"]
+    button.click().run()
+    assert_no_exception(at)
+    return at

@@ -10,43 +10,21 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mlstack.config import load_settings
-from mlstack.data.spec import load_spec
 from mlstack.monitor.prediction_log import read_predictions
 from mlstack.serving import ModelServer
-from tests.app.support import APP, APP_TIMEOUT, GOOD_ROW, all_text, assert_no_exception, texts
-
-UNKNOWN = "— unknown —"  # the select option of a nullable category
+from tests.app.support import (
+    GOOD_ROW,
+    SPEC,
+    UNKNOWN,
+    all_text,
+    assert_no_exception,
+    click_predict,
+    fill_form,
+    open_app,
+    texts,
+)
 
 pytestmark = pytest.mark.app
-
-SPEC = load_spec("penguins")
-
-
-def open_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT).run()
-    assert_no_exception(at)
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-        assert_no_exception(at)
-    return at
-
-
-def fill_form(at: AppTest, row: dict) -> AppTest:
-    for name, value in row.items():
-        feature = SPEC.features[name]
-        key = f"predict.{name}"
-        if feature.is_numeric:
-            at.number_input(key=key).set_value(value)
-        else:
-            at.selectbox(key=key).set_value(UNKNOWN if value is None else value)
-    return at
-
-
-def click_predict(at: AppTest) -> AppTest:
-    [button] = [b for b in at.button if b.label == "Predict"]
-    button.click().run()
-    assert_no_exception(at)
-    return at
 
 
 def logged(source: str | None = None) -> pd.DataFrame:
