@@ -60,6 +60,14 @@ PRELOAD_MODULES = (
     "mlstack.model.evaluate",
     "mlstack.registry",
     "mlstack.alerts",
+    "mlstack.orchestration",
+    # What a LocalExecutor worker (the task supervisor) and each task runner import on first use.
+    "airflow.sdk.execution_time.supervisor",
+    "airflow.sdk.execution_time.task_runner",
+    "airflow.sdk.api.client",
+    "airflow.dag_processing.bundles.manager",
+    "airflow.dag_processing.dagbag",
+    "airflow.providers.standard.decorators.python",
     "airflow.providers.smtp.notifications.smtp",
 )
 

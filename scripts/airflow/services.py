@@ -1,0 +1,578 @@
+#!/usr/bin/env python
+"""Airflow 3.3 outside Docker: api-server, scheduler, dag-processor, triggerer on PostgreSQL.
+
+    python scripts/airflow/services.py up        start (or keep) the services, wait until healthy
+    python scripts/airflow/services.py down      stop them by PID; check that no process is left
+    python scripts/airflow/services.py status    PIDs and the health of each component
+    python scripts/airflow/services.py trigger [DAG_ID] [--conf JSON]
+                                                 unpause + `airflow dags trigger`, wait for the run
+    python scripts/airflow/services.py airflow ARGS...   any `airflow` CLI command against them
+
+The same processes the compose file runs, with the same settings: LocalExecutor, the repo's
+``dags/`` and ``plugins/``, no examples, one shared JWT secret, the API on 127.0.0.1, low
+parallelism (2 cores), login required (SimpleAuthManager; user ``MLSTACK_AIRFLOW_ADMIN_USER``,
+password ``MLSTACK_AIRFLOW_ADMIN_PASSWORD`` from ``.secrets``).
+
+Everything lives in a state folder (default ``$MLSTACK_HOME/airflow-services``): ``home/airflow.cfg``
+(so ``AIRFLOW_HOME=<state>/home airflow ...`` works by hand), logs, PID files, and, unless
+``MLSTACK_AIRFLOW_DB_URL`` (or ``AIRFLOW_DB_URL``) names a database, a local PostgreSQL cluster
+started from the installed binaries. The scheduler starts through ``mlstack.orchestration`` with
+pandas, scikit-learn and MLflow preloaded, so every task process forked by LocalExecutor has them.
+The tasks see this process's environment and the ``.env``/``.secrets`` of ``--cwd`` (default:
+the repository), e.g. ``MLFLOW_TRACKING_URI`` and ``MLSTACK_SMTP_*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing, too
+
+from mlstack.config import load_settings  # noqa: E402
+from mlstack.orchestration import DAGS_FOLDER, PLUGINS_FOLDER, TRAINING_DAG_ID  # noqa: E402
+
+LOOPBACK = "127.0.0.1"
+MARK = "MLSTACK_AIRFLOW_SERVICES"  # in the environment of every process we start (and its children)
+# Stop order: the scheduler first (no new task is started), the API server (execution API) last.
+COMPONENTS = ("scheduler", "triggerer", "dag-processor", "api-server")
+HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+BIN = Path(sys.executable).parent
+
+
+def log(message: str) -> None:
+    print(f"[airflow-services] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# state folder, configuration
+# --------------------------------------------------------------------------------------------
+
+
+class State:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.home = self.root / "home"
+        self.logs = self.root / "logs"
+        self.pids = self.root / "pids"
+        self.pg = self.root / "pg"
+        self.file = self.root / "state.json"
+
+    def load(self) -> dict[str, Any]:
+        return json.loads(self.file.read_text()) if self.file.exists() else {}
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_private(self.file, json.dumps(data, indent=2))
+
+    def pid(self, name: str) -> int | None:
+        path = self.pids / f"{name}.pid"
+        return int(path.read_text()) if path.exists() else None
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=0.5):
+        return True
+    return False
+
+
+def _secrets(state: State) -> dict[str, str]:
+    """JWT secret, API secret key and Fernet key: generated once per state folder, kept 0600."""
+    data = state.load()
+    if "secrets" not in data:
+        from cryptography.fernet import Fernet
+
+        data["secrets"] = {
+            "jwt_secret": secrets.token_urlsafe(32),
+            "api_secret_key": secrets.token_urlsafe(32),
+            "fernet_key": Fernet.generate_key().decode(),
+        }
+        state.save(data)
+    return data["secrets"]
+
+
+def write_config(state: State, *, port: int, db_url: str, parallelism: int) -> Path:
+    """``home/airflow.cfg``: every process (and a person with AIRFLOW_HOME set) reads the same."""
+    import configparser
+
+    settings = load_settings()
+    password = settings.airflow_admin_password
+    if password is None or not password.get_secret_value():
+        raise SystemExit(
+            "MLSTACK_AIRFLOW_ADMIN_PASSWORD is not set: put the Airflow admin password in .secrets "
+            "(see .secrets.example); the UI and the API require a login."
+        )
+    user = settings.airflow_admin_user
+    keys = _secrets(state)
+    state.home.mkdir(parents=True, exist_ok=True)
+    passwords = state.home / "simple_auth_manager_passwords.json"
+    _write_private(passwords, json.dumps({user: password.get_secret_value()}))
+    base = f"http://{LOOPBACK}:{port}"
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read_dict(
+        {
+            "core": {
+                "dags_folder": str(DAGS_FOLDER),
+                "plugins_folder": str(PLUGINS_FOLDER),
+                "executor": "LocalExecutor",
+                "load_examples": "False",
+                "parallelism": str(parallelism),
+                "max_active_tasks_per_dag": str(parallelism),
+                "fernet_key": keys["fernet_key"],
+                "simple_auth_manager_users": f"{user}:admin",
+                "simple_auth_manager_passwords_file": str(passwords),
+                "execution_api_server_url": f"{base}/execution/",
+                "dagbag_import_timeout": "60",
+            },
+            # Without asyncpg installed Airflow's derived async URL fails: psycopg 3 does both.
+            "database": {"sql_alchemy_conn": db_url, "sql_alchemy_conn_async": _async_url(db_url)},
+            "api": {
+                "host": LOOPBACK,
+                "port": str(port),
+                "base_url": base,
+                "workers": "1",
+                "secret_key": keys["api_secret_key"],
+                "expose_config": "False",
+            },
+            "api_auth": {"jwt_secret": keys["jwt_secret"]},
+            "logging": {
+                "base_log_folder": str(state.home / "logs"),
+                "logging_level": "INFO",
+            },
+            "scheduler": {
+                "enable_health_check": "False",  # health comes from /api/v2/monitor/health
+                # A loop with nothing to do sleeps this long: it is most of each task-to-task hop.
+                "scheduler_idle_sleep_time": "0.5",
+            },
+            "dag_processor": {"parsing_processes": "1", "refresh_interval": "30"},
+            "triggerer": {"capacity": "100"},
+        }
+    )
+    path = state.home / "airflow.cfg"
+    with open(path, "w") as fh:
+        fh.write("# written by scripts/airflow/services.py: regenerated on every `up`\n")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    with os.fdopen(fd, "a") as fh:
+        cfg.write(fh)
+    path.chmod(0o600)
+    return path
+
+
+def _async_url(db_url: str) -> str:
+    scheme, rest = db_url.split("://", 1)
+    if scheme.split("+")[0] in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return db_url
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL (local cluster unless a URL is given)
+# --------------------------------------------------------------------------------------------
+
+
+def _pg_bindir() -> Path:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not candidates:
+        raise SystemExit("PostgreSQL binaries (initdb, pg_ctl) not found: `make system-deps`")
+    return candidates[-1].parent
+
+
+def _runas() -> list[str]:
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def start_local_postgres(state: State) -> str:
+    """A PostgreSQL cluster in ``state/pg`` (created once), started on a free port; returns its URL."""
+    data = state.load()
+    pg = data.get("postgres") or {}
+    bindir = _pg_bindir()
+    datadir = state.pg / "data"
+    if not (datadir / "PG_VERSION").exists():
+        state.pg.mkdir(parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(18)
+        pwfile = state.pg / "pwfile"
+        _write_private(pwfile, password + "\n")
+        if os.geteuid() == 0:
+            import pwd
+
+            pw = pwd.getpwnam("postgres")
+            os.chown(state.pg, pw.pw_uid, pw.pw_gid)
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        subprocess.run(
+            [*_runas(), str(bindir / "initdb"), "-D", str(datadir), "-U", "airflow", f"--pwfile={pwfile}",
+             "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync"],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        pwfile.unlink()
+        pg = {"user": "airflow", "password": password, "port": None}
+    if not _pg_running(datadir):
+        port = pg.get("port") if pg.get("port") and not _port_open(pg["port"]) else _free_port()
+        options = f"-p {port} -k {state.pg} -c listen_addresses={LOOPBACK} -c max_connections=100"
+        result = subprocess.run(
+            [*_runas(), str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(state.pg / "postgres.log"),
+             "-w", "-t", "60", "-o", options, "start"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise SystemExit(f"PostgreSQL did not start: {result.stderr}\nlog: {state.pg / 'postgres.log'}")
+        pg["port"] = port
+        data = state.load()
+        data["postgres"] = pg
+        state.save(data)
+        _create_database(pg)
+    return f"postgresql+psycopg://{pg['user']}:{pg['password']}@{LOOPBACK}:{pg['port']}/airflow"
+
+
+def _pg_running(datadir: Path) -> bool:
+    pidfile = datadir / "postmaster.pid"
+    if not pidfile.exists():
+        return False
+    pid = int(pidfile.read_text().splitlines()[0])
+    return _alive(pid)
+
+
+def _create_database(pg: dict[str, Any]) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host=LOOPBACK, port=pg["port"], user=pg["user"], password=pg["password"], dbname="postgres",
+        autocommit=True,
+    ) as conn:  # fmt: skip
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'").fetchone():
+            conn.execute("CREATE DATABASE airflow")
+
+
+def stop_local_postgres(state: State) -> None:
+    datadir = state.pg / "data"
+    if not _pg_running(datadir):
+        return
+    subprocess.run(
+        [*_runas(), str(_pg_bindir() / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "-t", "30", "stop"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+# --------------------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+
+
+def marked_processes(state: State) -> list[int]:
+    """Live processes carrying our marker in their environment (every descendant inherits it)."""
+    needle = f"{MARK}={state.root}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes() and _alive(int(entry.name)):
+                found.append(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+def airflow_env(state: State) -> dict[str, str]:
+    """Environment of every service process: AIRFLOW_HOME + our marker + the SMTP connection."""
+    from mlstack.alerts import connection_env
+
+    env = dict(os.environ)  # AIRFLOW__* set by hand still override airflow.cfg
+    env.update(
+        {
+            "AIRFLOW_HOME": str(state.home),
+            MARK: str(state.root),
+            "PYTHONUNBUFFERED": "1",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        }
+    )
+    env.update(connection_env(load_settings()))
+    return env
+
+
+def _command(name: str, port: int) -> list[str]:
+    airflow = str(BIN / "airflow")
+    if name == "scheduler":
+        # Preloads the lifecycle's heavy modules before LocalExecutor forks its workers.
+        # --skip-serve-logs: the log server binds every interface; the api-server on this machine
+        # reads the task logs from the shared log folder anyway.
+        return [sys.executable, "-m", "mlstack.orchestration", "airflow", "scheduler", "--skip-serve-logs"]
+    if name == "api-server":
+        return [airflow, "api-server", "--host", LOOPBACK, "--port", str(port), "--workers", "1"]
+    if name == "triggerer":
+        return [airflow, "triggerer", "--skip-serve-logs"]
+    return [airflow, name]
+
+
+def start_process(state: State, name: str, port: int, env: dict[str, str], cwd: Path) -> int:
+    pid = state.pid(name)
+    if pid and _alive(pid):
+        log(f"{name} already running (pid {pid})")
+        return pid
+    state.logs.mkdir(parents=True, exist_ok=True)
+    state.pids.mkdir(parents=True, exist_ok=True)
+    with open(state.logs / f"{name}.log", "ab") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start {name}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(
+            _command(name, port), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    (state.pids / f"{name}.pid").write_text(str(proc.pid))
+    log(f"{name} started (pid {proc.pid}), log {state.logs / (name + '.log')}")
+    return proc.pid
+
+
+def health(port: int) -> dict[str, Any] | None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://{LOOPBACK}:{port}/api/v2/monitor/health", timeout=3) as response:
+            return json.loads(response.read())
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+
+
+def healthy(report: dict[str, Any] | None) -> bool:
+    return bool(report) and all(
+        (report.get(key) or {}).get("status") == "healthy"
+        for key in HEALTH_KEYS  # type: ignore[union-attr]
+    )
+
+
+def _warm_up(port: int) -> None:
+    """The first execution-API request of a fresh api-server takes seconds: pay it here, not in a task."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for path in ("/execution/health", "/api/v2/version"):
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            opener.open(f"http://{LOOPBACK}:{port}{path}", timeout=30).read()
+
+
+def wait_healthy(state: State, port: int, timeout: float) -> float:
+    started = time.monotonic()
+    report = None
+    while time.monotonic() - started < timeout:
+        report = health(port)
+        if healthy(report):
+            return time.monotonic() - started
+        for name in COMPONENTS:
+            pid = state.pid(name)
+            if pid and not _alive(pid):
+                tail = (state.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise SystemExit(f"{name} exited while starting; log tail:\n{tail}")
+        time.sleep(0.5)
+    raise SystemExit(f"Airflow not healthy after {timeout:.0f}s: {report}")
+
+
+def migrate(state: State, env: dict[str, str], db_url: str) -> None:
+    marker = state.root / "migrated"
+    key = hashlib.sha256(db_url.encode()).hexdigest()
+    if marker.exists() and marker.read_text() == key:
+        return
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    marker.write_text(key)
+    log(f"airflow db migrate: {time.monotonic() - started:.1f}s")
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------
+
+
+def up(state: State, *, port: int | None, cwd: Path, parallelism: int, timeout: float) -> dict[str, Any]:
+    started = time.monotonic()
+    data = state.load()
+    running = [n for n in COMPONENTS if (pid := state.pid(n)) and _alive(pid)]
+    port = port or data.get("port") or _default_port()
+    if not running and _port_open(port):
+        raise SystemExit(f"port {port} on {LOOPBACK} is taken by another program; use --port")
+    db_url = os.environ.get("MLSTACK_AIRFLOW_DB_URL") or os.environ.get("AIRFLOW_DB_URL")
+    local_pg = not db_url
+    if local_pg:
+        db_url = start_local_postgres(state)
+    write_config(state, port=port, db_url=db_url, parallelism=parallelism)
+    data = state.load()
+    data.update({"port": port, "local_postgres": local_pg, "cwd": str(cwd)})
+    state.save(data)
+    env = airflow_env(state)
+    migrate(state, env, db_url)
+    for name in reversed(COMPONENTS):  # api-server first: the others talk to its execution API
+        start_process(state, name, port, env, cwd)
+    seconds = wait_healthy(state, port, timeout)
+    _warm_up(port)
+    total = time.monotonic() - started
+    log(f"healthy in {seconds:.1f}s after start ({total:.1f}s with database setup): http://{LOOPBACK}:{port}")
+    return {"url": f"http://{LOOPBACK}:{port}", "healthy_after_s": seconds, "total_s": total}
+
+
+def _default_port() -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(load_settings().airflow_url).port or 8080
+
+
+def down(state: State, *, timeout: float = 30.0) -> list[int]:
+    """SIGTERM each component's process group, SIGKILL what outlives ``timeout``; returns leftovers."""
+    for name in COMPONENTS:
+        pid = state.pid(name)
+        if pid is None:
+            continue
+        if _alive(pid):
+            began = time.monotonic()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                log(f"{name} (pid {pid}) ignored SIGTERM for {timeout:.0f}s: SIGKILL")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            log(f"{name} stopped (pid {pid}) in {time.monotonic() - began:.1f}s")
+        (state.pids / f"{name}.pid").unlink(missing_ok=True)
+    # Children in their own process groups (task runners) carry the marker too.
+    deadline = time.monotonic() + 10
+    while (left := marked_processes(state)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        log(f"leftover process {pid}: SIGKILL")
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    if state.load().get("local_postgres"):
+        stop_local_postgres(state)
+        log("postgres stopped")
+    time.sleep(0.2)
+    return marked_processes(state)
+
+
+def status(state: State) -> int:
+    data = state.load()
+    ok = True
+    for name in COMPONENTS:
+        pid = state.pid(name)
+        alive = bool(pid and _alive(pid))
+        ok &= alive
+        print(f"{name:14} {'running' if alive else 'stopped'}{f' (pid {pid})' if pid else ''}")
+    report = health(data["port"]) if data.get("port") else None
+    for key in HEALTH_KEYS:
+        print(f"{key:14} {((report or {}).get(key) or {}).get('status', 'unknown')}")
+    if data.get("port"):
+        print(f"UI / API       http://{LOOPBACK}:{data['port']}  (AIRFLOW_HOME={state.home})")
+    return 0 if ok and healthy(report) else 1
+
+
+def run_airflow(state: State, args: list[str]) -> int:
+    env = {**os.environ, "AIRFLOW_HOME": str(state.home)}
+    return subprocess.run([str(BIN / "airflow"), *args], env=env, check=False).returncode
+
+
+def trigger(state: State, dag_id: str, conf: str, wait: bool, timeout: float) -> int:
+    """The CLI way: `airflow dags unpause` + `airflow dags trigger`; the wait polls the REST API."""
+    run_id = f"manual__cli_{time.strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(2)}"
+    deadline = time.monotonic() + 180
+    while run_airflow(state, ["dags", "unpause", dag_id]) != 0:  # not parsed yet right after `up`
+        if time.monotonic() > deadline:
+            return 1
+        time.sleep(3)
+    started = time.monotonic()
+    code = run_airflow(state, ["dags", "trigger", dag_id, "--run-id", run_id, "--conf", conf])
+    if code != 0 or not wait:
+        return code
+    from mlstack.airflow_client import AirflowClient
+
+    port = state.load()["port"]
+    client = AirflowClient.from_settings(load_settings(airflow_url=f"http://{LOOPBACK}:{port}"))
+    run = client.wait(dag_id, run_id, timeout=timeout)
+    log(
+        f"{dag_id} run {run_id}: {run['state']} ({time.monotonic() - started:.1f}s after the trigger command)"
+    )
+    return 0 if run["state"] == "success" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--state-dir", type=Path, help="default: $MLSTACK_HOME/airflow-services")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start the services and wait until healthy")
+    p_up.add_argument("--port", type=int, help="API/UI port (default: from MLSTACK_AIRFLOW_URL, 8080)")
+    p_up.add_argument("--cwd", type=Path, default=REPO, help="working dir of the services (.env/.secrets)")
+    p_up.add_argument("--parallelism", type=int, default=2)
+    p_up.add_argument("--timeout", type=float, default=300.0)
+    p_up.add_argument("--json", action="store_true", help="print timings as JSON")
+    sub.add_parser("down", help="stop the services")
+    sub.add_parser("status", help="show PIDs and health")
+    p_tr = sub.add_parser("trigger", help="unpause + `airflow dags trigger` and wait for the run")
+    p_tr.add_argument("dag_id", nargs="?", default=TRAINING_DAG_ID)
+    p_tr.add_argument("--conf", default="{}")
+    p_tr.add_argument("--no-wait", action="store_true")
+    p_tr.add_argument("--timeout", type=float, default=1800.0)
+    p_af = sub.add_parser("airflow", help="run an `airflow` CLI command against these services")
+    p_af.add_argument("args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    state = State(args.state_dir or load_settings().home_dir / "airflow-services")
+    if args.command == "up":
+        out = up(
+            state, port=args.port, cwd=args.cwd.resolve(), parallelism=args.parallelism, timeout=args.timeout
+        )
+        if args.json:
+            print(json.dumps(out))
+        return 0
+    if args.command == "down":
+        left = down(state)
+        if left:
+            log(f"processes still alive: {left}")
+            return 1
+        log("all stopped; no process left")
+        return 0
+    if args.command == "status":
+        return status(state)
+    if args.command == "trigger":
+        return trigger(state, args.dag_id, args.conf, not args.no_wait, args.timeout)
+    return run_airflow(state, [a for a in args.args if a != "--"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

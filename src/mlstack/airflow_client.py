@@ -1,0 +1,264 @@
+"""Trigger and follow DAG runs through Airflow's REST API v2 (Airflow 3).
+
+    POST {airflow}/auth/token                     {"username", "password"} -> access_token (JWT)
+    PATCH /api/v2/dags/{dag_id}                   {"is_paused": false}     (new DAGs start paused)
+    POST /api/v2/dags/{dag_id}/dagRuns            {"logical_date": null, "conf": {...}}
+    GET  /api/v2/dags/{dag_id}/dagRuns/{run_id}   until state is success or failed
+
+The address and the login come from settings: ``MLSTACK_AIRFLOW_URL``,
+``MLSTACK_AIRFLOW_ADMIN_USER`` and ``MLSTACK_AIRFLOW_ADMIN_PASSWORD`` (``.secrets``).
+
+    python -m mlstack.airflow_client trigger [DAG_ID] [--conf JSON] [--no-wait] [--timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from mlstack.config import Settings, load_settings
+from mlstack.errors import ConfigError, MlstackError
+
+FINISHED = {"success", "failed"}
+
+
+class AirflowApiError(MlstackError):
+    """The Airflow API refused a request or a run did not finish as expected."""
+
+
+@dataclass
+class RunResult:
+    dag_id: str
+    run_id: str
+    state: str
+    trigger_to_finish_s: float  # from the POST that created the run to the finished state seen
+    queued_to_start_s: float | None = None  # scheduler pickup (from the run's own timestamps)
+    run_duration_s: float | None = None  # start_date -> end_date of the run
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task_id -> state, duration, try
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "state": self.state,
+            "trigger_to_finish_s": self.trigger_to_finish_s,
+            "queued_to_start_s": self.queued_to_start_s,
+            "run_duration_s": self.run_duration_s,
+            "tasks": self.tasks,
+        }
+
+
+class AirflowClient:
+    """A small REST v2 client with a cached token (renewed once on 401)."""
+
+    def __init__(self, base_url: str, username: str, password: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.session = requests.Session()
+        self._token: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> AirflowClient:
+        settings = settings or load_settings()
+        password = settings.airflow_admin_password
+        if password is None or not password.get_secret_value():
+            raise ConfigError(
+                "MLSTACK_AIRFLOW_ADMIN_PASSWORD: not set; put the Airflow admin password in .secrets"
+            )
+        return cls(settings.airflow_url, settings.airflow_admin_user, password.get_secret_value())
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def token(self, *, renew: bool = False) -> str:
+        if self._token and not renew:
+            return self._token
+        response = self.session.post(
+            f"{self.base_url}/auth/token",
+            json={"username": self.username, "password": self.password},
+            timeout=self.timeout,
+        )
+        if response.status_code not in (200, 201):
+            raise AirflowApiError(
+                f"login to {self.base_url} as {self.username!r} failed: HTTP {response.status_code} "
+                f"{_detail(response)} (check MLSTACK_AIRFLOW_ADMIN_USER/_PASSWORD)"
+            )
+        self._token = response.json()["access_token"]
+        return self._token
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self.timeout)
+        url = f"{self.base_url}/api/v2{path}"
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self.token(renew=attempt == 2)}"}
+            response = self.session.request(method, url, headers=headers, **kwargs)
+            if response.status_code != 401:
+                break
+        if response.status_code >= 400:
+            raise AirflowApiError(f"{method} {path}: HTTP {response.status_code} {_detail(response)}")
+        return response.json() if response.content else None
+
+    # -- API ---------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        response = self.session.get(f"{self.base_url}/api/v2/monitor/health", timeout=self.timeout)
+        response.raise_for_status()
+        return response.json()
+
+    def get_dag(self, dag_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/dags/{quote(dag_id, safe='')}")
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> dict[str, Any]:
+        """Wait until the DAG processor has parsed ``dag_id`` (a fresh install needs a moment)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.get_dag(dag_id)
+            except AirflowApiError as exc:
+                if "HTTP 404" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(1.0)
+
+    def set_paused(self, dag_id: str, paused: bool) -> dict[str, Any]:
+        return self.request("PATCH", f"/dags/{quote(dag_id, safe='')}", json={"is_paused": paused})
+
+    def trigger(
+        self, dag_id: str, conf: Mapping[str, Any] | None = None, *, run_id: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"logical_date": None, "conf": dict(conf or {})}
+        if run_id:
+            body["dag_run_id"] = run_id
+        return self.request("POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json=body)
+
+    def get_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances"
+        return self.request("GET", path)["task_instances"]
+
+    def extra_links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
+        path = (
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+            f"/taskInstances/{quote(task_id, safe='')}/links"
+        )
+        return self.request("GET", path)["extra_links"]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        path = (
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+            f"/taskInstances/{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}"
+        )
+        return self.request("GET", path, params={"deserialize": "true"}).get("value")
+
+    def clear_tasks(self, dag_id: str, run_id: str, task_ids: list[str], *, downstream: bool = True) -> list:
+        """Clear tasks of a finished run (they run again in the same run, like the UI's Clear)."""
+        body = {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": task_ids,
+            "include_downstream": downstream,
+            "only_failed": False,
+            "reset_dag_runs": True,
+        }
+        return self.request("POST", f"/dags/{quote(dag_id, safe='')}/clearTaskInstances", json=body)[
+            "task_instances"
+        ]
+
+    def wait(self, dag_id: str, run_id: str, *, timeout: float = 1800.0, interval: float = 0.5) -> dict:
+        """Poll the run until it is success or failed; raise on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get_run(dag_id, run_id)
+            if run["state"] in FINISHED:
+                return run
+            if time.monotonic() > deadline:
+                raise AirflowApiError(f"run {run_id} of {dag_id} still {run['state']} after {timeout:.0f}s")
+            time.sleep(interval)
+
+    def trigger_and_wait(
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        unpause: bool = True,
+        timeout: float = 1800.0,
+    ) -> RunResult:
+        """Unpause, trigger, wait; returns the state and the timings of the run and its tasks."""
+        if unpause:
+            self.wait_for_dag(dag_id)
+            self.set_paused(dag_id, False)
+        started = time.monotonic()
+        created = self.trigger(dag_id, conf)
+        run = self.wait(dag_id, created["dag_run_id"], timeout=timeout)
+        elapsed = time.monotonic() - started
+        result = RunResult(dag_id, run["dag_run_id"], run["state"], elapsed)
+        queued, start, end = (_ts(run.get(k)) for k in ("queued_at", "start_date", "end_date"))
+        if queued and start:
+            result.queued_to_start_s = (start - queued).total_seconds()
+        if start and end:
+            result.run_duration_s = (end - start).total_seconds()
+        for ti in self.task_instances(dag_id, run["dag_run_id"]):
+            result.tasks[ti["task_id"]] = {
+                "state": ti["state"],
+                "duration_s": ti.get("duration"),
+                "try_number": ti.get("try_number"),
+                "start": ti.get("start_date"),
+                "end": ti.get("end_date"),
+            }
+        return result
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    return str(body.get("detail", body))[:500] if isinstance(body, dict) else str(body)[:500]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mlstack.airflow_client", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    trig = sub.add_parser("trigger", help="trigger a DAG run through REST API v2 and wait for it")
+    trig.add_argument("dag_id", nargs="?", default="training_pipeline")
+    trig.add_argument("--conf", default="{}", help="run conf as a JSON object (the DAG's params)")
+    trig.add_argument("--no-wait", action="store_true", help="return once the run is created")
+    trig.add_argument("--timeout", type=float, default=1800.0)
+    trig.add_argument("--url", help="Airflow base URL (default MLSTACK_AIRFLOW_URL)")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings(**({"airflow_url": args.url} if args.url else {}))
+        client = AirflowClient.from_settings(settings)
+        conf = json.loads(args.conf)
+        if args.no_wait:
+            client.wait_for_dag(args.dag_id)
+            client.set_paused(args.dag_id, False)
+            run = client.trigger(args.dag_id, conf)
+            print(json.dumps({"dag_id": args.dag_id, "run_id": run["dag_run_id"], "state": run["state"]}))
+            return 0
+        result = client.trigger_and_wait(args.dag_id, conf, timeout=args.timeout)
+    except (MlstackError, requests.RequestException, json.JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_dict(), indent=2))
+    return 0 if result.state == "success" else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
