@@ -225,8 +225,8 @@ def _is_number_dtype(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-def _per_value(column: pd.Series, fn: Callable[[Any], Any], na_value: Any) -> pd.Series:
-    """`fn` of every non-missing value (`na_value` for missing ones) as an object Series.
+def _per_value(column: pd.Series, fn: Callable[[Any], Any], na_value: Any) -> np.ndarray:
+    """`fn` of every non-missing value (`na_value` for missing ones), as an object array.
 
     Columns of text (what CSV readers give) have few distinct values: `fn` runs once per
     distinct value instead of once per row, which keeps large batches cheap.
@@ -236,10 +236,10 @@ def _per_value(column: pd.Series, fn: Callable[[Any], Any], na_value: Any) -> pd
         mapped = np.empty(len(uniques) + 1, dtype=object)
         mapped[: len(uniques)] = [fn(u) for u in uniques]
         mapped[-1] = na_value  # code -1 (missing) picks the last slot
-        return pd.Series(mapped[codes], index=column.index, dtype=object)
-    return pd.Series(
-        [na_value if _scalar_missing(v) else fn(v) for v in column], index=column.index, dtype=object
-    )
+        return mapped[codes]
+    out = np.empty(len(column), dtype=object)
+    out[:] = [na_value if _scalar_missing(v) else fn(v) for v in column]
+    return out
 
 
 def _scalar_missing(value: Any) -> bool:
@@ -249,52 +249,60 @@ def _scalar_missing(value: Any) -> bool:
         return False
 
 
-def _missing(column: pd.Series) -> pd.Series:
+def _missing(column: pd.Series) -> np.ndarray:
     """Missing: NA, or text that is empty / "None" / "nan" / "NaN" once stripped."""
+    na = pd.isna(column.to_numpy())
     if _is_number_dtype(column):
-        return column.isna()  # str() of a number is never one of the missing texts but NaN's
+        return na  # str() of a number is never one of the missing texts but NaN's
     text_missing = _per_value(column, lambda v: str(v).strip() in _MISSING_TEXT, True)
-    return column.isna() | text_missing.astype(bool)
+    return na | text_missing.astype(bool)
 
 
-def _numbers(column: pd.Series, missing: pd.Series) -> pd.Series:
-    """The column as numbers (text stripped first); values that are not numbers become NaN."""
+def _numbers(column: pd.Series, missing: np.ndarray) -> np.ndarray:
+    """The column as numbers (text stripped first); values that are not numbers become NaN.
+
+    Integer and float columns keep their dtype (messages print 2031, not 2031.0)."""
     if _is_number_dtype(column):
-        return column
+        return column.to_numpy()
     kept = column.where(~missing).astype("object")
     stripped = _per_value(kept, lambda v: v.strip() if isinstance(v, str) else v, None)
-    return pd.to_numeric(stripped, errors="coerce")
+    return pd.to_numeric(pd.Series(stripped, dtype=object), errors="coerce").to_numpy()
 
 
-Flag = Callable[[pd.Series, Callable[[int], str]], None]
+Flag = Callable[[np.ndarray, Callable[[int], str]], None]
 
 
-def _check_column(name: str, feature: FeatureSpec, column: pd.Series, flag: Flag) -> pd.Series:
-    """The column cast to the feature's type; problems reported through `flag(mask, message)`."""
+def _check_column(name: str, feature: FeatureSpec, column: pd.Series, flag: Flag) -> np.ndarray:
+    """The column cast to the feature's type; problems reported through `flag(mask, message)`.
+
+    Masks are plain NumPy arrays: a one-row request pays microseconds per check, not pandas'
+    per-operation overhead.
+    """
     missing = _missing(column)
     if feature.is_numeric:
         numbers = _numbers(column, missing)
-        flag(numbers.isna() & ~missing, lambda i: f"field {name!r}: {column[i]!r} is not a number")
-        infinite = pd.Series(np.isinf(numbers.to_numpy(dtype="float64")), index=column.index)
-        flag(infinite, lambda i: f"field {name!r}: {column[i]!r} is not finite")
+        floats = numbers.astype("float64", copy=False)
+        nan = np.isnan(floats)
+        flag(nan & ~missing, lambda i: f"field {name!r}: {column.iat[i]!r} is not a number")
+        infinite = np.isinf(floats)
+        flag(infinite, lambda i: f"field {name!r}: {column.iat[i]!r} is not finite")
         low, high = feature.min, feature.max
-        bad_range = pd.Series(False, index=column.index)
+        bad_range = np.zeros(len(floats), dtype=bool)
         if low is not None:
-            bad_range |= numbers < low
+            bad_range |= floats < low
         if high is not None:
-            bad_range |= numbers > high
+            bad_range |= floats > high
         flag(bad_range & ~infinite, lambda i: f"field {name!r}: {numbers[i]} is outside [{low}, {high}]")
         if feature.type == "integer":
-            fractional = numbers.notna() & (numbers % 1 != 0)
+            with np.errstate(invalid="ignore"):
+                fractional = ~nan & (floats % 1 != 0)
             flag(fractional, lambda i: f"field {name!r}: {numbers[i]} is not a whole number")
-        result = numbers.astype("float64")
+        result = floats
     else:
         values = _per_value(column.where(~missing), lambda v: str(v).strip(), None)
         allowed = set(feature.categories or [])
-        flag(
-            values.notna() & ~values.isin(allowed),
-            lambda i: f"field {name!r}: {values[i]!r} is not one of {sorted(allowed)}",
-        )
+        unknown = np.fromiter((v is not None and v not in allowed for v in values), bool, len(values))
+        flag(unknown, lambda i: f"field {name!r}: {values[i]!r} is not one of {sorted(allowed)}")
         result = values
     if not feature.nullable:
         flag(missing, lambda i: f"field {name!r}: a value is required")
@@ -317,23 +325,28 @@ def check_rows(
         raise InputError(f"unknown field(s) {unknown}; expected fields: {', '.join(spec.feature_names)}")
     problems: dict[int, list[str]] = {}
 
-    def flag(mask: pd.Series, message: Callable[[int], str]) -> None:
-        for i in frame.index[np.asarray(mask, dtype=bool)]:
+    def flag(mask: np.ndarray, message: Callable[[int], str]) -> None:
+        for i in np.flatnonzero(mask).tolist():
             problems.setdefault(i, []).append(message(i))
 
-    out: dict[str, pd.Series] = {}
+    out: dict[str, Any] = {}
     for name, feature in spec.features.items():
         if name in frame:
             out[name] = _check_column(name, feature, frame[name], flag)
         elif feature.nullable:
             if feature.is_numeric:
-                out[name] = pd.Series(np.nan, index=frame.index, dtype="float64")
+                out[name] = np.full(len(frame), np.nan)
             else:
-                out[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+                out[name] = np.full(len(frame), None, dtype=object)
         else:
             raise InputError(f"field {name!r} is required")
     checked = pd.DataFrame(out, index=frame.index)
-    valid = checked[~frame.index.isin(list(problems))].copy() if problems else checked
+    if problems:
+        keep = np.ones(len(frame), dtype=bool)
+        keep[list(problems)] = False
+        valid = checked[keep].copy()
+    else:
+        valid = checked
     for name, feature in spec.features.items():
         if feature.type == "integer":
             valid[name] = valid[name].astype("int64")
