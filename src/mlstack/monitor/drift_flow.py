@@ -210,7 +210,12 @@ def queued_runs(dag_id: str) -> list[dict[str, Any]]:
             select(DagRun).where(DagRun.dag_id == dag_id, DagRun.state == DagRunState.QUEUED)
         ).all()
         return [
-            {"run_id": r.run_id, "logical_date": r.logical_date, "conf": dict(r.conf or {})}
+            {
+                "run_id": r.run_id,
+                "logical_date": r.logical_date,
+                "run_after": r.run_after,
+                "conf": dict(r.conf or {}),
+            }
             for r in sorted(runs, key=lambda r: r.run_after)
         ]
 
@@ -218,7 +223,8 @@ def queued_runs(dag_id: str) -> list[dict[str, Any]]:
 def run_triggered(dag_id: str | None = None) -> list[dict[str, Any]]:
     """Stand-in for the scheduler: execute every queued run of the training DAG with dag.test().
 
-    dag.test() replaces the run with the same logical date, so the run keeps its id, date and conf.
+    dag.test() replaces the run with the same logical date, and names its run after run_after: given
+    the logical date there too, the run keeps its id, logical date and conf.
     """
     from mlstack.orchestration import TRAINING_DAG_ID, describe_run, load_training_dag
 
@@ -227,7 +233,9 @@ def run_triggered(dag_id: str | None = None) -> list[dict[str, Any]]:
     for queued in queued_runs(dag_id):
         dag = load_training_dag(dag_id)
         started = time.perf_counter()
-        run = dag.test(run_conf=queued["conf"], logical_date=queued["logical_date"])
+        # TriggerDagRunOperator names the run after its logical date; dag.test() after run_after.
+        run_after = queued["logical_date"] or queued["run_after"]
+        run = dag.test(run_conf=queued["conf"], logical_date=queued["logical_date"], run_after=run_after)
         described = describe_run(run.dag_id, run.run_id)
         out.append({**described, "conf": queued["conf"], "seconds": round(time.perf_counter() - started, 2)})
     return out

@@ -1,0 +1,206 @@
+"""The drift_monitor DAG with `dag.test()` on embedded defaults, mails to a real SMTP server.
+
+- no-drift batches (several seeds) neither alert nor trigger training (false-alarm check);
+- a drifted batch sends exactly one drift mail and triggers the training DAG with the batch as
+  its source; running that triggered run (no scheduler here: ``run_triggered`` stands in for it)
+  retrains and records the gate's decision;
+- a failed check (unreadable batch) is mailed as a *failure* by the failure notifier, not as drift,
+  and triggers nothing; a quiet prediction log skips the run (no verdict, no mail).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from mlstack.data.synthetic import generate, parse_drift
+from tests.dags._airflow import lifecycle_env, registry
+
+pytestmark = pytest.mark.dags
+
+DRIFT_DAG = "drift_monitor"
+TASKS = {"check", "on_drift", "alert", "trigger_retraining"}
+STRONG = [
+    "bill_length_mm:shift=2",
+    "flipper_length_mm:shift=-1.5",
+    "body_mass_g:scale=1.8",
+    "island:mix=Biscoe:0.1,Dream:0.1,Torgersen:0.8",
+]
+RECIPIENTS = ["ml-team@example.test", "oncall@example.test"]
+
+
+def _smtp_env(server) -> dict[str, str]:
+    return {
+        "MLSTACK_SMTP_HOST": server.host,
+        "MLSTACK_SMTP_PORT": str(server.port),
+        "MLSTACK_SMTP_STARTTLS": "false",
+        "MLSTACK_SMTP_SSL": "false",
+        "MLSTACK_SMTP_SENDER": "mlstack-alerts@example.test",
+        "MLSTACK_ALERT_RECIPIENTS": ",".join(RECIPIENTS),
+    }
+
+
+def _batch(path: Path, seed: int, drift_items=None) -> str:
+    generate(300, seed=seed, spec="penguins", drift=parse_drift(drift_items)).to_csv(path, index=False)
+    return str(path)
+
+
+def _queued_training_runs() -> list[dict]:
+    from mlstack.monitor.drift_flow import queued_runs
+    from mlstack.orchestration import TRAINING_DAG_ID
+
+    return queued_runs(TRAINING_DAG_ID)
+
+
+@pytest.fixture(scope="module")
+def drift_home(airflow_db, tmp_path_factory) -> Path:
+    """A home with a champion trained in-process (the drift DAG compares against it)."""
+    from mlstack import pipeline
+    from mlstack.config import load_settings
+
+    home = tmp_path_factory.mktemp("drift-dag")
+    with lifecycle_env(home):
+        summary = pipeline.run_all(pipeline.context(load_settings(), "penguins"))
+    assert summary["champion"]
+    return home
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from mlstack.orchestration import DAGS_FOLDER
+
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+def test_drift_dag_shape(dagbag):
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    assert dagbag.import_errors == {}
+    dag = dagbag.dags[DRIFT_DAG]
+    assert set(dag.task_dict) == TASKS
+    assert dag.task_dict["check"].downstream_task_ids == {"on_drift", "alert"}
+    assert dag.task_dict["on_drift"].downstream_task_ids == {"alert", "trigger_retraining"}
+    trigger = dag.task_dict["trigger_retraining"]
+    assert isinstance(trigger, TriggerDagRunOperator)
+    assert trigger.trigger_dag_id == "training_pipeline"
+    assert trigger.retries == 0, "a retried trigger could start a second training run"
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert {"current", "dataset", "drift_share", "sample_size"} <= set(dag.params)
+    for task in dag.tasks:
+        notifiers = [cb for cb in task.on_failure_callback if isinstance(cb, SmtpNotifier)]
+        assert len(notifiers) == 1, task.task_id
+    for task_id in ("check", "on_drift", "alert"):
+        assert dag.task_dict[task_id].retries >= 1, task_id
+        assert dag.task_dict[task_id].max_retry_delay <= timedelta(minutes=10)
+
+
+def test_no_drift_batches_neither_alert_nor_trigger(drift_home, smtp_server, tmp_path):
+    from mlstack.monitor.drift_flow import run_drift_dag
+
+    queued_before = len(_queued_training_runs())
+    with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
+        results = [run_drift_dag({"current": _batch(tmp_path / f"ok{s}.csv", seed=s)}) for s in (1, 2, 3)]
+        queued_after = len(_queued_training_runs())
+
+    for result in results:
+        assert result["state"] == "success", result["tasks"]
+        assert result["tasks"]["check"] == "success"
+        assert result["xcom"]["check"]["drift_detected"] is False, result["xcom"]["check"]
+        assert result["tasks"]["on_drift"] == "success"
+        assert result["tasks"]["alert"] == "skipped"
+        assert result["tasks"]["trigger_retraining"] == "skipped"
+    assert queued_after == queued_before, "no-drift data triggered training"
+    assert smtp_server.messages == [], [m["Subject"] for m in smtp_server.messages]
+
+
+def test_drifted_batch_mails_once_triggers_training_and_the_gate_decides(drift_home, smtp_server, tmp_path):
+    from mlstack.monitor.drift_flow import run_drift_dag, run_triggered
+
+    batch = _batch(tmp_path / "drifted.csv", seed=11, drift_items=STRONG)
+    with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
+        before = registry(drift_home)
+        result = run_drift_dag({"current": batch})
+        check = result["xcom"].get("check") or {}
+        queued = [
+            r for r in _queued_training_runs() if r["conf"].get("source") == check.get("retrain_source")
+        ]
+
+        assert result["state"] == "success", result["tasks"]
+        assert set(result["tasks"].values()) == {"success"}, result["tasks"]
+        assert check["drift_detected"] is True
+        top = [c["column"] for c in check["top_drifted"]]
+        assert {"bill_length_mm", "flipper_length_mm", "body_mass_g", "island"} <= set(top)
+
+        # the training DAG was triggered with the drifted batch (the raw copy ingest kept)
+        assert len(queued) == 1, queued
+        assert Path(check["retrain_source"]).read_bytes() == Path(batch).read_bytes()
+        assert queued[0]["conf"]["dataset"] == "penguins"
+
+        # exactly one mail: the drift alert, with the top drifted columns and the report link
+        messages = smtp_server.wait_for(1, timeout=30)
+        assert len(messages) == 1, [m["Subject"] for m in messages]
+        mail = messages[0]
+        assert mail["Subject"].startswith("[mlstack] drift on penguins-classifier")
+        assert sorted(smtp_server.deliveries[0].rcpt_tos) == RECIPIENTS
+        body = mail.get_body(("html", "plain")).get_content()
+        for column in top[:4]:
+            assert column in body, column
+        assert check["report_link"] in body
+        assert Path(check["report_link"]).is_file()
+        assert "training_pipeline" in body
+
+        # the scheduler's part: run the triggered run; it retrains and the gate decides
+        training = run_triggered()
+        after = registry(drift_home)
+
+    mine = [r for r in training if r["run_id"] == queued[0]["run_id"]]
+    assert len(mine) == 1, (queued, [r["run_id"] for r in training])
+    run = mine[0]
+    assert run["state"] == "success", run["tasks"]
+    decision = run["xcom"]["promote"]
+    assert decision["verdict"] in {"promoted", "refused"}
+    assert decision["champion_version"] == before["champion"]
+    new = next(v for v in after["versions"] if v["version"] == str(run["xcom"]["register"]["version"]))
+    assert new["tags"]["dag_id"] == "training_pipeline"
+    assert new["tags"]["orchestrator_run_id"] == run["run_id"]
+    assert new["tags"]["gate.verdict"] == decision["verdict"]
+    assert new["tags"]["dataset_id"] == run["xcom"]["ingest"]["dataset_id"]
+    assert len(after["versions"]) == len(before["versions"]) + 1
+    assert len(smtp_server.messages) == 1, "retraining itself sends no mail"
+
+
+def test_failed_check_is_mailed_as_a_failure_not_as_drift(drift_home, smtp_server, tmp_path):
+    from mlstack.monitor.drift_flow import run_drift_dag
+
+    queued_before = len(_queued_training_runs())
+    with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
+        result = run_drift_dag({"current": str(tmp_path / "no-such-batch.csv")})
+        queued_after = len(_queued_training_runs())
+
+    assert result["state"] == "failed"
+    assert result["tasks"]["check"] == "failed"
+    for task_id in ("on_drift", "alert", "trigger_retraining"):
+        assert result["tasks"][task_id] == "upstream_failed", (task_id, result["tasks"])
+    assert queued_after == queued_before
+    messages = smtp_server.wait_for(1, timeout=30)
+    assert len(messages) == 1, [m["Subject"] for m in messages]
+    subject = messages[0]["Subject"]
+    assert "drift_monitor.check failed" in subject and "try 1 " in subject  # bad input: no retry
+    assert "drift on" not in subject
+    body = messages[0].get_body(("html", "plain")).get_content()
+    assert "no-such-batch.csv" in body and "no such file" in body
+
+
+def test_quiet_prediction_log_skips_without_verdict(drift_home, smtp_server):
+    from mlstack.monitor.drift_flow import run_drift_dag
+
+    with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
+        result = run_drift_dag({"current": "predictions:1h"})
+    assert result["state"] == "success", result["tasks"]
+    assert set(result["tasks"].values()) == {"skipped"}, result["tasks"]
+    assert smtp_server.messages == []
