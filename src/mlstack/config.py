@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     hyperparams: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict, description="JSON object")
     seed: int = 42
     holdout_fraction: float = Field(0.25, gt=0.0, lt=0.9)
+    max_tree_samples: int = Field(
+        100_000,
+        ge=0,
+        description="Random forests trained on more rows than this draw this many rows per tree "
+        "(bootstrap max_samples); 0 = every row. An explicit max_samples hyperparameter wins",
+    )
+    train_n_jobs: int = Field(
+        -1,
+        description="CPU cores used to fit (joblib convention: -1 = all); the logged model "
+        "predicts on one core. An explicit n_jobs hyperparameter wins",
+    )
 
     # --- the promotion gate -----------------------------------------------------------
     gate_metric: str | None = Field(None, description="Primary metric; default from spec")
