@@ -106,13 +106,14 @@ def check_batch(frame: pd.DataFrame, spec: DatasetSpec, dataset: str = "batch") 
     if len(frame) < spec.min_rows:
         failures.append(CheckFailure("<table>", f"min_rows>={spec.min_rows}", len(frame)))
     if len(frame):
-        dup_share = float(frame.duplicated().mean())
+        duplicated = frame.duplicated()
+        dup_share = float(duplicated.mean())
         if dup_share > spec.max_duplicate_share:
             failures.append(
                 CheckFailure(
                     "<table>",
                     f"duplicate_share<={spec.max_duplicate_share} (is {dup_share:.2f})",
-                    int(frame.duplicated().sum()),
+                    int(duplicated.sum()),
                 )
             )
     try:

@@ -10,10 +10,14 @@ from mlstack.data.spec import DatasetSpec
 IMPORTANCE_ROWS = 2000  # permutation importance on a seeded sample keeps large holdouts cheap
 
 
-def compute_metrics(model, features: pd.DataFrame, target: pd.Series, spec: DatasetSpec) -> dict:
+def compute_metrics(
+    model, features: pd.DataFrame, target: pd.Series, spec: DatasetSpec, predicted=None
+) -> dict:
+    """Metrics of ``model`` on ``features``; ``predicted`` = ``model.predict(features)`` if known."""
     from sklearn import metrics
 
-    predicted = model.predict(features)
+    if predicted is None:
+        predicted = model.predict(features)
     if spec.task == "regression":
         return {
             "rmse": float(np.sqrt(metrics.mean_squared_error(target, predicted))),
@@ -38,8 +42,11 @@ def compute_metrics(model, features: pd.DataFrame, target: pd.Series, spec: Data
     return out
 
 
-def plots(model, features: pd.DataFrame, target: pd.Series, spec: DatasetSpec, seed: int = 0):
-    """{file name: matplotlib Figure}: confusion matrix or residuals, and feature importance."""
+def plots(model, features: pd.DataFrame, target: pd.Series, spec: DatasetSpec, seed: int = 0, predicted=None):
+    """{file name: matplotlib Figure}: confusion matrix or residuals, and feature importance.
+
+    ``predicted`` = ``model.predict(features)`` when the caller has it already.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,7 +55,8 @@ def plots(model, features: pd.DataFrame, target: pd.Series, spec: DatasetSpec, s
     from sklearn.metrics import ConfusionMatrixDisplay
 
     figures = {}
-    predicted = model.predict(features)
+    if predicted is None:
+        predicted = model.predict(features)
     if spec.task == "classification":
         fig, ax = plt.subplots(figsize=(5, 4))
         ConfusionMatrixDisplay.from_predictions(target, predicted, ax=ax, colorbar=False)

@@ -37,7 +37,17 @@ def _estimators() -> dict[str, dict[str, Any]]:
     }
 
 
-def build(spec: DatasetSpec, estimator: str, hyperparams: dict[str, Any], seed: int) -> Pipeline:
+def build(
+    spec: DatasetSpec,
+    estimator: str,
+    hyperparams: dict[str, Any],
+    seed: int,
+    *,
+    train_rows: int | None = None,
+    max_tree_samples: int = 0,
+) -> Pipeline:
+    """The spec's Pipeline. With ``train_rows`` above ``max_tree_samples`` (> 0), a bagging
+    ensemble that takes ``max_samples`` (random forests) draws that many rows per tree."""
     choices = _estimators()
     if estimator not in choices or spec.task not in choices[estimator]:
         valid = [k for k, v in choices.items() if spec.task in v]
@@ -49,7 +59,15 @@ def build(spec: DatasetSpec, estimator: str, hyperparams: dict[str, Any], seed: 
     if "random_state" in cls().get_params():
         params.setdefault("random_state", seed)
     if "n_jobs" in cls().get_params():
-        params.setdefault("n_jobs", 1)  # two cores: leave one to the orchestrator
+        params.setdefault("n_jobs", 1)  # predictions are per request; train() fits on more cores
+    if (
+        max_tree_samples
+        and train_rows is not None
+        and train_rows > max_tree_samples
+        and "max_samples" in cls().get_params()
+        and params.get("bootstrap", True)
+    ):
+        params.setdefault("max_samples", max_tree_samples)
     try:
         model = cls(**params)
     except TypeError as exc:

@@ -59,6 +59,26 @@ def pinned_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
 
+def fit(pipeline, features: pd.DataFrame, target: pd.Series, n_jobs: int, hyperparams: dict):
+    """Fit on ``n_jobs`` cores; the fitted model predicts on one again (serving is per request).
+
+    Random forests are reproducible across ``n_jobs`` (seeds are drawn before the trees are
+    built), so this changes the time a fit takes, not the model. An explicit ``n_jobs``
+    hyperparameter is kept for both. Returns the ``n_jobs`` used for the fit.
+    """
+    estimator = pipeline.named_steps["estimator"]
+    if "n_jobs" in hyperparams or "n_jobs" not in estimator.get_params():
+        pipeline.fit(features, target)
+        return estimator.get_params().get("n_jobs")
+    serving_n_jobs = estimator.n_jobs
+    estimator.set_params(n_jobs=n_jobs)
+    try:
+        pipeline.fit(features, target)
+    finally:
+        estimator.set_params(n_jobs=serving_n_jobs)
+    return n_jobs
+
+
 def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetSpec) -> TrainResult:
     import mlflow
     import skops.io
@@ -68,9 +88,19 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
     train_frame, holdout = split(frame, spec, dataset_id, settings.holdout_fraction)
     estimator = settings.estimator or spec.estimator
     hyperparams = {**spec.hyperparams, **settings.hyperparams}
-    pipeline = build(spec, estimator, hyperparams, settings.seed)
+    pipeline = build(
+        spec,
+        estimator,
+        hyperparams,
+        settings.seed,
+        train_rows=len(train_frame),
+        max_tree_samples=settings.max_tree_samples,
+    )
     features = model_inputs(train_frame, spec)
-    pipeline.fit(features, train_frame[spec.target])
+    fit_n_jobs = fit(pipeline, features, train_frame[spec.target], settings.train_n_jobs, hyperparams)
+    effective = pipeline.named_steps["estimator"].get_params()
+    if effective.get("max_samples") is not None and "max_samples" not in hyperparams:
+        hyperparams = {**hyperparams, "max_samples": effective["max_samples"]}
 
     experiment_id = tracking.experiment_id(settings, spec)
     tags = lineage_tags(dataset_id, snapshot_uri, dataset=spec.name, step="train")
@@ -85,6 +115,7 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
                 "holdout_fraction": settings.holdout_fraction,
                 "train_rows": len(train_frame),
                 "holdout_rows": len(holdout),
+                "fit_n_jobs": fit_n_jobs,
             }
         )
         with tempfile.TemporaryDirectory() as tmp:
@@ -142,10 +173,11 @@ def evaluate(run_id: str, settings: Settings, spec: DatasetSpec) -> dict:
     holdout = load_holdout(run_id)
     model = mlflow.sklearn.load_model(run_model_uri(run_id))
     features, target = model_inputs(holdout, spec), holdout[spec.target]
-    metrics = compute_metrics(model, features, target, spec)
+    predicted = model.predict(features)  # once, for the metrics and the plots
+    metrics = compute_metrics(model, features, target, spec, predicted)
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(metrics)
-        for name, figure in plots(model, features, target, spec, settings.seed).items():
+        for name, figure in plots(model, features, target, spec, settings.seed, predicted).items():
             mlflow.log_figure(figure, f"plots/{name}")
             plt.close(figure)
     return metrics
