@@ -1,0 +1,152 @@
+"""Each benchmark once at its smallest size, so the suite cannot rot (``pytest -m bench_smoke``).
+
+These check that every benchmark runs end to end and returns a measured figure with its
+reference — not how fast anything is (benchmarks never fail on slowness). A figure that cannot be
+measured here goes through ``tests.support.require.unavailable``: skipped locally with the
+reason, a failure under CI=true.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from benchmarks import Figure, at_most, ratio_at_most, unavailable
+from benchmarks.run import CATALOGUE, main, markdown_table, resolve, write_results
+from tests.support.require import unavailable as cannot_run
+
+pytestmark = [pytest.mark.bench_smoke, pytest.mark.timeout(900)]
+
+
+def measured(figures: list[Figure], *ids: str) -> list[Figure]:
+    """Every figure available and measured; the ids asked for are all there."""
+    for figure in figures:
+        if not figure.available:
+            cannot_run(f"{figure.id} {figure.name}: {figure.note}")
+    assert {f.id for f in figures} >= set(ids), [f.id for f in figures]
+    for figure in figures:
+        assert figure.value is not None and figure.value > 0, figure
+        assert figure.samples, figure
+        assert figure.verdict in {"pass", "FAIL", "report"}
+    return figures
+
+
+def benchmark(bench_id: str):
+    _title, module, names = CATALOGUE[bench_id]
+    fn, why = resolve(module, names)
+    if fn is None:
+        cannot_run(f"{bench_id}: {why}")
+    return fn
+
+
+# --------------------------------------------------------------------------------------------
+# the runner itself (no measurement)
+# --------------------------------------------------------------------------------------------
+
+
+def test_table_json_and_markdown_are_written(tmp_path):
+    figures = [
+        Figure("B3", "lifecycle, 1M rows: wall", 42.0, "s", 20.0, "fit+predict", limits=[at_most(60, "s")]),
+        Figure("B1", "dag", 12.0, "s", 5.0, "run", limits=[ratio_at_most(2.0), at_most(10, "s")]),
+        Figure("B2", "dags test", 20.0, "s", samples=[20.0]),
+        unavailable("B9", "stack", "dockerd cannot run here"),
+    ]
+    assert [f.verdict for f in figures] == ["pass", "FAIL", "report", "n/a"]
+    assert figures[0].ratio == pytest.approx(2.1)
+    meta = {
+        "started": "2026-01-02T03:04:05Z",
+        "full": False,
+        "repeats": 3,
+        "seconds": 61.0,
+        "environment": {"git_commit": "abc1234", "cpus": 2, "memory": "23 GiB"},
+    }
+    json_path, md_path = write_results(figures, meta, tmp_path)
+    data = json.loads(json_path.read_text())
+    assert [f["verdict"] for f in data["figures"]] == ["pass", "FAIL", "report", "n/a"]
+    assert data["figures"][0]["target"] == "<= 60 s"
+    text = md_path.read_text()
+    assert markdown_table(figures) in text
+    assert "not available: dockerd cannot run here" in text
+    assert "| B1 | dag | 12.0 s | run: 5.00 s | 2.40x | <= 2x ref and <= 10 s | FAIL |" in text
+
+
+def test_a_missing_benchmark_says_why_and_unknown_ids_are_refused():
+    fn, why = resolve("benchmarks.not_there", ("bench_x",))
+    assert fn is None and "benchmarks/not_there.py is not written yet" in why
+    fn, why = resolve("benchmarks.lifecycle", ("bench_nothing",))
+    assert fn is None and "has no bench_nothing()" in why
+    with pytest.raises(SystemExit):
+        main(["--only", "B42"])
+
+
+# --------------------------------------------------------------------------------------------
+# each benchmark once, smallest settings
+# --------------------------------------------------------------------------------------------
+
+
+def test_b3_lifecycle_and_reference_at_the_smallest_size():
+    from benchmarks.lifecycle import bench_b3
+
+    (wall,) = measured(bench_b3(repeats=1, sizes=(2_000,)), "B3")
+    assert wall.reference and wall.reference > 0
+    assert set(wall.extra["steps_median_s"]) == {"ingest", "validate", "train", "evaluate", "register"}
+    assert wall.extra["peak_rss_mib"][0] > 100
+
+
+def test_b2_airflow_dags_test_once():
+    figures = measured(benchmark("B2")(repeats=1), "B2")
+    assert figures[0].reference and figures[0].reference > 0
+
+
+def test_b1_one_dag_run_on_live_services_beside_the_reference():
+    (b1,) = measured(benchmark("B1")(repeats=1), "B1")
+    assert b1.reference and b1.reference > 0
+    assert len(b1.samples) == len(b1.reference_samples) == 1
+
+
+def test_b8_services_first_boot():
+    from benchmarks.airflow import bench_b8
+
+    (b8,) = measured(bench_b8(repeats=1, warm_starts=0), "B8")
+    assert {"mlflow_s", "airflow_s", "both_s"} <= set(b8.extra["starts"][0])
+
+
+def test_b4_b5_b6_serving_once():
+    from benchmarks.run import GROUPS
+
+    module, name = GROUPS[frozenset({"B4", "B5", "B6"})]
+    fn, why = resolve(module, (name,))
+    if fn is None:
+        cannot_run(f"B4-B6: {why}")
+    measured(fn(quick=True, repeats=1), "B4", "B5", "B6")
+
+
+def test_b7_drift_once():
+    figures = measured(benchmark("B7")(quick=True, repeats=1, rows=50_000), "B7")
+    assert figures[0].reference and figures[0].reference > 0
+
+
+def test_b9_compose_up_wait_on_a_tiny_project(tmp_path):
+    from benchmarks.stack import bench_b9
+
+    compose = tmp_path / "compose.yml"
+    compose.write_text(
+        textwrap.dedent(
+            """\
+            services:
+              probe:
+                image: debian:bookworm-slim
+                command: ["sleep", "600"]
+                init: true
+                healthcheck:
+                  test: ["CMD", "true"]
+                  interval: 1s
+                  retries: 30
+            """
+        )
+    )
+    figures = measured(bench_b9(repeats=1, compose_file=Path(compose)), "B9")
+    assert figures[0].extra["first_boot_s"] > 0
