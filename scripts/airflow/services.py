@@ -35,6 +35,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -70,8 +71,20 @@ class State:
         self.home = self.root / "home"
         self.logs = self.root / "logs"
         self.pids = self.root / "pids"
-        self.pg = self.root / "pg"
+        self.pg = self._pg_dir()
         self.file = self.root / "state.json"
+
+    def _pg_dir(self) -> Path:
+        """``state/pg``, unless the postgres user cannot reach it (e.g. under a 0700 temp dir).
+
+        PostgreSQL refuses to run as root; as root the cluster runs as ``postgres``, which must be
+        able to traverse every parent. Then the cluster goes to /tmp under a name tied to us.
+        """
+        inside = self.root / "pg"
+        if os.geteuid() != 0 or _world_traversable(self.root):
+            return inside
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"mlstack-airflow-pg-{digest}"
 
     def load(self) -> dict[str, Any]:
         return json.loads(self.file.read_text()) if self.file.exists() else {}
@@ -83,6 +96,11 @@ class State:
     def pid(self, name: str) -> int | None:
         path = self.pids / f"{name}.pid"
         return int(path.read_text()) if path.exists() else None
+
+
+def _world_traversable(path: Path) -> bool:
+    """True when every existing parent of ``path`` (and itself) is o+x."""
+    return all(part.stat().st_mode & 0o001 for part in [path, *path.parents] if part.exists())
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -334,6 +352,8 @@ def _command(name: str, port: int) -> list[str]:
         # Preloads the lifecycle's heavy modules before LocalExecutor forks its workers.
         # --skip-serve-logs: the log server binds every interface; the api-server on this machine
         # reads the task logs from the shared log folder anyway.
+        if os.environ.get("MLSTACK_AIRFLOW_PRELOAD", "1") == "0":  # for comparisons only
+            return [airflow, "scheduler", "--skip-serve-logs"]
         return [sys.executable, "-m", "mlstack.orchestration", "airflow", "scheduler", "--skip-serve-logs"]
     if name == "api-server":
         return [airflow, "api-server", "--host", LOOPBACK, "--port", str(port), "--workers", "1"]
