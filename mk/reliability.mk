@@ -11,8 +11,14 @@ test-reliability: setup system-deps ## Fault injection (real servers killed/rest
 
 .PHONY: secrets-scan
 secrets-scan: setup ## detect-secrets over every git-tracked file against .secrets.baseline (fails on a new secret)
-	@git ls-files -z | xargs -0 $(BIN)/detect-secrets-hook --baseline $(SECRETS_BASELINE)
-	@echo "secrets-scan: no secret outside $(SECRETS_BASELINE)"
+	@set -uo pipefail
+	copy=$$(mktemp); cp $(SECRETS_BASELINE) "$$copy"
+	mapfile -d '' files < <(git ls-files -z)
+	$(BIN)/detect-secrets-hook --baseline "$$copy" $$(printf '%s\n' "$${files[@]}" | grep -vx '$(SECRETS_BASELINE)')
+	rc=$$?; rm -f "$$copy"
+	# 0: clean; 3: clean, only the line numbers of known findings moved (the copy was rewritten)
+	if [ $$rc -ne 0 ] && [ $$rc -ne 3 ]; then echo "secrets-scan: secrets outside $(SECRETS_BASELINE) (exit $$rc)"; exit 1; fi
+	echo "secrets-scan: no secret outside $(SECRETS_BASELINE)"
 
 .PHONY: secrets-baseline
 secrets-baseline: setup ## Re-scan into .secrets.baseline (review `detect-secrets audit .secrets.baseline` after)

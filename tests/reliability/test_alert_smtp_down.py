@@ -1,11 +1,13 @@
 """SMTP down when a task fails: the real training DAG (`dag.test()`, embedded Airflow) with the alert
 mail pointed at a port where nothing listens, and at a server that accepts but never answers.
 
-The task must still be marked failed, the mail error must be logged, and nothing may hang.
+The task must still be marked failed, the mail error must be logged, and nothing may hang. The
+SMTP password (set, as in production) must not appear in the task output or in any Airflow log file.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
@@ -40,8 +42,13 @@ def _bad_batch(path: Path) -> str:
     return str(path)
 
 
+SMTP_PASSWORD = secrets.token_urlsafe(18)  # must never reach a log
+
+
 def _smtp_env(port: int) -> dict[str, str]:
     return {
+        "MLSTACK_SMTP_USER": "alerts@example.test",
+        "MLSTACK_SMTP_PASSWORD": SMTP_PASSWORD,
         "MLSTACK_SMTP_HOST": LOOPBACK,
         "MLSTACK_SMTP_PORT": str(port),
         "MLSTACK_SMTP_STARTTLS": "false",
@@ -105,4 +112,10 @@ def test_smtp_down_task_still_failed_error_logged_nothing_hangs(
     # Airflow's task runner catches the notifier's exception and logs it with the traceback.
     assert "Failed to run task callback" in logged and "on_failure_callback" in logged, logged[-3000:]
     expected = "ConnectionRefusedError" if fault == "refused" else "timed out"
+    # No secret in the task logs: the captured output and every file Airflow wrote under its log folder.
+    assert SMTP_PASSWORD not in logged
+    log_root = Path(AIRFLOW_ENV["AIRFLOW__LOGGING__BASE_LOG_FOLDER"])
+    log_files = [p for p in log_root.rglob("*") if p.is_file()]
+    for path in log_files:
+        assert SMTP_PASSWORD not in path.read_text(errors="replace"), f"SMTP password in {path}"
     assert expected in logged, f"the SMTP error ({expected}) was not logged:\n{logged[-3000:]}"

@@ -43,13 +43,22 @@ def _url(url: str) -> str:
     return url
 
 
+SQLITE_BUSY_TIMEOUT_S = 60  # concurrent writers (20 Streamlit sessions) wait for the lock, not fail
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> sa.Engine:
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(_url(url), pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(dbapi_conn, _record) -> None:  # readers (monitoring) never block writers
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+    else:
+        engine = sa.create_engine(_url(url), pool_pre_ping=True)
     with _CREATE_LOCK:
         metadata.create_all(engine, checkfirst=True)
     return engine
