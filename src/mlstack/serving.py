@@ -301,7 +301,8 @@ def _check_column(name: str, feature: FeatureSpec, column: pd.Series, flag: Flag
     else:
         values = _per_value(column.where(~missing), lambda v: str(v).strip(), None)
         allowed = set(feature.categories or [])
-        unknown = np.fromiter((v is not None and v not in allowed for v in values), bool, len(values))
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)  # values are text or None
+        unknown = np.array([u not in allowed for u in uniques] + [False], dtype=bool)[codes]
         flag(unknown, lambda i: f"field {name!r}: {values[i]!r} is not one of {sorted(allowed)}")
         result = values
     if not feature.nullable:
@@ -387,7 +388,7 @@ def score_batch(
     server: ModelServer,
     rows: pd.DataFrame | list[dict],
     *,
-    chunk_size: int = 50_000,
+    chunk_size: int = 100_000,
     on_chunk: ChunkCallback | None = None,
 ) -> BatchResult:
     """Check every row, score the valid ones in chunks with one model version.
