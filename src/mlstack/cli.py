@@ -330,7 +330,10 @@ def config(as_json: JsonOpt = False) -> None:
 @_guard
 def check_secrets(
     components: Annotated[
-        list[str] | None, typer.Argument(help="airflow | mlflow | client | all (default: all)")
+        list[str] | None,
+        typer.Argument(
+            help="airflow | mlflow | client | jenkins | all (default: all = airflow, mlflow, client)"
+        ),
     ] = None,
 ) -> None:
     """Refuse default/empty secrets (exit 2) unless MLSTACK_ENV=development; start-up scripts call this."""

@@ -13,7 +13,8 @@ Modes (``MLSTACK_ENV``, from the environment, ``.env`` or ``.secrets``):
     What the compose stack sets: every secret a component needs must be set, must not be a known
     default or placeholder, and must be long enough (a Fernet key must be a valid Fernet key).
 
-``mlstack check-secrets [airflow|mlflow|client|all]`` runs the check; start-up scripts call it
+``mlstack check-secrets [airflow|mlflow|client|jenkins|all]`` runs the check (``all`` = airflow,
+mlflow and client; jenkins only when named); start-up scripts call it
 before starting a service and stop when it exits non-zero. Values are never printed.
 """
 
@@ -143,7 +144,14 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
             optional_when="MLFLOW_TRACKING_USERNAME",
         ),
     ),
+    # Checked only when named (the Jenkins controller is an optional compose profile).
+    "jenkins": (
+        Secret(
+            "Jenkins admin password", ("JENKINS_ADMIN_PASSWORD",), "JENKINS_ADMIN_PASSWORD", 12, "password"
+        ),
+    ),
 }
+ALL = ("airflow", "mlflow", "client")  # what `all` means
 COMPONENTS = (*SECRETS, "all")
 
 
@@ -248,7 +256,7 @@ def check_secrets(
     unknown = [c for c in wanted if c not in COMPONENTS]
     if unknown:
         raise ConfigError(f"unknown component(s) {unknown}; choose from {', '.join(COMPONENTS)}")
-    names = list(SECRETS) if "all" in wanted else wanted
+    names = list(dict.fromkeys([*(ALL if "all" in wanted else ()), *(w for w in wanted if w != "all")]))
     report = SecretsReport(mode_of(env), names)
     for component in names:
         for secret in SECRETS[component]:
@@ -267,3 +275,24 @@ def enforce(components: Iterable[str] = ("all",), env: Mapping[str, str] | None 
     if report.refused:
         raise ConfigError(report.to_text())
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mlstack.security [airflow|mlflow|client|all]``: the check without the CLI's extras.
+
+    For images that carry only this package's core (e.g. an MLflow server image): exit 2 when refused.
+    """
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv) or ["all"]
+    try:
+        report = enforce(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.to_text())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
