@@ -47,6 +47,16 @@ def train(home: Path, **overrides: Any) -> dict:
     from mlstack import pipeline
     from mlstack.config import load_settings
 
+    for name in (
+        "model_name",
+        "experiment",
+        "gate_metric",
+        "gate_floor",
+        "estimator",
+        "source",
+        "registry_uri",
+    ):
+        overrides.setdefault(name, None)  # the bundled spec's defaults, whatever the environment says
     settings = load_settings(home=home, **overrides)
     return pipeline.run_all(pipeline.context(settings, "penguins"))
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from mlstack.config import load_settings
 from mlstack.monitor.prediction_log import read_predictions
-from mlstack.serving import ModelServer
+from mlstack.serving import ModelServer, check_rows
 from tests.app.support import (
     GOOD_ROW,
     SPEC,
@@ -122,6 +122,12 @@ def test_promotion_is_served_without_a_restart(app_home, trained_home):
     click_predict(at)
     assert "Model **penguins-classifier** · version **2** · `@champion`" in all_text(at)
     assert logged("streamlit-predict")["model_version"].tolist() == ["1", "2"]
+
+    at.switch_page("pages/models.py").run()
+    assert_no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"@champion": "v2", "@challenger": "none", "registered versions": "2"}
+    assert frame_by_key(at, "models.versions")["version"].tolist() == [2, 1]
 
 
 def test_no_champion_says_so_and_how_to_train_one(empty_home):
@@ -264,10 +270,10 @@ def test_batch_progress_on_a_large_file(app_home):
     score(at)
     [progress] = at.get("progress")
     assert progress.proto.value == 100 and "rows scored" in progress.proto.text
+    valid, problems = check_rows(frame, SPEC)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["rows read"] == "120,000"
-    assert metrics["scored"] == f"{int(metrics['scored'].replace(',', '')):,}"
-    assert len(logged("streamlit-batch")) == int(metrics["scored"].replace(",", ""))
+    assert metrics == {"rows read": "120,000", "scored": f"{len(valid):,}", "invalid": f"{len(problems):,}"}
+    assert len(logged("streamlit-batch")) == len(valid)  # logged chunk by chunk
 
 
 # --------------------------------------------------------------------------------------------
