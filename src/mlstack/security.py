@@ -3,15 +3,15 @@
 Modes (``MLSTACK_ENV``, from the environment, ``.env`` or ``.secrets``):
 
 ``development``
-    Explicitly local: problems are reported, never refused (``make demo`` and tests on loopback).
-``auto`` (the default when ``MLSTACK_ENV`` is not set)
-    What an unconfigured checkout runs: embedded mode, where the services that need these secrets
-    generate their own random ones per state folder. A secret that is *set* to a known default or
-    placeholder (``change-me``, ``admin``, MLflow's ``password1234``, ...) is refused; an unset one is
-    allowed. So ``make demo`` needs no secrets, and a copied ``.secrets.example`` never starts.
-``production``
-    What the compose stack sets: every secret a component needs must be set, must not be a known
-    default or placeholder, and must be long enough (a Fernet key must be a valid Fernet key).
+    Explicitly local, reachable by nobody else: problems are reported, never refused.
+``production`` (what the compose stack sets) and ``auto`` (the default when ``MLSTACK_ENV`` is unset)
+    Enforced: every secret a component needs must be set, must not be a known default or
+    placeholder (``change-me``, ``admin``, MLflow's ``password1234``, ...) and must be long enough
+    (a Fernet key must be a valid Fernet key). Anything but an explicit development mode is enforced.
+
+``make demo`` needs no secrets because it never starts these services: embedded mode runs the DAG
+in-process (``dag.test``, a JWT secret generated per state folder) on a local MLflow store without
+auth. Only the start-up of a real service calls the check.
 
 ``mlstack check-secrets [airflow|mlflow|client|jenkins|all]`` runs the check (``all`` = airflow,
 mlflow and client; jenkins only when named); start-up scripts call it
@@ -226,17 +226,13 @@ def _valid_fernet(value: str) -> bool:
         return False
 
 
-def _check_one(secret: Secret, env: Mapping[str, str], mode: str) -> Finding | None:
+def _check_one(secret: Secret, env: Mapping[str, str]) -> Finding | None:
     variable = next((n for n in secret.names if env.get(n) not in (None, "")), secret.names[0])
     value = env.get(variable) or ""
     if not value:
-        if mode != "production":
-            return None  # embedded services generate their own; production must set it
         problem = "is empty or not set"
     elif _is_default(value):
         problem = "is a known default or placeholder value"
-    elif mode != "production":
-        return None
     elif secret.kind == "fernet" and not _valid_fernet(value):
         problem = "is not a valid Fernet key (32 url-safe base64-encoded bytes)"
     elif len(value) < secret.min_length:
@@ -263,7 +259,7 @@ def check_secrets(
             if secret.optional_when and not env.get(secret.optional_when):
                 continue
             report.checked.append(secret.label)
-            finding = _check_one(secret, env, report.mode)
+            finding = _check_one(secret, env)
             if finding is not None:
                 report.findings.append(finding)
     return report

@@ -176,10 +176,11 @@ def test_development_mode_reports_but_allows():
     assert "allowed in development mode" in report.to_text()
 
 
-def test_default_mode_needs_no_secrets_but_refuses_placeholders():
-    assert not check_secrets(["all"], env={}).refused  # `make demo`: nothing configured
-    refused = check_secrets(["airflow"], env={"AIRFLOW_JWT_SECRET": "change-me"})
-    assert refused.refused and refused.mode == "auto"
+def test_anything_but_explicit_development_is_enforced():
+    for env in ({}, {"MLSTACK_ENV": "production"}, {"MLSTACK_ENV": "auto"}):
+        report = check_secrets(["airflow"], env=env)
+        assert report.refused and len(report.findings) == 4, report.to_text()
+    assert not check_secrets(["all"], env={"MLSTACK_ENV": "development"}).refused
 
 
 def test_secrets_example_is_refused_and_make_secrets_output_is_accepted():
