@@ -29,5 +29,5 @@ audit: setup ## pip-audit on the locked dependencies (uv.lock); exit 3 when the 
 	$(BIN)/python scripts/security/audit.py --json $(AUDIT_REPORT)
 
 .PHONY: check-secrets
-check-secrets: setup ## Refuse default/empty secrets (MLSTACK_ENV=production: all must be set)
+check-secrets: setup ## Refuse empty, default or weak service secrets unless MLSTACK_ENV=development
 	$(BIN)/mlstack check-secrets
