@@ -473,25 +473,32 @@ def _default_port() -> int:
     return urlsplit(load_settings().airflow_url).port or 8080
 
 
-def down(state: State, *, timeout: float = 30.0) -> list[int]:
-    """SIGTERM each component's process group, SIGKILL what outlives ``timeout``; returns leftovers."""
-    for name in COMPONENTS:
-        pid = state.pid(name)
-        if pid is None:
-            continue
-        if _alive(pid):
-            began = time.monotonic()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _alive(pid):
-                log(f"{name} (pid {pid}) ignored SIGTERM for {timeout:.0f}s: SIGKILL")
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-            log(f"{name} stopped (pid {pid}) in {time.monotonic() - began:.1f}s")
+def _terminate(state: State, names: tuple[str, ...], timeout: float) -> None:
+    """SIGTERM the process groups of ``names`` together; SIGKILL whatever outlives ``timeout``."""
+    began = time.monotonic()
+    pids = {name: pid for name in names if (pid := state.pid(name)) and _alive(pid)}
+    for pid in pids.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    pending = dict(pids)
+    while pending and time.monotonic() - began < timeout:
+        for name, pid in list(pending.items()):
+            if not _alive(pid):
+                log(f"{name} stopped (pid {pid}) in {time.monotonic() - began:.1f}s")
+                del pending[name]
+        time.sleep(0.1)
+    for name, pid in pending.items():
+        log(f"{name} (pid {pid}) ignored SIGTERM for {timeout:.0f}s: SIGKILL")
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    for name in names:
         (state.pids / f"{name}.pid").unlink(missing_ok=True)
+
+
+def down(state: State, *, timeout: float = 30.0) -> list[int]:
+    """Stop the scheduler (no new task starts), then the others together; returns leftovers."""
+    _terminate(state, ("scheduler",), timeout)
+    _terminate(state, ("triggerer", "dag-processor", "api-server"), timeout)
     # Children in their own process groups (task runners) carry the marker too.
     deadline = time.monotonic() + 10
     while (left := marked_processes(state)) and time.monotonic() < deadline:
