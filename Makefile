@@ -31,8 +31,9 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 setup: $(VENV)/.synced ## Create .venv from uv.lock (installs uv first if missing)
 
 .PHONY: demo
-demo: setup ## Run the whole lifecycle on embedded defaults and serve one prediction
-	$(BIN)/mlstack run
+demo: setup ## The whole lifecycle through the Airflow training DAG on embedded defaults, then one prediction
+	@# `airflow dags test` of training_pipeline on SQLite (no server), then models:/<name>@champion answers
+	$(BIN)/python -m mlstack.orchestration demo
 	$(BIN)/mlstack predict --example
 
 .PHONY: test
