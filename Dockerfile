@@ -34,7 +34,8 @@ LABEL org.opencontainers.image.title="mlstack-airflow" \
       org.opencontainers.image.source="docker-compose.yml"
 ENV AIRFLOW_HOME=/opt/airflow \
     HOME=/opt/airflow \
-    PATH=/opt/venv/bin:$PATH \
+    MLSTACK_COMPONENT=airflow \
+    PATH=/opt/mlstack/bin:/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     AIRFLOW__CORE__LOAD_EXAMPLES=false \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
@@ -47,16 +48,21 @@ RUN pip install --no-cache-dir --no-deps /tmp/wheels/*.whl \
     && chmod g+w /etc/passwd
 COPY --from=files --chown=airflow:0 /ctx/dags /opt/airflow/dags
 COPY --from=files --chown=airflow:0 /ctx/plugins /opt/airflow/plugins
-COPY docker/common/entrypoint.sh docker/common/mlstack_env.py docker/common/healthcheck.py /opt/mlstack/
+COPY docker/common/entrypoint.sh docker/common/env.sh docker/common/shim.sh docker/common/mlstack_env.py docker/common/healthcheck.py /opt/mlstack/
 COPY docker/airflow/init.sh /opt/mlstack/airflow-init.sh
+COPY docker/airflow/jobcheck.py /opt/mlstack/jobcheck.py
 RUN mkdir -p /opt/airflow/logs \
     && chown -R airflow:0 /opt/airflow \
     && chmod -R g=u /opt/airflow \
-    && chmod 0755 /opt/mlstack/entrypoint.sh /opt/mlstack/airflow-init.sh
+    && chmod 0755 /opt/mlstack/entrypoint.sh /opt/mlstack/shim.sh /opt/mlstack/airflow-init.sh \
+    && mkdir -p /opt/mlstack/bin \
+    && ln -s ../shim.sh /opt/mlstack/bin/airflow \
+    && ln -s ../shim.sh /opt/mlstack/bin/mlstack \
+    && ln -s ../shim.sh /opt/mlstack/bin/celery
 USER ${AIRFLOW_UID}
 WORKDIR /opt/airflow
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=5 \
     CMD ["python", "/opt/mlstack/healthcheck.py", "http://127.0.0.1:8080/api/v2/version"]
-ENTRYPOINT ["/opt/mlstack/entrypoint.sh", "airflow"]
+ENTRYPOINT ["/opt/mlstack/entrypoint.sh"]
 CMD ["airflow", "version"]

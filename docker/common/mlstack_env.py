@@ -85,6 +85,8 @@ def derive(component: str) -> dict[str, str]:
         url = database_url("airflow", "AIRFLOW_DB_URL", "AIRFLOW_DB_PASSWORD")
         if url:
             out["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
+            # Airflow would derive postgresql+asyncpg (not installed); psycopg 3 is async too.
+            out["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = url
             if env("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
                 out.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", f"db+{url}")
         if env("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":

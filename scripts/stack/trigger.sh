@@ -37,8 +37,10 @@ state=""
 while :; do
   state="$(airflow dags list-runs "$DAG" -o json 2>/dev/null | python3 -c '
 import json, sys
-text = sys.stdin.read()
-runs = json.loads(text[text.index("["):]) if "[" in text else []
+runs = []
+for line in sys.stdin.read().splitlines():  # log lines may precede the JSON document
+    if line.startswith("[{") or line.strip() == "[]":
+        runs = json.loads(line)
 print(next((r["state"] for r in runs if r.get("run_id") == sys.argv[1]), "unknown"))
 ' "$run_id" || echo unknown)"
   case "$state" in

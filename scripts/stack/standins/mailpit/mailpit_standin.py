@@ -271,9 +271,7 @@ class Api(BaseHTTPRequestHandler):
         if path == "/api/v1/messages":
             ids = set(self._body().get("IDs") or [])
             with self.store.lock:
-                self.store.messages[:] = [
-                    m for m in self.store.messages if ids and m["ID"] not in ids
-                ]
+                self.store.messages[:] = [m for m in self.store.messages if ids and m["ID"] not in ids]
             return self._send(200, "ok", "text/plain")
         return self._send(404, "not found", "text/plain")
 
@@ -340,9 +338,7 @@ def serve(smtp_addr: str, listen: str) -> int:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mailpit")
-    parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "readyz", "version"]
-    )
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "readyz", "version"])
     parser.add_argument("--smtp", "-s", default=os.environ.get("MP_SMTP_BIND_ADDR", "0.0.0.0:1025"))
     parser.add_argument("--listen", "-l", default=os.environ.get("MP_UI_BIND_ADDR", "0.0.0.0:8025"))
     args, _unknown = parser.parse_known_args(argv)
