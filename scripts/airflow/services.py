@@ -330,9 +330,11 @@ def marked_processes(state: State) -> list[int]:
 
 
 def airflow_env(state: State) -> dict[str, str]:
-    """Environment of every service process: AIRFLOW_HOME + our marker + the SMTP connection."""
-    from mlstack.alerts import connection_env
+    """Environment of every service process: this one's, plus AIRFLOW_HOME and our marker.
 
+    The SMTP connection is not exported here: the failure notifier builds it from MLSTACK_SMTP_*
+    in the task process when a mail is due, so the password sits in no long-lived environment.
+    """
     env = dict(os.environ)  # AIRFLOW__* set by hand still override airflow.cfg
     env.update(
         {
@@ -342,7 +344,6 @@ def airflow_env(state: State) -> dict[str, str]:
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
     )
-    env.update(connection_env(load_settings()))
     return env
 
 
