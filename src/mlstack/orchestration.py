@@ -353,6 +353,8 @@ def demo(airflow_home: Path | None = None, *, conf: Mapping[str, Any] | None = N
         timings["db_migrate_s"] = migrate_airflow_db(env)
     os.environ.update(env)
     os.environ.setdefault("MLSTACK_HOME", str(settings.home_dir))
+    # dag.test() serves the execution API in-process through Starlette's test client.
+    warnings.filterwarnings("ignore", message=r".*starlette\.testclient.*")
     result = run_dag_test(conf)
     timings["dag_test_s"] = result["seconds"]
     summary = summary_from_xcom(result["xcom"], settings) if result["state"] == "success" else None
