@@ -21,6 +21,7 @@ from mlstack import tracking
 from mlstack.config import Settings
 from mlstack.data.spec import DatasetSpec, FeatureSpec
 from mlstack.errors import InputError, NoChampionError, RegistryError
+from mlstack.model.evaluate import scores
 from mlstack.registry import CHAMPION
 
 
@@ -178,15 +179,7 @@ def _score(
     loaded: LoadedModel, features: pd.DataFrame, spec: DatasetSpec
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Predicted values and, for classifiers, class probabilities (columns: `loaded.classes`)."""
-    model = loaded.model
-    if spec.task == "classification" and hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(features), dtype="float64")
-        classes = getattr(model, "classes_", None)
-        if classes is not None and len(classes) == proba.shape[1]:
-            # The bundled classifiers predict the most probable class: score once, not twice.
-            return np.asarray(classes).take(np.argmax(proba, axis=1)), proba
-        return np.asarray(model.predict(features)), proba
-    return np.asarray(model.predict(features)), None
+    return scores(loaded.model, features, spec)
 
 
 def _prediction(
