@@ -1,7 +1,8 @@
 """B3 (the lifecycle as data grows) and the in-process ``mlstack run`` reference of B1/B2.
 
-Every measurement runs in a child process (``python -m benchmarks.lifecycle worker ...``) so its
-peak RSS is its own (``os.wait4``), and so one size cannot leave memory behind for the next.
+Measurements run in child processes (``python -m benchmarks.lifecycle worker ...``): one per
+side and size, doing that size's ``repeats`` runs, so its peak RSS (``os.wait4``) is that size's own
+and one size cannot leave memory behind for the next.
 
 B3, per size (synthetic penguins batches from ``mlstack.data.synthetic.generate``, written to
 Parquet beforehand, outside the timer):
@@ -88,44 +89,50 @@ def _preload() -> float:
     return time.perf_counter() - started
 
 
-def _lifecycle(source: str) -> dict[str, Any]:
+def _lifecycle(source: str, runs: int) -> dict[str, Any]:
+    """``runs`` lifecycles of one batch, each on a fresh home (store created before its clock)."""
     import_s = _preload()
     from mlstack import pipeline, tracking
     from mlstack.config import load_settings
 
-    ctx = pipeline.context(load_settings())
-    started = time.perf_counter()
-    tracking.experiment_id(ctx.settings, ctx.spec)  # creates the store: a one-time cost
-    store_init_s = time.perf_counter() - started
+    base = load_settings().home_dir
+    out: dict[str, Any] = {"import_s": import_s, "runs": []}
+    for i in range(runs):
+        ctx = pipeline.context(load_settings(home=base / f"run-{i}"))
+        started = time.perf_counter()
+        tracking.experiment_id(ctx.settings, ctx.spec)  # creates the store: a one-time cost
+        store_init_s = time.perf_counter() - started
 
-    steps: dict[str, float] = {}
-    wall, cpu = time.perf_counter(), time.process_time()
+        steps: dict[str, float] = {}
+        wall, cpu = time.perf_counter(), time.process_time()
 
-    def step(name: str, fn, *args):
-        t = time.perf_counter()
-        out = fn(ctx, *args)
-        steps[name] = time.perf_counter() - t
-        return out
+        def step(name: str, fn, *args, ctx=ctx, steps=steps):
+            t = time.perf_counter()
+            result = fn(ctx, *args)
+            steps[name] = time.perf_counter() - t
+            return result
 
-    ingested = step("ingest", pipeline.ingest, source)
-    step("validate", pipeline.validate, ingested["dataset_id"])
-    trained = step("train", pipeline.train, ingested["dataset_id"], ingested["snapshot_uri"])
-    step("evaluate", pipeline.evaluate, trained["run_id"])
-    registered = step("register", pipeline.register, trained["run_id"])
-    return {
-        "total_s": time.perf_counter() - wall,
-        "cpu_s": time.process_time() - cpu,
-        "steps": steps,
-        "import_s": import_s,
-        "store_init_s": store_init_s,
-        "rows": ingested["rows"],
-        "train_rows": trained["train_rows"],
-        "holdout_rows": trained["holdout_rows"],
-        "version": registered["version"],
-    }
+        ingested = step("ingest", pipeline.ingest, source)
+        step("validate", pipeline.validate, ingested["dataset_id"])
+        trained = step("train", pipeline.train, ingested["dataset_id"], ingested["snapshot_uri"])
+        step("evaluate", pipeline.evaluate, trained["run_id"])
+        step("register", pipeline.register, trained["run_id"])
+        out["runs"].append(
+            {
+                "total_s": time.perf_counter() - wall,
+                "cpu_s": time.process_time() - cpu,  # every thread of the process
+                "steps": steps,
+                "store_init_s": store_init_s,
+            }
+        )
+        out.update(
+            rows=ingested["rows"], train_rows=trained["train_rows"], holdout_rows=trained["holdout_rows"]
+        )
+        shutil.rmtree(ctx.settings.home_dir, ignore_errors=True)
+    return out
 
 
-def _reference(source: str) -> dict[str, Any]:
+def _reference(source: str, runs: int) -> dict[str, Any]:
     """fit + predict of the platform's own Pipeline on the platform's own split, nothing else."""
     import_s = _preload()
     import pandas as pd
@@ -139,37 +146,41 @@ def _reference(source: str) -> dict[str, Any]:
 
     settings = load_settings()
     spec = load_spec(settings.dataset)
-    raw = pd.read_parquet(source)
-    frame = conform(raw, spec)
-    train_frame, holdout = split(frame, spec, dataset_id_of(raw), settings.holdout_fraction)
     estimator = settings.estimator or spec.estimator
     hyperparams = {**spec.hyperparams, **settings.hyperparams}
-    model = build(
-        spec,
-        estimator,
-        hyperparams,
-        settings.seed,
-        train_rows=len(train_frame),
-        max_tree_samples=settings.max_tree_samples,
-    )
-    features, target = model_inputs(train_frame, spec), train_frame[spec.target]
-    holdout_features = model_inputs(holdout, spec)
+    out: dict[str, Any] = {"import_s": import_s, "runs": []}
+    for _ in range(runs):
+        raw = pd.read_parquet(source)
+        frame = conform(raw, spec)
+        train_frame, holdout = split(frame, spec, dataset_id_of(raw), settings.holdout_fraction)
+        model = build(
+            spec,
+            estimator,
+            hyperparams,
+            settings.seed,
+            train_rows=len(train_frame),
+            max_tree_samples=settings.max_tree_samples,
+        )
+        features, target = model_inputs(train_frame, spec), train_frame[spec.target]
+        holdout_features = model_inputs(holdout, spec)
+        del raw, frame
 
-    wall, cpu = time.perf_counter(), time.process_time()
-    fit(model, features, target, settings.train_n_jobs, hyperparams)
-    fit_s = time.perf_counter() - wall
-    model.predict(holdout_features)
-    total_s = time.perf_counter() - wall
-    return {
-        "total_s": total_s,
-        "cpu_s": time.process_time() - cpu,
-        "fit_s": fit_s,
-        "predict_s": total_s - fit_s,
-        "import_s": import_s,
-        "train_rows": len(train_frame),
-        "holdout_rows": len(holdout),
-        "estimator": str(model.steps[-1][1]),
-    }
+        wall, cpu = time.perf_counter(), time.process_time()
+        fit(model, features, target, settings.train_n_jobs, hyperparams)
+        fit_s = time.perf_counter() - wall
+        model.predict(holdout_features)
+        total_s = time.perf_counter() - wall
+        out["runs"].append(
+            {
+                "total_s": total_s,
+                "cpu_s": time.process_time() - cpu,
+                "fit_s": fit_s,
+                "predict_s": total_s - fit_s,
+            }
+        )
+        out.update(train_rows=len(train_frame), holdout_rows=len(holdout), estimator=str(model.steps[-1][1]))
+        del model, features, target, holdout_features, train_frame, holdout
+    return out
 
 
 def _run_all(runs: int, source: str | None) -> dict[str, Any]:
@@ -215,15 +226,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = sub.add_parser("worker", help="one measurement; prints a JSON line")
     work.add_argument("mode", choices=["lifecycle", "reference", "run"])
     work.add_argument("--source", help="batch file (lifecycle/reference); run: default source")
-    work.add_argument("--runs", type=int, default=3, help="run: how many `mlstack run`s")
+    work.add_argument("--runs", type=int, default=3, help="how many runs in this process")
     args = parser.parse_args(argv)
 
     if args.command == "generate":
         out = _generate(args.rows, args.seed, args.out)
     elif args.mode == "lifecycle":
-        out = _lifecycle(args.source)
+        out = _lifecycle(args.source, args.runs)
     elif args.mode == "reference":
-        out = _reference(args.source)
+        out = _reference(args.source, args.runs)
     else:
         out = _run_all(args.runs, args.source)
     print(json.dumps(out))
@@ -236,19 +247,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def measure_size(rows: int, batch: Path, workdir: Path, repeats: int) -> dict[str, Any]:
-    """``repeats`` lifecycle runs and ``repeats`` reference runs, interleaved, for one size."""
-    life, ref = [], []
-    for i in range(repeats):
-        home = workdir / f"home-{rows}-{i}"
-        child, out = _worker(["worker", "lifecycle", "--source", str(batch)], worker_env(home), workdir)
+    """``repeats`` lifecycle runs in one child, then ``repeats`` reference runs in another.
+
+    One child per side and size: imports are paid once per child, and the child's peak RSS is the
+    peak over its runs of the same size.
+    """
+    data: dict[str, Any] = {"rows": rows}
+    for mode in ("lifecycle", "reference"):
+        home = workdir / f"home-{rows}-{mode}"
+        args = ["worker", mode, "--source", str(batch), "--runs", str(repeats)]
+        child, out = _worker(args, worker_env(home), workdir)
         out.update(peak_rss=child.max_rss_bytes, process_wall_s=child.wall_s)
-        life.append(out)
+        data[mode] = out
         shutil.rmtree(home, ignore_errors=True)
-        child, out = _worker(["worker", "reference", "--source", str(batch)], worker_env(home), workdir)
-        out.update(peak_rss=child.max_rss_bytes, process_wall_s=child.wall_s)
-        ref.append(out)
-        shutil.rmtree(home, ignore_errors=True)
-    return {"rows": rows, "lifecycle": life, "reference": ref}
+    return data
 
 
 def bench_b3(
@@ -277,57 +289,59 @@ def bench_b3(
 
 def _size_figures(rows: int, data: dict[str, Any]) -> list[Figure]:
     life, ref = data["lifecycle"], data["reference"]
+    life_runs, ref_runs = life["runs"], ref["runs"]
     label = _label(rows)
-    steps = {s: round(median([run["steps"][s] for run in life]) or 0, 3) for s in STEPS}
+    steps = {s: round(median([run["steps"][s] for run in life_runs]) or 0, 3) for s in STEPS}
     extra = {
         "steps_median_s": steps,
-        "cpu_s": [round(run["cpu_s"], 2) for run in life],
-        "reference_fit_s": [round(run["fit_s"], 2) for run in ref],
-        "reference_predict_s": [round(run["predict_s"], 2) for run in ref],
-        "reference_estimator": ref[0]["estimator"],
-        "train_rows": life[0]["train_rows"],
-        "holdout_rows": life[0]["holdout_rows"],
-        "import_s": round(median([run["import_s"] for run in life]) or 0, 2),
-        "store_init_s": round(median([run["store_init_s"] for run in life]) or 0, 2),
-        "peak_rss_mib": [round(run["peak_rss"] / MIB) for run in life],
-        "reference_peak_rss_mib": [round(run["peak_rss"] / MIB) for run in ref],
+        "cpu_s": [round(run["cpu_s"], 2) for run in life_runs],
+        "reference_cpu_s": [round(run["cpu_s"], 2) for run in ref_runs],
+        "reference_fit_s": [round(run["fit_s"], 2) for run in ref_runs],
+        "reference_predict_s": [round(run["predict_s"], 2) for run in ref_runs],
+        "reference_estimator": ref["estimator"],
+        "train_rows": life["train_rows"],
+        "holdout_rows": life["holdout_rows"],
+        "import_s": round(life["import_s"], 2),
+        "store_init_s": [round(run["store_init_s"], 2) for run in life_runs],
+        "peak_rss_mib": round(life["peak_rss"] / MIB),
+        "reference_peak_rss_mib": round(ref["peak_rss"] / MIB),
     }
-    top = max(steps, key=steps.get)
+    top = max(steps, key=lambda s: steps[s])
     wall = Figure(
         id="B3",
         name=f"ingest..register, {label} rows: wall",
-        value=median([run["total_s"] for run in life]),
+        value=median([run["total_s"] for run in life_runs]),
         unit="s",
-        reference=median([run["total_s"] for run in ref]),
+        reference=median([run["total_s"] for run in ref_runs]),
         reference_name="fit+predict alone",
         limits=[at_most(WALL_LIMIT_1M_S, "s")] if rows == 1_000_000 else [],
-        samples=[run["total_s"] for run in life],
-        reference_samples=[run["total_s"] for run in ref],
-        note=f"slowest step: {top} {steps[top]:.1f}s; steps {steps}",
+        samples=[run["total_s"] for run in life_runs],
+        reference_samples=[run["total_s"] for run in ref_runs],
+        note=f"slowest step: {top} {steps[top]:.1f}s; step medians {steps}",
         extra=extra,
     )
     rss = Figure(
         id="B3",
         name=f"ingest..register, {label} rows: peak RSS",
-        value=median([run["peak_rss"] for run in life]) / GIB,
+        value=life["peak_rss"] / GIB,
         unit="GiB",
-        reference=median([run["peak_rss"] for run in ref]) / GIB,
+        reference=ref["peak_rss"] / GIB,
         reference_name="fit+predict alone",
         limits=[at_most(RSS_LIMIT_1M / GIB, "GiB")] if rows == 1_000_000 else [],
-        samples=[run["peak_rss"] / GIB for run in life],
-        reference_samples=[run["peak_rss"] / GIB for run in ref],
-        note="peak resident set of the worker process (imports included)",
+        samples=[life["peak_rss"] / GIB],
+        reference_samples=[ref["peak_rss"] / GIB],
+        note=f"peak resident set of the worker process over its {len(life_runs)} run(s), imports included",
     )
     return [wall, rss] if rows >= 100_000 else [wall]
 
 
+def _median_total(side: dict[str, Any]) -> float:
+    return median([run["total_s"] for run in side["runs"]]) or 0.0
+
+
 def _growth_figure(small: dict[str, Any], big: dict[str, Any]) -> Figure:
-    life = (median([r["total_s"] for r in big["lifecycle"]]) or 0) / (
-        median([r["total_s"] for r in small["lifecycle"]]) or 1
-    )
-    ref = (median([r["total_s"] for r in big["reference"]]) or 0) / (
-        median([r["total_s"] for r in small["reference"]]) or 1
-    )
+    life = _median_total(big["lifecycle"]) / (_median_total(small["lifecycle"]) or 1)
+    ref = _median_total(big["reference"]) / (_median_total(small["reference"]) or 1)
     return Figure(
         id="B3",
         name="wall growth 100k -> 1M rows",
@@ -336,6 +350,7 @@ def _growth_figure(small: dict[str, Any], big: dict[str, Any]) -> Figure:
         reference=ref,
         reference_name="fit+predict growth",
         limits=[at_most(GROWTH_LIMIT, "x")],
+        samples=[life],
         note="median wall at 1M / median wall at 100k (10x the rows)",
     )
 
