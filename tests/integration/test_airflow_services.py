@@ -141,6 +141,7 @@ def _marked_processes(state_dir: Path) -> list[int]:
     return found
 
 
+@pytest.mark.timeout(1800)
 def test_live_services_cli_and_rest_triggers_move_the_champion(live, mlflow_server):
     _login_is_required(live)
     _scheduler_preloads_heavy_modules(live)
