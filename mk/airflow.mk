@@ -50,3 +50,7 @@ test-airflow-live: setup system-deps ## Live Airflow services + MLflow server: C
 .PHONY: bench-airflow
 bench-airflow: setup system-deps ## Trigger-to-success of the DAG on live services vs in-process `mlstack run`
 	$(BIN)/python scripts/airflow/bench.py
+
+.PHONY: airflow-purge
+airflow-purge: setup ## Stop the Airflow services and delete their state (config, logs, local PostgreSQL)
+	$(AIRFLOW_SERVICES) purge

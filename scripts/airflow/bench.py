@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -92,7 +93,7 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
         check=False,
     )
     if started.returncode != 0:
-        subprocess.run([*SERVICES, *state, "down"], env=dag_env, cwd=root, capture_output=True, check=False)
+        subprocess.run([*SERVICES, *state, "purge"], env=dag_env, cwd=root, capture_output=True, check=False)
         raise RuntimeError(f"airflow services did not start:\n{started.stderr[-4000:]}")
     out["services_up"] = json.loads(started.stdout.strip().splitlines()[-1])
     dag_runs: list[dict[str, Any]] = []
@@ -119,7 +120,7 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
             cli_wall.append(time.perf_counter() - t0)
     finally:
         stopped = subprocess.run(
-            [*SERVICES, *state, "down"], env=dag_env, cwd=root, capture_output=True, text=True, check=False
+            [*SERVICES, *state, "purge"], env=dag_env, cwd=root, capture_output=True, text=True, check=False
         )
         out["services_down_ok"] = stopped.returncode == 0
     warm = subprocess.run(
@@ -131,6 +132,8 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
         check=True,
     )
     warm_times = json.loads(warm.stdout.strip().splitlines()[-1])
+    if workdir is None:
+        shutil.rmtree(root, ignore_errors=True)
 
     trigger = [r["trigger_to_finish_s"] for r in dag_runs]
     measured = dag_runs[1:]

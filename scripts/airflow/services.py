@@ -3,6 +3,7 @@
 
     python scripts/airflow/services.py up        start (or keep) the services, wait until healthy
     python scripts/airflow/services.py down      stop them by PID; check that no process is left
+    python scripts/airflow/services.py purge     down, then delete the state folder (and its database)
     python scripts/airflow/services.py status    PIDs and the health of each component
     python scripts/airflow/services.py trigger [DAG_ID] [--conf JSON]
                                                  unpause + `airflow dags trigger`, wait for the run
@@ -570,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--timeout", type=float, default=300.0)
     p_up.add_argument("--json", action="store_true", help="print timings as JSON")
     sub.add_parser("down", help="stop the services")
+    sub.add_parser("purge", help="stop the services and delete the state folder and local database")
     sub.add_parser("status", help="show PIDs and health")
     p_tr = sub.add_parser("trigger", help="unpause + `airflow dags trigger` and wait for the run")
     p_tr.add_argument("dag_id", nargs="?", default=TRAINING_DAG_ID)
@@ -588,12 +590,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(out))
         return 0
-    if args.command == "down":
+    if args.command in ("down", "purge"):
         left = down(state)
         if left:
             log(f"processes still alive: {left}")
             return 1
         log("all stopped; no process left")
+        if args.command == "purge":
+            shutil.rmtree(state.pg, ignore_errors=True)
+            shutil.rmtree(state.root, ignore_errors=True)
+            log(f"deleted {state.root}")
         return 0
     if args.command == "status":
         return status(state)
