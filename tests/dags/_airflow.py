@@ -9,8 +9,10 @@ MLFLOW_TRACKING_URI into os.environ while tasks run in-process).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any
 from mlstack.orchestration import embedded_airflow_env
 
 AIRFLOW_ROOT = Path(tempfile.mkdtemp(prefix="mlstack-airflow-test-"))
+# Removed at exit even when no test asked for the database (e.g. only the alert tests ran).
+atexit.register(shutil.rmtree, AIRFLOW_ROOT, ignore_errors=True)
 AIRFLOW_ENV = embedded_airflow_env(AIRFLOW_ROOT / "home")
 # The api base URL shows up in the log links of the failure mails.
 AIRFLOW_ENV["AIRFLOW__API__BASE_URL"] = "http://airflow.example.test:8080"
