@@ -98,7 +98,8 @@ def _lifecycle(source: str, runs: int) -> dict[str, Any]:
     base = load_settings().home_dir
     out: dict[str, Any] = {"import_s": import_s, "runs": []}
     for i in range(runs):
-        ctx = pipeline.context(load_settings(home=base / f"run-{i}"))
+        # tracking_uri=None: mlflow.set_tracking_uri exported the previous run's store.
+        ctx = pipeline.context(load_settings(home=base / f"run-{i}", tracking_uri=None))
         started = time.perf_counter()
         tracking.experiment_id(ctx.settings, ctx.spec)  # creates the store: a one-time cost
         store_init_s = time.perf_counter() - started
