@@ -259,7 +259,12 @@ def promotion_lock(client, name: str, wait: float = LOCK_WAIT_SECONDS):
             )
             break
         except MlflowException as exc:
-            if "ALREADY_EXISTS" not in str(exc.error_code) and "already exists" not in str(exc):
+            # Contention shows as ALREADY_EXISTS, or, when the holder releases while the server
+            # handles our create, as DOES_NOT_EXIST: both mean "look again", anything else is real.
+            contended = ("ALREADY_EXISTS", "DOES_NOT_EXIST")
+            if not any(code in str(exc.error_code) for code in contended) and "already exists" not in str(
+                exc
+            ):
                 raise
         held = _lock_tags(client, lock)
         if held.get(_LOCK_OWNER) == owner:  # our create went through but its answer was lost
