@@ -19,7 +19,6 @@ if str(HERE) not in sys.path:  # `streamlit run` adds it; AppTest does not
     sys.path.insert(0, str(HERE))
 
 import mlstack_ui as ui  # noqa: E402
-
 import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="mlstack", page_icon=":material/model_training:", layout="wide")

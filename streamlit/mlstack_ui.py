@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 import pandas as pd
-
 import streamlit as st
+
 from mlstack import app_support, serving
 from mlstack.config import Settings, load_settings, mask_url_password
 from mlstack.data.spec import DatasetSpec, FeatureSpec, load_spec

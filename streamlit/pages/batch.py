@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import mlstack_ui as ui
-
 import streamlit as st
+
 from mlstack import app_support
 from mlstack.errors import InputError
 from mlstack.serving import score_batch

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import altair as alt
 import mlstack_ui as ui
-
 import streamlit as st
+
 from mlstack import app_support
 from mlstack.registry import CHALLENGER, CHAMPION, list_versions
 from mlstack.serving import registry_reachable

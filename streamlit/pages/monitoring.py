@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import mlstack_ui as ui
 import pandas as pd
+import streamlit as st
 import streamlit.components.v1 as components
 
-import streamlit as st
 from mlstack.config import mask_url_password
 from mlstack.monitor import prediction_log
 from mlstack.monitor.drift import latest_report, latest_report_html

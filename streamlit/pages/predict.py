@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import mlstack_ui as ui
 import pandas as pd
-
 import streamlit as st
+
 from mlstack.errors import InputError
 from mlstack.serving import predict_with, prepare_inputs
 
