@@ -104,8 +104,10 @@ def test_b2_airflow_dags_test_once():
 def test_b1_one_dag_run_on_live_services_beside_the_reference():
     (b1,) = measured(benchmark("B1")(repeats=1), "B1")
     assert b1.reference and b1.reference > 0
-    assert len(b1.samples) == 1
-    assert len(b1.reference_samples) >= 1  # compare() may take extra warm in-process samples
+    # compare() runs at least one DAG run and one warm in-process run (it may add a warm-up sample)
+    assert len(b1.samples) >= 1
+    assert len(b1.reference_samples) >= 1
+    assert all(s > 0 for s in b1.samples)
 
 
 def test_b8_services_first_boot():
