@@ -175,7 +175,9 @@ def bench_b8(*, quick: bool = True, repeats: int = 3, warm_starts: int | None = 
     live = LiveServices(root)
     try:
         starts: list[dict[str, float]] = []
-        samples = 1 + (max(1, repeats) if warm_starts is None else warm_starts)
+        if warm_starts is None:  # quick mode: 2 restarts after the first boot
+            warm_starts = max(1, min(repeats, 2) if quick else repeats)
+        samples = 1 + warm_starts
         for i in range(samples):
             if i:
                 live.stop_services()
@@ -257,7 +259,8 @@ def bench_b1(*, quick: bool = True, repeats: int = 3) -> list[Figure]:
         return [unavailable("B1", _TITLES["B1"], f"scripts/airflow/bench.py compare(): {exc}")]
     root = Path(tempfile.mkdtemp(prefix="mlstack-bench-b1-"))
     try:
-        out = compare(max(1, repeats), workdir=root)
+        # Quick mode: 2 measured runs after the warm-up (each also runs a cold CLI `mlstack run`).
+        out = compare(max(1, min(repeats, 2) if quick else repeats), workdir=root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     # compare() runs one warm-up per side first (a new MLflow store, the first registered model)

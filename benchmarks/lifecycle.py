@@ -1,8 +1,8 @@
 """B3 (the lifecycle as data grows) and the in-process ``mlstack run`` reference of B1/B2.
 
-Measurements run in child processes (``python -m benchmarks.lifecycle worker ...``): one per
-side and size, doing that size's ``repeats`` runs, so its peak RSS (``os.wait4``) is that size's own
-and one size cannot leave memory behind for the next.
+Measurements run in child processes (``python -m benchmarks.lifecycle worker ...``): one for the
+lifecycle runs of every size, one for the reference runs, so imports are paid once per side.
+Sizes run smallest first, so the process's peak RSS after a size's runs is that size's peak.
 
 B3, per size (synthetic penguins batches from ``mlstack.data.synthetic.generate``, written to
 Parquet beforehand, outside the timer):
@@ -89,14 +89,32 @@ def _preload() -> float:
     return time.perf_counter() - started
 
 
+def _peak_rss() -> int:
+    """This process's peak resident set so far, in bytes."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def _each_size(measure, sources: Sequence[str], runs: Sequence[int]) -> dict[str, Any]:
+    """``measure(source, runs)`` per batch, smallest first; the peak RSS after each batch is that
+    size's own (peaks only grow, and every smaller size ran before)."""
+    import_s = _preload()
+    sizes = []
+    for source, n in zip(sources, runs, strict=True):
+        out = measure(source, n)
+        out["peak_rss"] = _peak_rss()
+        sizes.append(out)
+    return {"import_s": import_s, "sizes": sizes}
+
+
 def _lifecycle(source: str, runs: int) -> dict[str, Any]:
     """``runs`` lifecycles of one batch, each on a fresh home (store created before its clock)."""
-    import_s = _preload()
     from mlstack import pipeline, tracking
     from mlstack.config import load_settings
 
-    base = load_settings().home_dir
-    out: dict[str, Any] = {"import_s": import_s, "runs": []}
+    base = load_settings().home_dir / Path(source).stem
+    out: dict[str, Any] = {"runs": []}
     for i in range(runs):
         # tracking_uri=None: mlflow.set_tracking_uri exported the previous run's store.
         ctx = pipeline.context(load_settings(home=base / f"run-{i}", tracking_uri=None))
@@ -135,7 +153,6 @@ def _lifecycle(source: str, runs: int) -> dict[str, Any]:
 
 def _reference(source: str, runs: int) -> dict[str, Any]:
     """fit + predict of the platform's own Pipeline on the platform's own split, nothing else."""
-    import_s = _preload()
     import pandas as pd
 
     from mlstack.config import load_settings
@@ -149,7 +166,7 @@ def _reference(source: str, runs: int) -> dict[str, Any]:
     spec = load_spec(settings.dataset)
     estimator = settings.estimator or spec.estimator
     hyperparams = {**spec.hyperparams, **settings.hyperparams}
-    out: dict[str, Any] = {"import_s": import_s, "runs": []}
+    out: dict[str, Any] = {"runs": []}
     for _ in range(runs):
         raw = pd.read_parquet(source)
         frame = conform(raw, spec)
@@ -207,37 +224,44 @@ def _run_all(runs: int, source: str | None) -> dict[str, Any]:
     return {"samples": samples, "steps": steps, "import_s": import_s, "store_init_s": store_init_s}
 
 
-def _generate(rows: int, seed: int, out: str) -> dict[str, Any]:
+def _generate(sizes: Sequence[int], seed: int, out_dir: str) -> dict[str, Any]:
+    """``batch-<rows>.parquet`` per size in ``out_dir``."""
     from mlstack.data.synthetic import generate
 
-    started = time.perf_counter()
-    frame = generate(rows, seed=seed)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(out, index=False)
-    return {"rows": len(frame), "seconds": time.perf_counter() - started, "bytes": Path(out).stat().st_size}
+    written = {}
+    for rows in sizes:
+        started = time.perf_counter()
+        path = Path(out_dir) / f"batch-{rows}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = generate(rows, seed=seed)
+        frame.to_parquet(path, index=False)
+        del frame
+        written[str(rows)] = {"path": str(path), "seconds": time.perf_counter() - started}
+    return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lifecycle")
     sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="write a synthetic batch (Parquet)")
-    gen.add_argument("--rows", type=int, required=True)
+    gen = sub.add_parser("generate", help="write synthetic batches (Parquet): batch-<rows>.parquet")
+    gen.add_argument("--rows", required=True, help="comma list of sizes")
     gen.add_argument("--seed", type=int, default=1)
-    gen.add_argument("--out", required=True)
-    work = sub.add_parser("worker", help="one measurement; prints a JSON line")
+    gen.add_argument("--out-dir", required=True)
+    work = sub.add_parser("worker", help="measurements; prints a JSON line")
     work.add_argument("mode", choices=["lifecycle", "reference", "run"])
-    work.add_argument("--source", help="batch file (lifecycle/reference); run: default source")
-    work.add_argument("--runs", type=int, default=3, help="how many runs in this process")
+    work.add_argument("--source", action="append", default=[], help="batch file(s), smallest first")
+    work.add_argument("--runs", default="3", help="runs (per source: comma list)")
     args = parser.parse_args(argv)
 
     if args.command == "generate":
-        out = _generate(args.rows, args.seed, args.out)
-    elif args.mode == "lifecycle":
-        out = _lifecycle(args.source, args.runs)
-    elif args.mode == "reference":
-        out = _reference(args.source, args.runs)
+        print(json.dumps(_generate([int(n) for n in args.rows.split(",")], args.seed, args.out_dir)))
+        return 0
+    runs = [int(n) for n in str(args.runs).split(",")]
+    if args.mode == "run":
+        out = _run_all(runs[0], args.source[0] if args.source else None)
     else:
-        out = _run_all(args.runs, args.source)
+        measure = _lifecycle if args.mode == "lifecycle" else _reference
+        out = _each_size(measure, args.source, runs if len(runs) > 1 else runs * len(args.source))
     print(json.dumps(out))
     return 0
 
@@ -247,44 +271,45 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def measure_size(rows: int, batch: Path, workdir: Path, repeats: int) -> dict[str, Any]:
-    """``repeats`` lifecycle runs in one child, then ``repeats`` reference runs in another.
+def measure(sizes: Sequence[int], runs: Sequence[int], workdir: Path, log=print) -> dict[int, dict[str, Any]]:
+    """Every size's lifecycle runs in one child, then every size's reference runs in another.
 
-    One child per side and size: imports are paid once per child, and the child's peak RSS is the
-    peak over its runs of the same size.
+    One child per side: imports are paid once, sizes run smallest first, and the peak RSS after
+    each size is that size's own (the peak over its runs and every smaller size's).
     """
-    data: dict[str, Any] = {"rows": rows}
+    batches = _worker(["generate", "--rows", ",".join(map(str, sizes)), "--out-dir", str(workdir)],
+                      worker_env(workdir), workdir)[1]  # fmt: skip
+    sources = [arg for rows in sizes for arg in ("--source", batches[str(rows)]["path"])]
+    out: dict[int, dict[str, Any]] = {rows: {"rows": rows} for rows in sizes}
     for mode in ("lifecycle", "reference"):
-        home = workdir / f"home-{rows}-{mode}"
-        args = ["worker", mode, "--source", str(batch), "--runs", str(repeats)]
-        child, out = _worker(args, worker_env(home), workdir)
-        out.update(peak_rss=child.max_rss_bytes, process_wall_s=child.wall_s)
-        data[mode] = out
+        log(f"B3: {mode}, {' '.join(f'{_label(r)} x {n}' for r, n in zip(sizes, runs, strict=True))}")
+        home = workdir / f"home-{mode}"
+        args = ["worker", mode, *sources, "--runs", ",".join(map(str, runs))]
+        child, data = _worker(args, worker_env(home), workdir)
+        for rows, size in zip(sizes, data["sizes"], strict=True):
+            size["import_s"] = data["import_s"]
+            out[rows][mode] = size
+        log(f"B3: {mode} done in {child.wall_s:.0f}s (peak RSS {child.max_rss_bytes / GIB:.2f} GiB)")
         shutil.rmtree(home, ignore_errors=True)
-    return data
+    return out
 
 
 def bench_b3(
     *, quick: bool = True, repeats: int = 3, sizes: Sequence[int] | None = None, log=print
 ) -> list[Figure]:
-    sizes = tuple(sizes or (QUICK_SIZES if quick else FULL_SIZES))
+    sizes = tuple(sorted(sizes or (QUICK_SIZES if quick else FULL_SIZES)))
+    # The largest size runs fewer times in full mode (minutes per run).
+    runs = [max(1, repeats) if rows <= 1_000_000 else max(1, min(repeats, 2)) for rows in sizes]
     workdir = Path(tempfile.mkdtemp(prefix="mlstack-bench-b3-"))
-    figures: list[Figure] = []
-    measured: dict[int, dict[str, Any]] = {}
     try:
-        for rows in sizes:
-            batch = workdir / f"batch-{rows}.parquet"
-            _worker(["generate", "--rows", str(rows), "--out", str(batch)], worker_env(workdir), workdir)
-            # The largest size runs fewer times in full mode (minutes per run).
-            n = repeats if rows <= 1_000_000 else max(1, min(repeats, 2))
-            log(f"B3: {_label(rows)} rows x {n} (lifecycle + reference)")
-            measured[rows] = data = measure_size(rows, batch, workdir, n)
-            batch.unlink(missing_ok=True)
-            figures += _size_figures(rows, data)
-        if 100_000 in measured and 1_000_000 in measured:
-            figures.append(_growth_figure(measured[100_000], measured[1_000_000]))
+        measured = measure(sizes, runs, workdir, log)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    figures: list[Figure] = []
+    for rows in sizes:
+        figures += _size_figures(rows, measured[rows])
+    if 100_000 in measured and 1_000_000 in measured:
+        figures.append(_growth_figure(measured[100_000], measured[1_000_000]))
     return figures
 
 
@@ -331,7 +356,10 @@ def _size_figures(rows: int, data: dict[str, Any]) -> list[Figure]:
         limits=[at_most(RSS_LIMIT_1M / GIB, "GiB")] if rows == 1_000_000 else [],
         samples=[life["peak_rss"] / GIB],
         reference_samples=[ref["peak_rss"] / GIB],
-        note=f"peak resident set of the worker process over its {len(life_runs)} run(s), imports included",
+        note=(
+            "peak resident set of the worker process after this size's runs (imports and smaller "
+            "sizes included: peaks only grow)"
+        ),
     )
     return [wall, rss] if rows >= 100_000 else [wall]
 
