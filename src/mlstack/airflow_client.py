@@ -191,6 +191,7 @@ class AirflowClient:
         *,
         unpause: bool = True,
         timeout: float = 1800.0,
+        interval: float = 0.5,
     ) -> RunResult:
         """Unpause, trigger, wait; returns the state and the timings of the run and its tasks."""
         if unpause:
@@ -198,7 +199,7 @@ class AirflowClient:
             self.set_paused(dag_id, False)
         started = time.monotonic()
         created = self.trigger(dag_id, conf)
-        run = self.wait(dag_id, created["dag_run_id"], timeout=timeout)
+        run = self.wait(dag_id, created["dag_run_id"], timeout=timeout, interval=interval)
         elapsed = time.monotonic() - started
         result = RunResult(dag_id, run["dag_run_id"], run["state"], elapsed)
         queued, start, end = (_ts(run.get(k)) for k in ("queued_at", "start_date", "end_date"))

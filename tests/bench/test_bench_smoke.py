@@ -102,8 +102,10 @@ def test_b2_airflow_dags_test_once():
 
 
 def test_b1_one_dag_run_on_live_services_beside_the_reference():
-    (b1,) = measured(benchmark("B1")(repeats=1), "B1")
+    b1, b1_cli = measured(benchmark("B1")(repeats=1), "B1")
     assert b1.reference and b1.reference > 0
+    # the second row: the same DAG samples against a cold `mlstack run` process
+    assert b1_cli.samples == b1.samples and b1_cli.reference and b1_cli.reference > b1.reference
     # compare() runs at least one DAG run and one warm in-process run (it may add a warm-up sample)
     assert len(b1.samples) >= 1
     assert len(b1.reference_samples) >= 1
