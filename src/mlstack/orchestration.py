@@ -183,7 +183,7 @@ def _warm_requirement_map() -> bool:
         from mlflow.utils import requirements_utils
 
         requirements_utils._init_packages_to_modules_map()
-    except Exception:  # noqa: BLE001 - an optimisation, never a reason to fail a start
+    except Exception:  # an optimisation, never a reason to fail a start
         return False
     return True
 
