@@ -283,7 +283,8 @@ def bench_b1(*, quick: bool = True, repeats: int = 3) -> list[Figure]:
             reference_samples=reference,
             note=(
                 f"tasks busy {out['dag_task_sum_median_s']:.1f}s of {value:.1f}s (the rest: scheduling "
-                f"and hand-over between 6 tasks); median task seconds {tasks}; a cold `mlstack run` "
+                f"and hand-over between 6 tasks, median {out.get('dag_hop_median_s') or 0:.2f}s from the "
+                f"end of one task to the start of the next); median task seconds {tasks}; a cold `mlstack run` "
                 f"CLI process took {median(out['mlstack_run_cli_s'][skip:]):.1f}s"
                 + (f"; warm-up run excluded (DAG {out['dag_trigger_to_success_s'][0]:.1f}s)" if skip else "")
             ),

@@ -62,6 +62,19 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 2) if values else None
 
 
+def _hops(tasks: dict[str, dict[str, Any]]) -> list[float]:
+    """Seconds from the end of each task to the start of the next one (the hand-over)."""
+    from datetime import datetime
+    from itertools import pairwise
+
+    spans = sorted(
+        (datetime.fromisoformat(t["start"]), datetime.fromisoformat(t["end"]))
+        for t in tasks.values()
+        if t.get("start") and t.get("end")
+    )
+    return [(nxt[0] - cur[1]).total_seconds() for cur, nxt in pairwise(spans)]
+
+
 def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None) -> dict[str, Any]:
     """Run the comparison; returns timings (seconds) and ratios. Stops everything it started."""
     from mlstack.airflow_client import AirflowClient
@@ -151,6 +164,7 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
             "dag_queued_to_start_s": [round(r["queued_to_start_s"] or 0, 2) for r in dag_runs],
             "dag_task_median_s": tasks,
             "dag_task_sum_median_s": round(sum(v for v in tasks.values() if v), 2),
+            "dag_hop_median_s": _median([gap for r in measured for gap in _hops(r["tasks"])]),
             "mlstack_run_cli_s": [round(t, 2) for t in cli_wall],
             "run_all_in_process_warm_s": [round(t, 2) for t in warm_times],
             "median_dag_trigger_to_success_s": _median(trigger[1:]),
