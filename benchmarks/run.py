@@ -234,7 +234,25 @@ def write_results(
             "",
         ]
         md_path.write_text("\n".join(body))
+        if out_dir.resolve() == RESULTS.resolve():
+            _copy_into_readme(body)
     return json_path, md_path
+
+
+README = ROOT / "benchmarks" / "README.md"
+START, END = "<!-- latest-results:start -->", "<!-- latest-results:end -->"
+
+
+def _copy_into_readme(body: list[str], readme: Path = README) -> bool:
+    """Put the latest table (and its run line) between the README's markers; False if absent."""
+    text = readme.read_text() if readme.exists() else ""
+    if START not in text or END not in text:
+        return False
+    head, rest = text.split(START, 1)
+    _old, tail = rest.split(END, 1)
+    block = "\n".join(line for line in body[2:] if not line.startswith("Raw samples:")).strip()
+    readme.write_text(f"{head}{START}\n{block}\n{END}{tail}")
+    return True
 
 
 def _load(values: Any) -> str:

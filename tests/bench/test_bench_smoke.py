@@ -73,6 +73,21 @@ def test_table_json_and_markdown_are_written(tmp_path):
     assert "| B1 | dag | 12.0 s | run: 5.00 s | 2.40x | <= 2x ref and <= 10 s | FAIL |" in text
 
 
+def test_the_latest_table_is_copied_between_the_readme_markers(tmp_path):
+    from benchmarks.run import END, START, _copy_into_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# intro\n\n{START}\nold table\n{END}\n\n## after\n")
+    body = ["# title", "", "Run line.", "", "| id |", "", "Raw samples: `x.json`", ""]
+    assert _copy_into_readme(body, readme)
+    text = readme.read_text()
+    assert "old table" not in text and "Raw samples" not in text
+    assert text.startswith("# intro") and text.endswith("## after\n")
+    assert f"{START}\nRun line.\n\n| id |\n{END}" in text
+    readme.write_text("no markers")
+    assert not _copy_into_readme(body, readme) and readme.read_text() == "no markers"
+
+
 def test_a_missing_benchmark_says_why_and_unknown_ids_are_refused():
     fn, why = resolve("benchmarks.not_there", ("bench_x",))
     assert fn is None and "benchmarks/not_there.py is not written yet" in why
