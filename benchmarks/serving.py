@@ -217,11 +217,18 @@ def _b5(settings, spec, calls: int) -> Figure:
         reference_samples=[round(x, 3) for x in raw],
         note=(
             f"p99 {p99:.1f} ms (raw {raw_p99:.1f} ms) over {calls} calls; server side, in-process: "
-            "input checks + predict_proba + result; the model itself (200-tree forest behind a "
-            "ColumnTransformer) sets the floor"
+            f"input checks + predict_proba + result; the model itself ({_describe(model)}) sets the floor"
         ),
         extra={"p50_ms": p50, "p99_ms": p99, "raw_p50_ms": raw_p50, "raw_p99_ms": raw_p99},
     )
+
+
+def _describe(model) -> str:
+    """E.g. "RandomForestClassifier, 200 trees, behind a ColumnTransformer"."""
+    estimator = model.steps[-1][1] if hasattr(model, "steps") else model
+    trees = getattr(estimator, "n_estimators", None)
+    head = type(estimator).__name__ + (f", {trees} trees" if trees else "")
+    return head + (f", behind a {type(model.steps[0][1]).__name__}" if hasattr(model, "steps") else "")
 
 
 def _b6(settings, spec, rows: int, repeats: int) -> Figure:

@@ -213,25 +213,29 @@ def _as_frame(rows: pd.DataFrame | list[dict] | dict) -> pd.DataFrame:
 
 _MISSING_TEXT = frozenset({"", "None", "nan", "NaN"})
 
+# The checks below run on plain NumPy arrays, one per column: a one-row request pays
+# microseconds per check instead of pandas' per-operation overhead (B5 in benchmarks/), and a
+# large batch stays vectorised (B6).
 
-def _is_number_dtype(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+def _is_number_dtype(values: np.ndarray) -> bool:
+    return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
 
 
-def _per_value(column: pd.Series, fn: Callable[[Any], Any], na_value: Any) -> np.ndarray:
+def _per_value(values: np.ndarray, fn: Callable[[Any], Any], na_value: Any) -> np.ndarray:
     """`fn` of every non-missing value (`na_value` for missing ones), as an object array.
 
     Columns of text (what CSV readers give) have few distinct values: `fn` runs once per
     distinct value instead of once per row, which keeps large batches cheap.
     """
-    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
         mapped = np.empty(len(uniques) + 1, dtype=object)
         mapped[: len(uniques)] = [fn(u) for u in uniques]
         mapped[-1] = na_value  # code -1 (missing) picks the last slot
         return mapped[codes]
-    out = np.empty(len(column), dtype=object)
-    out[:] = [na_value if _scalar_missing(v) else fn(v) for v in column]
+    out = np.empty(len(values), dtype=object)
+    out[:] = [na_value if _scalar_missing(v) else fn(v) for v in values]
     return out
 
 
@@ -242,43 +246,46 @@ def _scalar_missing(value: Any) -> bool:
         return False
 
 
-def _missing(column: pd.Series) -> np.ndarray:
+def _missing(values: np.ndarray) -> np.ndarray:
     """Missing: NA, or text that is empty / "None" / "nan" / "NaN" once stripped."""
-    na = pd.isna(column.to_numpy())
-    if _is_number_dtype(column):
+    na = pd.isna(values)
+    if _is_number_dtype(values):
         return na  # str() of a number is never one of the missing texts but NaN's
-    text_missing = _per_value(column, lambda v: str(v).strip() in _MISSING_TEXT, True)
+    text_missing = _per_value(values, lambda v: str(v).strip() in _MISSING_TEXT, True)
     return na | text_missing.astype(bool)
 
 
-def _numbers(column: pd.Series, missing: np.ndarray) -> np.ndarray:
+def _without_missing(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """An object copy of `values` with the missing cells set to None."""
+    kept = values.astype(object)
+    kept[missing] = None
+    return kept
+
+
+def _numbers(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """The column as numbers (text stripped first); values that are not numbers become NaN.
 
     Integer and float columns keep their dtype (messages print 2031, not 2031.0)."""
-    if _is_number_dtype(column):
-        return column.to_numpy()
-    kept = column.where(~missing).astype("object")
+    if _is_number_dtype(values):
+        return values
+    kept = _without_missing(values, missing)
     stripped = _per_value(kept, lambda v: v.strip() if isinstance(v, str) else v, None)
-    return pd.to_numeric(pd.Series(stripped, dtype=object), errors="coerce").to_numpy()
+    return pd.to_numeric(stripped, errors="coerce")
 
 
 Flag = Callable[[np.ndarray, Callable[[int], str]], None]
 
 
-def _check_column(name: str, feature: FeatureSpec, column: pd.Series, flag: Flag) -> np.ndarray:
-    """The column cast to the feature's type; problems reported through `flag(mask, message)`.
-
-    Masks are plain NumPy arrays: a one-row request pays microseconds per check, not pandas'
-    per-operation overhead.
-    """
+def _check_column(name: str, feature: FeatureSpec, column: np.ndarray, flag: Flag) -> np.ndarray:
+    """The column cast to the feature's type; problems reported through `flag(mask, message)`."""
     missing = _missing(column)
     if feature.is_numeric:
         numbers = _numbers(column, missing)
         floats = numbers.astype("float64", copy=False)
         nan = np.isnan(floats)
-        flag(nan & ~missing, lambda i: f"field {name!r}: {column.iat[i]!r} is not a number")
+        flag(nan & ~missing, lambda i: f"field {name!r}: {column[i]!r} is not a number")
         infinite = np.isinf(floats)
-        flag(infinite, lambda i: f"field {name!r}: {column.iat[i]!r} is not finite")
+        flag(infinite, lambda i: f"field {name!r}: {column[i]!r} is not finite")
         low, high = feature.min, feature.max
         bad_range = np.zeros(len(floats), dtype=bool)
         if low is not None:
@@ -292,7 +299,7 @@ def _check_column(name: str, feature: FeatureSpec, column: pd.Series, flag: Flag
             flag(fractional, lambda i: f"field {name!r}: {numbers[i]} is not a whole number")
         result = floats
     else:
-        values = _per_value(column.where(~missing), lambda v: str(v).strip(), None)
+        values = _per_value(_without_missing(column, missing), lambda v: str(v).strip(), None)
         allowed = set(feature.categories or [])
         codes, uniques = pd.factorize(values, use_na_sentinel=True)  # values are text or None
         unknown = np.array([u not in allowed for u in uniques] + [False], dtype=bool)[codes]
@@ -309,9 +316,10 @@ def check_rows(
     """Cast rows to the spec's types; return the valid rows and, per bad row, every reason.
 
     Vectorised per column (Python runs per distinct text value and per bad row, never per valid
-    row): checking a batch costs a small fraction of scoring it.
+    row): checking a batch costs a small fraction of scoring it. The valid rows keep their
+    position in the input as index.
     """
-    frame = _as_frame(rows).reset_index(drop=True)
+    frame = _as_frame(rows)
     if frame.empty and not len(frame.columns):  # `[]` or `{}`: say so, not "field ... is required"
         raise InputError("input: no rows to predict")
     unknown = [c for c in frame.columns if c not in spec.features and c != spec.target]
@@ -323,27 +331,25 @@ def check_rows(
         for i in np.flatnonzero(mask).tolist():
             problems.setdefault(i, []).append(message(i))
 
-    out: dict[str, Any] = {}
+    n = len(frame)
+    out: dict[str, np.ndarray] = {}
     for name, feature in spec.features.items():
-        if name in frame:
-            out[name] = _check_column(name, feature, frame[name], flag)
+        if name in frame.columns:
+            out[name] = _check_column(name, feature, frame[name].to_numpy(), flag)
         elif feature.nullable:
-            if feature.is_numeric:
-                out[name] = np.full(len(frame), np.nan)
-            else:
-                out[name] = np.full(len(frame), None, dtype=object)
+            out[name] = np.full(n, np.nan) if feature.is_numeric else np.full(n, None, dtype=object)
         else:
             raise InputError(f"field {name!r} is required")
-    checked = pd.DataFrame(out, index=frame.index)
+    keep = None
     if problems:
-        keep = np.ones(len(frame), dtype=bool)
+        keep = np.ones(n, dtype=bool)
         keep[list(problems)] = False
-        valid = checked[keep].copy()
-    else:
-        valid = checked
+        out = {name: values[keep] for name, values in out.items()}
     for name, feature in spec.features.items():
         if feature.type == "integer":
-            valid[name] = valid[name].astype("int64")
+            out[name] = out[name].astype("int64")
+    index = pd.RangeIndex(n) if keep is None else pd.Index(np.flatnonzero(keep))
+    valid = pd.DataFrame(out, index=index, copy=False)
     bad = [RowProblems(int(i), reasons) for i, reasons in sorted(problems.items())]
     return valid, bad
 
