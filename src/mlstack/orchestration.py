@@ -168,6 +168,9 @@ def preload(modules: tuple[str, ...] = PRELOAD_MODULES) -> dict[str, float]:
     started = time.perf_counter()
     if _warm_requirement_map():
         timings["mlflow requirement map"] = time.perf_counter() - started
+    started = time.perf_counter()
+    if _warm_local_tracking_stores():
+        timings["mlflow sqlite stores"] = time.perf_counter() - started
     return timings
 
 
@@ -183,6 +186,36 @@ def _warm_requirement_map() -> bool:
         from mlflow.utils import requirements_utils
 
         requirements_utils._init_packages_to_modules_map()
+    except Exception:  # an optimisation, never a reason to fail a start
+        return False
+    return True
+
+
+def _warm_local_tracking_stores(settings: Settings | None = None) -> bool:
+    """Open MLflow's tracking and registry stores once, before the fork, on a local SQLite store.
+
+    A store's first use in a process builds its SQLAlchemy engine and checks the database schema
+    against MLflow's migrations (0.15-0.2 s per store, measured in a forked task process: twice
+    in each of register and promote). MLflow caches the stores per URI, so the forked tasks
+    inherit them; the pooled connections are closed here first, so no connection is shared
+    across processes and each task opens its own. Only for SQLite: a remote database that is
+    down must not hold up the scheduler's start, and a tracking server needs no warming.
+    """
+    try:
+        settings = settings or load_settings()
+        if not settings.resolved_tracking_uri.startswith("sqlite:"):
+            return False
+        from mlstack import tracking
+
+        client = tracking.configure(settings)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+        # Private attributes of MlflowClient: if they move, tasks only lose the head start.
+        stores = (client._tracking_client.store, client._get_registry_client().store)
+        for store in stores:
+            engine = getattr(store, "engine", None)
+            if engine is not None:
+                engine.dispose()
     except Exception:  # an optimisation, never a reason to fail a start
         return False
     return True
