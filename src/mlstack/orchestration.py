@@ -165,8 +165,10 @@ def preload(modules: tuple[str, ...] | None = None) -> dict[str, float]:
     ``DATABASE_STORE_MODULES`` unless the tasks talk to a tracking server)."""
     import importlib
 
-    if modules is None:
-        modules = PRELOAD_MODULES + (DATABASE_STORE_MODULES if _talks_to_database() else ())
+    settings = _settings_or_none()
+    if modules is None:  # no settings: the tasks' own error says why; preload as for a database
+        opens_database = settings is None or settings.embedded
+        modules = PRELOAD_MODULES + (DATABASE_STORE_MODULES if opens_database else ())
     timings: dict[str, float] = {}
     for name in modules:
         started = time.perf_counter()
@@ -179,17 +181,17 @@ def preload(modules: tuple[str, ...] | None = None) -> dict[str, float]:
     if _warm_requirement_map():
         timings["mlflow requirement map"] = time.perf_counter() - started
     started = time.perf_counter()
-    if _warm_local_tracking_stores():
+    if settings is not None and _warm_local_tracking_stores(settings):
         timings["mlflow sqlite stores"] = time.perf_counter() - started
     return timings
 
 
-def _talks_to_database() -> bool:
-    """True when the tasks open MLflow's database themselves (no tracking server)."""
+def _settings_or_none() -> Settings | None:
+    """The tasks' settings, or None when they do not load (the tasks report that themselves)."""
     try:
-        return load_settings().embedded
-    except Exception:  # settings errors surface in the tasks, with their own message
-        return True
+        return load_settings()
+    except Exception:
+        return None
 
 
 def _warm_requirement_map() -> bool:
@@ -209,7 +211,7 @@ def _warm_requirement_map() -> bool:
     return True
 
 
-def _warm_local_tracking_stores(settings: Settings | None = None) -> bool:
+def _warm_local_tracking_stores(settings: Settings) -> bool:
     """Open MLflow's tracking and registry stores once, before the fork, on a local SQLite store.
 
     A store's first use in a process builds its SQLAlchemy engine and checks the database schema
@@ -220,7 +222,6 @@ def _warm_local_tracking_stores(settings: Settings | None = None) -> bool:
     down must not hold up the scheduler's start, and a tracking server needs no warming.
     """
     try:
-        settings = settings or load_settings()
         if not settings.resolved_tracking_uri.startswith("sqlite:"):
             return False
         from mlstack import tracking
