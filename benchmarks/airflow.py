@@ -8,7 +8,7 @@ and ``mlflow server``.
 B1 (trigger-to-success): ``compare()`` of ``scripts/airflow/bench.py`` (also ``make
 bench-airflow``): live services in a throwaway folder, ``repeats`` DAG runs triggered through REST
 API v2 (POST dagRuns to ``success`` seen by polling), alternating with cold ``mlstack run`` CLI
-processes; then the reference, ``mlstack run``'s steps in-process (``pipeline.run_all``, imports
+processes; then the reference, ``mlstack run``'s steps in-process (``lifecycle.run_all``, imports
 warm), ``repeats`` times on the same kind of store (embedded SQLite MLflow).
 
 B8 (services start to healthy): PostgreSQL and the S3 server run first (infrastructure). Each

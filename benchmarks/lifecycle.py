@@ -7,14 +7,14 @@ Sizes run smallest first, so the process's peak RSS after a size's runs is that 
 B3, per size (synthetic penguins batches from ``mlstack.data.synthetic.generate``, written to
 Parquet beforehand, outside the timer):
 
-* figure: ``pipeline.ingest -> validate -> train -> evaluate -> register`` on a fresh
+* figure: ``lifecycle.ingest -> validate -> train -> evaluate -> register`` on a fresh
   ``MLSTACK_HOME`` (embedded SQLite MLflow). Imports are preloaded and the MLflow store is created
   before the timer starts (one-time costs, reported apart as ``import_s``/``store_init_s``).
 * reference: the same rows, the same split, the same scikit-learn Pipeline (built by
-  ``mlstack.model.pipeline.build`` from the same settings) — ``fit`` + ``predict`` on the holdout
+  ``mlstack.model.estimator.build`` from the same settings) — ``fit`` + ``predict`` on the holdout
   and nothing else.
 
-The ``run`` worker is the B1/B2 reference: ``mlstack.pipeline.run_all`` (what ``mlstack run``
+The ``run`` worker is the B1/B2 reference: ``mlstack.lifecycle.run_all`` (what ``mlstack run``
 calls: the six steps in one process, imports warm) against whatever store the environment names.
 """
 
@@ -110,14 +110,14 @@ def _each_size(measure, sources: Sequence[str], runs: Sequence[int]) -> dict[str
 
 def _lifecycle(source: str, runs: int) -> dict[str, Any]:
     """``runs`` lifecycles of one batch, each on a fresh home (store created before its clock)."""
-    from mlstack import pipeline, tracking
+    from mlstack import lifecycle, tracking
     from mlstack.config import load_settings
 
     base = load_settings().home_dir / Path(source).stem
     out: dict[str, Any] = {"runs": []}
     for i in range(runs):
         # tracking_uri=None: mlflow.set_tracking_uri exported the previous run's store.
-        ctx = pipeline.context(load_settings(home=base / f"run-{i}", tracking_uri=None))
+        ctx = lifecycle.context(load_settings(home=base / f"run-{i}", tracking_uri=None))
         started = time.perf_counter()
         tracking.experiment_id(ctx.settings, ctx.spec)  # creates the store: a one-time cost
         store_init_s = time.perf_counter() - started
@@ -131,11 +131,11 @@ def _lifecycle(source: str, runs: int) -> dict[str, Any]:
             steps[name] = time.perf_counter() - t
             return result
 
-        ingested = step("ingest", pipeline.ingest, source)
-        step("validate", pipeline.validate, ingested["dataset_id"])
-        trained = step("train", pipeline.train, ingested["dataset_id"], ingested["snapshot_uri"])
-        step("evaluate", pipeline.evaluate, trained["run_id"])
-        step("register", pipeline.register, trained["run_id"])
+        ingested = step("ingest", lifecycle.ingest, source)
+        step("validate", lifecycle.validate, ingested["dataset_id"])
+        trained = step("train", lifecycle.train, ingested["dataset_id"], ingested["snapshot_uri"])
+        step("evaluate", lifecycle.evaluate, trained["run_id"])
+        step("register", lifecycle.register, trained["run_id"])
         out["runs"].append(
             {
                 "total_s": time.perf_counter() - wall,
@@ -159,7 +159,7 @@ def _reference(source: str, runs: int) -> dict[str, Any]:
     from mlstack.data.ingest import dataset_id_of
     from mlstack.data.spec import load_spec
     from mlstack.data.validation import conform
-    from mlstack.model.pipeline import build, model_inputs
+    from mlstack.model.estimator import build, model_inputs
     from mlstack.model.train import fit, split
 
     settings = load_settings()
@@ -204,10 +204,10 @@ def _reference(source: str, runs: int) -> dict[str, Any]:
 def _run_all(runs: int, source: str | None) -> dict[str, Any]:
     """``mlstack run`` in-process, ``runs`` times (the first creates the champion)."""
     import_s = _preload()
-    from mlstack import pipeline, tracking
+    from mlstack import lifecycle, tracking
     from mlstack.config import load_settings
 
-    ctx = pipeline.context(load_settings())
+    ctx = lifecycle.context(load_settings())
     started = time.perf_counter()
     tracking.experiment_id(ctx.settings, ctx.spec)
     store_init_s = time.perf_counter() - started
@@ -215,7 +215,7 @@ def _run_all(runs: int, source: str | None) -> dict[str, Any]:
     for _ in range(runs):
         marks: list[tuple[str, float]] = []
         t = time.perf_counter()
-        summary = pipeline.run_all(ctx, source, on_step=lambda s, m=marks: m.append((s, time.perf_counter())))
+        summary = lifecycle.run_all(ctx, source, on_step=lambda s, m=marks: m.append((s, time.perf_counter())))
         end = time.perf_counter()
         samples.append(end - t)
         bounds = [*marks, ("end", end)]

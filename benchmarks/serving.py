@@ -2,7 +2,7 @@
 
 One set-up for the three figures (``bench_serving``): PostgreSQL + moto S3 + ``mlflow server
 --serve-artifacts`` started by ``tests.support.servers``, and the penguins champion trained on it
-with ``mlstack.pipeline.run_all`` (the real lifecycle, artifacts in S3 behind the server).
+with ``mlstack.lifecycle.run_all`` (the real lifecycle, artifacts in S3 behind the server).
 
 * **B4 cold load.** A fresh child process per sample: imports (mlflow, scikit-learn, mlstack) are
   done and timed apart first, then the timer covers ``ModelServer.current()``: resolve
@@ -312,7 +312,7 @@ def bench_serving(*, quick: bool = True, repeats: int = 3, ids: list[str] | None
     except ImportError as exc:
         return [unavailable(i, TITLES[i], f"tests.support.servers cannot be imported: {exc}") for i in wanted]
 
-    from mlstack import pipeline
+    from mlstack import lifecycle
     from mlstack.data.spec import load_spec
 
     figures: list[Figure] = []
@@ -325,7 +325,7 @@ def bench_serving(*, quick: bool = True, repeats: int = 3, ids: list[str] | None
         settings = _settings(home, mlflow_server.tracking_uri)
         spec = load_spec("penguins")
         _log(f"training the champion on {mlflow_server.tracking_uri}")
-        summary = pipeline.run_all(pipeline.context(settings, "penguins"))
+        summary = lifecycle.run_all(lifecycle.context(settings, "penguins"))
         if str(summary["champion"]) != str(summary["register"]["version"]):
             raise RuntimeError(f"no champion after training: {summary['gate']}")
         if "B4" in wanted:

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
 
+from mlstack.airflow.schedule import drift_schedule
 from mlstack.alerts import failure_notifier
 from mlstack.config import load_settings
-from mlstack.orchestration import NO_SCHEDULE, TRAINING_DAG_ID
+from mlstack.orchestration import TRAINING_DAG_ID
 
 _settings = load_settings()
 
@@ -36,13 +37,6 @@ lineage tag `mlstack.dataset_id`) using Evidently's `DataDriftPreset` with tests
 """
 
 
-def _schedule() -> str | None:
-    value = _settings.drift_schedule
-    if value is None or value.strip().lower() in NO_SCHEDULE:
-        return None
-    return value.strip()
-
-
 default_args = {
     "owner": "mlstack",
     "retries": 2,
@@ -57,7 +51,7 @@ default_args = {
 
 @dag(
     dag_id="drift_monitor",
-    schedule=_schedule(),
+    schedule=drift_schedule(_settings),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -5,7 +5,7 @@
 
 Starts the native services (scripts/airflow/services.py, local PostgreSQL, LocalExecutor) in a
 throwaway folder, then alternates DAG runs triggered through REST API v2 with `mlstack run` CLI
-runs, and times warm in-process ``pipeline.run_all`` calls, all on the default dataset and the same
+runs, and times warm in-process ``lifecycle.run_all`` calls, all on the default dataset and the same
 kind of store (embedded SQLite MLflow, one store per side); one warm-up run per side, then N. Prints one JSON document; the
 benchmark suite can import :func:`compare` and call it with its own sizes.
 """
@@ -34,14 +34,14 @@ BIN = Path(sys.executable).parent
 # The warm in-process timing: imports paid before the clock starts, like a long-lived worker.
 _WARM_RUN_ALL = """
 import json, sys, time
-from mlstack import pipeline
+from mlstack import lifecycle
 from mlstack.config import load_settings
 import mlstack.model.train, mlstack.registry, mlflow.sklearn, sklearn.ensemble  # warm
-ctx = pipeline.context(load_settings(), "penguins")
+ctx = lifecycle.context(load_settings(), "penguins")
 times = []
 for _ in range(int(sys.argv[1])):
     t0 = time.perf_counter()
-    pipeline.run_all(ctx)
+    lifecycle.run_all(ctx)
     times.append(time.perf_counter() - t0)
 print(json.dumps(times))
 """

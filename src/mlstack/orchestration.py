@@ -26,7 +26,6 @@ PLUGINS_FOLDER = REPO_ROOT / "plugins"
 
 # DAG params that override settings for one run (None/"" = keep the configured value).
 GATE_PARAMS = ("gate_metric", "gate_floor", "gate_min_improvement")
-NO_SCHEDULE = {"", "none", "null", "off", "manual"}
 
 # Imported once by the scheduler before LocalExecutor forks its workers: every task process is a
 # fork of a worker, so it starts with these already in memory instead of paying 4-5 s to import
@@ -64,7 +63,7 @@ PRELOAD_MODULES = (
     "matplotlib",
     "matplotlib.pyplot",
     "matplotlib.backends.backend_agg",
-    "mlstack.pipeline",
+    "mlstack.lifecycle",
     "mlstack.data.ingest",
     "mlstack.data.validation",
     "mlstack.model.train",
@@ -102,10 +101,9 @@ DATABASE_STORE_MODULES = (
 
 def schedule(settings: Settings | None = None) -> str | None:
     """The training DAG's schedule from ``MLSTACK_SCHEDULE`` (cron or preset; none = manual only)."""
-    value = (settings or load_settings()).schedule
-    if value is None or value.strip().lower() in NO_SCHEDULE:
-        return None
-    return value.strip()
+    from mlstack.airflow.schedule import training_schedule
+
+    return training_schedule(settings or load_settings())
 
 
 def settings_for(params: Mapping[str, Any] | None) -> Settings:
@@ -119,10 +117,10 @@ def settings_for(params: Mapping[str, Any] | None) -> Settings:
 
 def context_from_params(params: Mapping[str, Any] | None):
     """The lifecycle Context for one DAG run (dataset spec and gate overrides from its params)."""
-    from mlstack import pipeline
+    from mlstack import lifecycle
 
     settings = settings_for(params)
-    return pipeline.context(settings, dataset=settings.dataset)
+    return lifecycle.context(settings, dataset=settings.dataset)
 
 
 def run_step(step: str, params: Mapping[str, Any] | None, *args: Any) -> dict:
@@ -132,10 +130,10 @@ def run_step(step: str, params: Mapping[str, Any] | None, *args: Any) -> dict:
     once, the failure mail goes out, the champion stays); anything else propagates and Airflow
     retries it with backoff (MLflow, S3 or database hiccups).
     """
-    from mlstack import pipeline
+    from mlstack import lifecycle
 
-    if step not in pipeline.STEPS:
-        raise ValueError(f"unknown step {step!r}; steps are {pipeline.STEPS}")
+    if step not in lifecycle.STEPS:
+        raise ValueError(f"unknown step {step!r}; steps are {lifecycle.STEPS}")
     try:
         with warnings.catch_warnings():
             # skops looks up numpy ufuncs with getattr() on every loaded module; Airflow's
@@ -144,8 +142,8 @@ def run_step(step: str, params: Mapping[str, Any] | None, *args: Any) -> dict:
             warnings.filterwarnings("ignore", message=r".*is deprecated.*", module=r"skops\.")
             ctx = context_from_params(params)
             if step == "ingest":
-                return pipeline.ingest(ctx, (params or {}).get("source") or None)
-            return getattr(pipeline, step)(ctx, *args)
+                return lifecycle.ingest(ctx, (params or {}).get("source") or None)
+            return getattr(lifecycle, step)(ctx, *args)
     except (DataValidationError, ConfigError) as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -447,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo_cli() -> int:
-    from mlstack.cli import console, print_summary
+    from mlstack.cli.common import console
+    from mlstack.cli.lifecycle import print_summary
 
     started = time.perf_counter()
     with console.status("running the training DAG (airflow dag.test) ...", spinner="dots"):

@@ -132,8 +132,8 @@ def champion_version(settings: Settings, name: str) -> str | None:
 def _metric_on_holdout(settings, spec, model_uri: str, holdout, metric: str) -> float:
     import mlflow
 
+    from mlstack.model.estimator import model_inputs
     from mlstack.model.evaluate import compute_metrics
-    from mlstack.model.pipeline import model_inputs
 
     model = mlflow.sklearn.load_model(model_uri)
     scores = compute_metrics(model, model_inputs(holdout, spec), holdout[spec.target], spec)

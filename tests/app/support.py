@@ -44,7 +44,7 @@ def isolate_settings(monkeypatch: pytest.MonkeyPatch, home: Path, **values: Any)
 
 def train(home: Path, **overrides: Any) -> dict:
     """Run the whole lifecycle (embedded defaults unless overridden): one @champion version."""
-    from mlstack import pipeline
+    from mlstack import lifecycle
     from mlstack.config import load_settings
 
     for name in (
@@ -58,7 +58,7 @@ def train(home: Path, **overrides: Any) -> dict:
     ):
         overrides.setdefault(name, None)  # the bundled spec's defaults, whatever the environment says
     settings = load_settings(home=home, **overrides)
-    return pipeline.run_all(pipeline.context(settings, "penguins"))
+    return lifecycle.run_all(lifecycle.context(settings, "penguins"))
 
 
 def copy_home(trained: Path, dest: Path) -> Path:

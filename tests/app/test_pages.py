@@ -314,7 +314,7 @@ def test_monitoring_shows_volume_and_says_when_there_is_no_drift_report(app_home
 
 
 def test_monitoring_shows_the_latest_drift_report(app_home, tmp_path):
-    from mlstack import pipeline
+    from mlstack import lifecycle
     from mlstack.data.synthetic import generate, parse_drift
     from mlstack.monitor.drift import check_drift
 
@@ -322,7 +322,7 @@ def test_monitoring_shows_the_latest_drift_report(app_home, tmp_path):
     generate(3000, 11, SPEC, drift=parse_drift(["bill_length_mm:shift=3", "body_mass_g:shift=3"])).to_csv(
         batch, index=False
     )
-    result = check_drift(pipeline.context(load_settings(), "penguins"), str(batch))
+    result = check_drift(lifecycle.context(load_settings(), "penguins"), str(batch))
     at = open_app("monitoring")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["verdict"] == ("drift detected" if result.drift_detected else "no drift")

@@ -64,12 +64,12 @@ def run_dag(conf: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def registry(home: Path) -> dict[str, Any]:
     """Champion and versions of the penguins model in the embedded store under ``home``."""
-    from mlstack import pipeline
+    from mlstack import lifecycle
     from mlstack.config import load_settings
     from mlstack.registry import champion_version, list_versions
 
     settings = load_settings(home=home / "state", tracking_uri=None, _env_file=None)
-    ctx = pipeline.context(settings, "penguins")
+    ctx = lifecycle.context(settings, "penguins")
     versions = list_versions(settings, ctx.spec)
     name = versions[0]["name"] if versions else ctx.spec.model_name
     return {"champion": champion_version(settings, name), "versions": versions}

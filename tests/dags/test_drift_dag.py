@@ -57,12 +57,12 @@ def _queued_training_runs() -> list[dict]:
 @pytest.fixture(scope="module")
 def drift_home(airflow_db, tmp_path_factory) -> Path:
     """A home with a champion trained in-process (the drift DAG compares against it)."""
-    from mlstack import pipeline
+    from mlstack import lifecycle
     from mlstack.config import load_settings
 
     home = tmp_path_factory.mktemp("drift-dag")
     with lifecycle_env(home):
-        summary = pipeline.run_all(pipeline.context(load_settings(), "penguins"))
+        summary = lifecycle.run_all(lifecycle.context(load_settings(), "penguins"))
     assert summary["champion"]
     return home
 

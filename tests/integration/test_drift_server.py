@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from mlstack import pipeline, tracking
+from mlstack import lifecycle, tracking
 from mlstack.config import Settings
 from mlstack.data.synthetic import generate, parse_drift
 from mlstack.monitor import drift
@@ -42,8 +42,8 @@ def stack(mlflow_server, s3_server, tmp_path_factory):
         s3_endpoint_url=s3_server.endpoint_url,
         model_name="penguins-drift",
     )
-    ctx = pipeline.context(settings, "penguins")
-    summary = pipeline.run_all(ctx)
+    ctx = lifecycle.context(settings, "penguins")
+    summary = lifecycle.run_all(ctx)
     assert summary["champion"]
     yield ctx, summary, data_bucket
     os.environ.clear()

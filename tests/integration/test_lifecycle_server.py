@@ -10,11 +10,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from mlstack import pipeline
+from mlstack import lifecycle
 from mlstack.config import Settings
 from mlstack.data import sources
 from mlstack.errors import SourceError
@@ -38,8 +39,8 @@ def stack(mlflow_server, s3_server, postgres, tmp_path_factory):
         s3_endpoint_url=s3_server.endpoint_url,
         model_name="penguins-int",
     )
-    ctx = pipeline.context(settings, "penguins")
-    summary = pipeline.run_all(ctx)
+    ctx = lifecycle.context(settings, "penguins")
+    summary = lifecycle.run_all(ctx)
     yield ctx, summary, data_bucket
     os.environ.clear()
     os.environ.update(saved)
@@ -97,7 +98,7 @@ def test_fresh_process_loads_champion_without_s3_keys(stack, mlflow_server):
         }
     )
     out = subprocess.run(
-        [sys.executable, "-m", "mlstack.cli", "predict", "--example", "--json"],
+        [str(Path(sys.executable).parent / "mlstack"), "predict", "--example", "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -114,11 +115,11 @@ def test_s3_source_and_missing_key(stack, s3_server):
     ctx, _, bucket = stack
     frame = sources.parse(sources.fetch("builtin:penguins")).sample(200, random_state=1)
     s3_server.client().put_object(Bucket=bucket, Key="incoming/b.csv", Body=frame.to_csv(index=False))
-    result = pipeline.ingest(ctx, f"s3://{bucket}/incoming/b.csv")
+    result = lifecycle.ingest(ctx, f"s3://{bucket}/incoming/b.csv")
     assert result["rows"] == 200
     assert result["raw_uri"].startswith(f"s3://{bucket}/data/raw/")
     with pytest.raises(SourceError, match="NoSuchKey"):
-        pipeline.ingest(ctx, f"s3://{bucket}/incoming/missing.csv")
+        lifecycle.ingest(ctx, f"s3://{bucket}/incoming/missing.csv")
 
 
 def test_postgres_table_and_query_sources(stack, postgres):
@@ -130,16 +131,16 @@ def test_postgres_table_and_query_sources(stack, postgres):
     engine = sa.create_engine(db.sqlalchemy_url)
     frame.to_sql("penguins_batch", engine, index=False)
     engine.dispose()
-    by_table = pipeline.ingest(ctx, f"{db.url}?table=penguins_batch")
+    by_table = lifecycle.ingest(ctx, f"{db.url}?table=penguins_batch")
     assert by_table["rows"] == 344
-    by_query = pipeline.ingest(ctx, f"{db.url}?query=select * from penguins_batch where year = 2007")
+    by_query = lifecycle.ingest(ctx, f"{db.url}?query=select * from penguins_batch where year = 2007")
     assert by_query["rows"] == int((frame["year"] == 2007).sum())
-    assert pipeline.validate(ctx, by_table["dataset_id"])["passed"]
+    assert lifecycle.validate(ctx, by_table["dataset_id"])["passed"]
     with pytest.raises(SourceError, match="no table 'nope'"):
-        pipeline.ingest(ctx, f"{db.url}?table=nope")
+        lifecycle.ingest(ctx, f"{db.url}?table=nope")
     # the password never appears in an error
     with pytest.raises(SourceError) as info:
-        pipeline.ingest(ctx, f"{db.url}?table=nope")
+        lifecycle.ingest(ctx, f"{db.url}?table=nope")
     assert postgres.password not in str(info.value)
 
 
@@ -150,8 +151,8 @@ def test_diabetes_regression_on_the_same_server(mlflow_server, tmp_path):
         tracking_uri=mlflow_server.tracking_uri,
         dataset="diabetes",
     )
-    ctx = pipeline.context(settings)
-    summary = pipeline.run_all(ctx)
+    ctx = lifecycle.context(settings)
+    summary = lifecycle.run_all(ctx)
     assert set(summary["metrics"]) == {"rmse", "mae", "r2"}
     assert summary["gate"]["metric"] == "rmse"
     assert summary["gate"]["verdict"] == "promoted", summary["gate"]["reason"]

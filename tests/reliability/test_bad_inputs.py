@@ -1,6 +1,6 @@
 """The bad-input corpus (tests/data/bad/cases.yaml): every case refused with a clear error.
 
-Batches go through the whole lifecycle (`pipeline.run_all`, what `mlstack run` and the training DAG
+Batches go through the whole lifecycle (`lifecycle.run_all`, what `mlstack run` and the training DAG
 run) against a trained champion: the error names the field and the problem, @champion and the
 registered versions do not change, and the raw batch is kept byte for byte. Prediction inputs go
 through each front door (CLI, JSON rows, batch scoring, the Streamlit form's values): refused with
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlstack import errors, pipeline
+from mlstack import errors, lifecycle
 from mlstack.config import Settings
 from mlstack.data.store import ArtifactStore
 from mlstack.registry import champion_version, list_versions
@@ -56,8 +56,8 @@ def champion(tmp_path_factory):
     """An embedded home with a champion, trained once for the module: (ctx, summary)."""
     home = tmp_path_factory.mktemp("bad-inputs") / "home"
     settings = Settings(_env_file=None, home=home, tracking_uri=None)
-    ctx = pipeline.context(settings, "penguins")
-    summary = pipeline.run_all(ctx)
+    ctx = lifecycle.context(settings, "penguins")
+    summary = lifecycle.run_all(ctx)
     assert summary["champion"] == summary["register"]["version"]
     return ctx, summary
 
@@ -99,7 +99,7 @@ def test_bad_batch_refused_champion_kept_raw_batch_kept(champion, tmp_path, name
     error = getattr(errors, case["error"])
 
     with pytest.raises(error) as info:
-        pipeline.run_all(ctx, str(path))
+        lifecycle.run_all(ctx, str(path))
 
     _assert_mentions(str(info.value), case["expect"])
     assert "Traceback" not in str(info.value)
@@ -108,7 +108,7 @@ def test_bad_batch_refused_champion_kept_raw_batch_kept(champion, tmp_path, name
     store = ArtifactStore.from_settings(ctx.settings)
     assert store.get_bytes(_raw_key(data, path.name)) == data, "raw batch not kept"
     if case["error"] == "DataValidationError":  # the report is kept next to it
-        dataset_id = pipeline.ingest(ctx, str(path))["dataset_id"]
+        dataset_id = lifecycle.ingest(ctx, str(path))["dataset_id"]
         report = store.get_bytes(f"reports/validation/{dataset_id}.txt").decode()
         _assert_mentions(report, case["expect"][:1])
 
@@ -116,8 +116,8 @@ def test_bad_batch_refused_champion_kept_raw_batch_kept(champion, tmp_path, name
 @pytest.mark.parametrize("case", CASES["accepted_batches"], ids=lambda c: c["name"])
 def test_controls_are_accepted(champion, case):
     ctx, _ = champion
-    ingested = pipeline.ingest(ctx, str(BAD / "batches" / case["file"]))
-    assert pipeline.validate(ctx, ingested["dataset_id"])["passed"]
+    ingested = lifecycle.ingest(ctx, str(BAD / "batches" / case["file"]))
+    assert lifecycle.validate(ctx, ingested["dataset_id"])["passed"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from mlstack import pipeline, tracking
+from mlstack import lifecycle, tracking
 from mlstack.config import Settings
 from mlstack.registry import CHAMPION, LOCK_SUFFIX, champion_version
 from tests.reliability.faults import (
@@ -111,8 +111,8 @@ def stack(tmp_path_factory):
     pg.stop()
 
 
-def lifecycle(
-    ctx: pipeline.Context,
+def run_dag_tasks(
+    ctx: lifecycle.Context,
     dag_run_id: str,
     *,
     retries: int = 2,
@@ -125,12 +125,12 @@ def lifecycle(
     """The training DAG's tasks in order, each with retries; stops at the first failed task."""
     xcom = xcom if xcom is not None else {}
     calls = {
-        "ingest": lambda: pipeline.ingest(ctx),
-        "validate": lambda: pipeline.validate(ctx, xcom["ingest"]["dataset_id"]),
-        "train": lambda: pipeline.train(ctx, xcom["ingest"]["dataset_id"], xcom["ingest"]["snapshot_uri"]),
-        "evaluate": lambda: pipeline.evaluate(ctx, xcom["train"]["run_id"]),
-        "register": lambda: pipeline.register(ctx, xcom["train"]["run_id"]),
-        "promote": lambda: pipeline.promote(ctx, xcom["register"]["version"]),
+        "ingest": lambda: lifecycle.ingest(ctx),
+        "validate": lambda: lifecycle.validate(ctx, xcom["ingest"]["dataset_id"]),
+        "train": lambda: lifecycle.train(ctx, xcom["ingest"]["dataset_id"], xcom["ingest"]["snapshot_uri"]),
+        "evaluate": lambda: lifecycle.evaluate(ctx, xcom["train"]["run_id"]),
+        "register": lambda: lifecycle.register(ctx, xcom["train"]["run_id"]),
+        "promote": lambda: lifecycle.promote(ctx, xcom["register"]["version"]),
     }
     runs: dict[str, TaskRun] = {}
     with airflow_task_env(dag_run_id):
@@ -181,11 +181,11 @@ def _kill_when_run_logs(stack: Stack, experiment: str, outage: float, timings: d
 
 def test_mlflow_killed_while_training_logs_then_back(stack):
     settings = stack.settings("faults-mlflow-kill")
-    ctx = pipeline.context(settings, "penguins")
+    ctx = lifecycle.context(settings, "penguins")
     timings: dict = {}
     chaos = _kill_when_run_logs(stack, settings.experiment, outage=2.0, timings=timings)
     started = time.monotonic()
-    runs = lifecycle(ctx, "manual__mlflow_kill")
+    runs = run_dag_tasks(ctx, "manual__mlflow_kill")
     chaos.join(timeout=300)
     took = time.monotonic() - started
     assert "error" not in timings, timings
@@ -207,7 +207,7 @@ def test_serving_keeps_answering_while_registry_is_down(stack):
     from mlstack.serving import ModelServer
 
     settings = stack.settings("faults-mlflow-kill", alias_refresh_seconds=0)
-    ctx = pipeline.context(settings, "penguins")
+    ctx = lifecycle.context(settings, "penguins")
     server = ModelServer(settings, ctx.spec)
     row = {"island": "Biscoe", "bill_length_mm": 47.0, "bill_depth_mm": 15.0, "year": 2008}
     before = server.predict(row)
@@ -236,12 +236,12 @@ def test_two_promotions_racing_give_one_champion_and_two_recorded_decisions(stac
     weak = stack.settings(
         "faults-race", gate_floor=0.0, hyperparams={"n_estimators": 2, "max_depth": 1, "min_samples_leaf": 40}
     )
-    first = lifecycle(pipeline.context(weak, "penguins"), "manual__race_v1")
+    first = run_dag_tasks(lifecycle.context(weak, "penguins"), "manual__race_v1")
     assert first["promote"].result["verdict"] == "promoted", first["promote"].result
     candidates = []
     for i, seed in enumerate((1, 2)):
-        ctx = pipeline.context(stack.settings("faults-race", gate_floor=0.0, seed=seed), "penguins")
-        runs = lifecycle(ctx, f"manual__race_v{i + 2}", only=STEPS[:5])
+        ctx = lifecycle.context(stack.settings("faults-race", gate_floor=0.0, seed=seed), "penguins")
+        runs = run_dag_tasks(ctx, f"manual__race_v{i + 2}", only=STEPS[:5])
         candidates.append(runs["register"].result["version"])
 
     # Both gates read the same champion and decide "promote"; the barrier holds both right before
@@ -254,11 +254,11 @@ def test_two_promotions_racing_give_one_champion_and_two_recorded_decisions(stac
         return original(client, name, **kwargs)
 
     monkeypatch.setattr(registry, "promotion_lock", racing_lock)
-    ctx = pipeline.context(settings, "penguins")
+    ctx = lifecycle.context(settings, "penguins")
     decisions: dict[str, dict] = {}
 
     def gate(version: str) -> None:
-        decisions[version] = pipeline.promote(ctx, version)
+        decisions[version] = lifecycle.promote(ctx, version)
 
     threads = [threading.Thread(target=gate, args=(v,)) for v in candidates]
     for thread in threads:
@@ -287,7 +287,7 @@ def test_two_promotions_racing_give_one_champion_and_two_recorded_decisions(stac
 
 def test_postgres_restarted_mid_run_recovers_and_registry_is_consistent(stack):
     settings = stack.settings("faults-pg-restart")
-    ctx = pipeline.context(settings, "penguins")
+    ctx = lifecycle.context(settings, "penguins")
     timings: dict = {}
 
     def chaos() -> None:
@@ -298,14 +298,14 @@ def test_postgres_restarted_mid_run_recovers_and_registry_is_consistent(stack):
 
     thread = threading.Thread(target=chaos, daemon=True)
     thread.start()
-    runs = lifecycle(ctx, "manual__pg_restart")
+    runs = run_dag_tasks(ctx, "manual__pg_restart")
     thread.join(timeout=120)
     assert "restart_s" in timings, timings
     states = {k: (r.state, r.tries, r.errors) for k, r in runs.items() if k != "_xcom"}
     print(f"\nPostgres restarted in {timings['restart_s']:.1f}s mid-run: {states}")
     if "promote" not in runs or runs["promote"].state != "success":
         # Failed cleanly: a new run of the DAG (retriable) must succeed and nothing is half-done.
-        runs = lifecycle(ctx, "manual__pg_restart_retry")
+        runs = run_dag_tasks(ctx, "manual__pg_restart_retry")
     assert all(r.state == "success" for k, r in runs.items() if k != "_xcom"), states
     state = assert_registry_consistent(settings, runs["register"].result["name"])
     assert state["versions"] == 1
@@ -316,8 +316,8 @@ def test_s3_down_during_register_fails_cleanly_with_one_mail_then_next_run_succe
     from mlstack import alerts
 
     settings = stack.settings("faults-s3-down")
-    ctx = pipeline.context(settings, "penguins")
-    first = lifecycle(ctx, "manual__s3_first")
+    ctx = lifecycle.context(settings, "penguins")
+    first = run_dag_tasks(ctx, "manual__s3_first")
     name, champion = first["register"].result["name"], first["register"].result["version"]
     assert champion_version(settings, name) == champion
 
@@ -357,7 +357,7 @@ def test_s3_down_during_register_fails_cleanly_with_one_mail_then_next_run_succe
     batch = settings.home_dir / "batch2.csv"
     batch.parent.mkdir(parents=True, exist_ok=True)
     generate(300, seed=5, spec=ctx.spec).to_csv(batch, index=False)
-    ctx2 = pipeline.context(settings.model_copy(update={"source": str(batch)}), "penguins")
+    ctx2 = lifecycle.context(settings.model_copy(update={"source": str(batch)}), "penguins")
     # Short client retry budgets while S3 is down keep the test fast; the shape is the same.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
@@ -368,7 +368,7 @@ def test_s3_down_during_register_fails_cleanly_with_one_mail_then_next_run_succe
 
     try:
         t0 = time.monotonic()
-        runs = lifecycle(
+        runs = run_dag_tasks(
             ctx2, "manual__s3_down", retries=2, retry_delay=1.0, before=cut_s3, on_failure=failure_mail
         )
         took = time.monotonic() - t0
@@ -389,7 +389,7 @@ def test_s3_down_during_register_fails_cleanly_with_one_mail_then_next_run_succe
     # The store is back: the next run of the DAG succeeds (and the gate decides).
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
-    again = lifecycle(ctx2, "manual__s3_back")
+    again = run_dag_tasks(ctx2, "manual__s3_back")
     assert all(r.state == "success" for k, r in again.items() if k != "_xcom"), again
     assert again["promote"].result["verdict"] in ("promoted", "refused")
     state = assert_registry_consistent(settings, name)

@@ -33,12 +33,12 @@ REPORT = REPO / "reports" / "reliability" / "load.json"
 
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory):
-    from mlstack import pipeline
+    from mlstack import lifecycle
     from mlstack.config import Settings
 
     home = tmp_path_factory.mktemp("load") / "home"
-    summary = pipeline.run_all(
-        pipeline.context(Settings(_env_file=None, home=home, tracking_uri=None), "penguins")
+    summary = lifecycle.run_all(
+        lifecycle.context(Settings(_env_file=None, home=home, tracking_uri=None), "penguins")
     )
     assert summary["champion"]
     port = free_port()

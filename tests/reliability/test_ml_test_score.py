@@ -14,7 +14,7 @@ import hashlib
 import pandas as pd
 import pytest
 
-from mlstack import pipeline
+from mlstack import lifecycle
 from mlstack.config import Settings
 
 pytestmark = pytest.mark.reliability
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.reliability
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     home = tmp_path_factory.mktemp("mlts") / "home"
-    ctx = pipeline.context(Settings(_env_file=None, home=home, tracking_uri=None), "penguins")
-    return ctx, pipeline.run_all(ctx)
+    ctx = lifecycle.context(Settings(_env_file=None, home=home, tracking_uri=None), "penguins")
+    return ctx, lifecycle.run_all(ctx)
 
 
 @pytest.fixture(autouse=True)
@@ -42,8 +42,8 @@ def _holdout_and_model(ctx, run_id):
 
 def test_training_is_reproducible(trained):
     ctx, first = trained
-    again = pipeline.train(ctx, first["ingest"]["dataset_id"], first["ingest"]["snapshot_uri"])
-    metrics = pipeline.evaluate(ctx, again["run_id"])["metrics"]
+    again = lifecycle.train(ctx, first["ingest"]["dataset_id"], first["ingest"]["snapshot_uri"])
+    metrics = lifecycle.evaluate(ctx, again["run_id"])["metrics"]
     assert metrics == pytest.approx(first["metrics"], abs=1e-12)
     h1, _ = _holdout_and_model(ctx, first["train"]["run_id"])
     h2, _ = _holdout_and_model(ctx, again["run_id"])
@@ -58,7 +58,7 @@ def test_a_simpler_model_is_not_better(trained):
     from sklearn.dummy import DummyClassifier
     from sklearn.metrics import f1_score
 
-    from mlstack.model.pipeline import build, model_inputs
+    from mlstack.model.estimator import build, model_inputs
 
     ctx, first = trained
     holdout, champion = _holdout_and_model(ctx, first["train"]["run_id"])
@@ -85,7 +85,7 @@ def test_a_simpler_model_is_not_better(trained):
 
 
 def _has(estimator: str) -> bool:
-    from mlstack.model.pipeline import _estimators
+    from mlstack.model.estimator import _estimators
 
     return estimator in _estimators()
 
@@ -93,7 +93,7 @@ def _has(estimator: str) -> bool:
 def test_quality_is_sufficient_on_every_island(trained):
     from sklearn.metrics import f1_score
 
-    from mlstack.model.pipeline import model_inputs
+    from mlstack.model.estimator import model_inputs
 
     ctx, first = trained
     holdout, champion = _holdout_and_model(ctx, first["train"]["run_id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlstack import pipeline
+from mlstack import lifecycle
 from mlstack.config import Settings
 
 
@@ -27,13 +27,13 @@ def settings(tmp_path) -> Settings:
 
 
 @pytest.fixture
-def ctx(settings) -> pipeline.Context:
-    return pipeline.context(settings, "penguins")
+def ctx(settings) -> lifecycle.Context:
+    return lifecycle.context(settings, "penguins")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A champion trained once per module on embedded defaults: (ctx, summary)."""
     home = tmp_path_factory.mktemp("trained")
-    context = pipeline.context(make_settings(home), "penguins")
-    return context, pipeline.run_all(context)
+    context = lifecycle.context(make_settings(home), "penguins")
+    return context, lifecycle.run_all(context)

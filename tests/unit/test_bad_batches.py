@@ -7,7 +7,7 @@ import hashlib
 import pandas as pd
 import pytest
 
-from mlstack import pipeline
+from mlstack import lifecycle
 from mlstack.data import sources
 from mlstack.data.store import ArtifactStore
 from mlstack.errors import DataValidationError, SourceError
@@ -92,7 +92,7 @@ def test_bad_batch_is_refused_and_nothing_is_lost(trained, tmp_path, case):
     versions_before = len(list_versions(ctx.settings, ctx.spec))
 
     with pytest.raises(error) as info:
-        pipeline.run_all(ctx, str(path))
+        lifecycle.run_all(ctx, str(path))
 
     message = str(info.value)
     for fragment in fragments:
@@ -110,7 +110,7 @@ def test_bad_batch_is_refused_and_nothing_is_lost(trained, tmp_path, case):
 def test_missing_file_is_a_clear_source_error(trained, tmp_path):
     ctx, first = trained
     with pytest.raises(SourceError, match="no such file"):
-        pipeline.run_all(ctx, str(tmp_path / "nope.csv"))
+        lifecycle.run_all(ctx, str(tmp_path / "nope.csv"))
     assert champion_version(ctx.settings, first["register"]["name"]) == first["champion"]
 
 
@@ -118,9 +118,9 @@ def test_validation_report_is_saved_as_json_and_text(trained, tmp_path):
     ctx, _ = trained
     path = tmp_path / "b.csv"
     path.write_bytes(_unknown_category())
-    ingested = pipeline.ingest(ctx, str(path))
+    ingested = lifecycle.ingest(ctx, str(path))
     with pytest.raises(DataValidationError):
-        pipeline.validate(ctx, ingested["dataset_id"])
+        lifecycle.validate(ctx, ingested["dataset_id"])
     store = ArtifactStore.from_settings(ctx.settings)
     text = store.get_bytes(f"reports/validation/{ingested['dataset_id']}.txt").decode()
     assert "Atlantis" in text

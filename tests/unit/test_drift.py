@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mlstack import pipeline, tracking
+from mlstack import lifecycle, tracking
 from mlstack.data.synthetic import generate, parse_drift, reference_frame
 from mlstack.errors import ConfigError, InputError, NoChampionError
 from mlstack.monitor import drift
@@ -74,7 +74,7 @@ def test_sample_rows_is_seeded_and_bounded():
 
 
 def test_features_frame_names_missing_columns():
-    spec = pipeline.context(make_settings(Path("/nonexistent")), "penguins").spec
+    spec = lifecycle.context(make_settings(Path("/nonexistent")), "penguins").spec
     frame = reference_frame(spec).drop(columns=["island", "year"])
     with pytest.raises(InputError, match=r"island.*year|year.*island"):
         drift.features_frame(frame, spec, "current")
@@ -111,7 +111,7 @@ def test_parse_snapshot_uses_test_status_not_score_direction():
 
 @pytest.fixture(scope="module")
 def spec():
-    return pipeline.context(make_settings(Path("/nonexistent")), "penguins").spec
+    return lifecycle.context(make_settings(Path("/nonexistent")), "penguins").spec
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +162,8 @@ def test_share_threshold_decides_dataset_verdict(spec, reference):
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory):
     home = tmp_path_factory.mktemp("drift")
-    ctx = pipeline.context(make_settings(home), "penguins")
-    summary = pipeline.run_all(ctx)
+    ctx = lifecycle.context(make_settings(home), "penguins")
+    summary = lifecycle.run_all(ctx)
     assert summary["champion"]
     return ctx, summary
 
@@ -244,13 +244,13 @@ def test_prediction_log_window(champion):
     assert result.current["kind"] == "predictions"
     assert result.current["rows"] >= 120
     assert not result.drift_detected
-    strict = pipeline.context(ctx.settings.model_copy(update={"drift_min_rows": 10_000}), "penguins")
+    strict = lifecycle.context(ctx.settings.model_copy(update={"drift_min_rows": 10_000}), "penguins")
     with pytest.raises(drift.NotEnoughData, match="MLSTACK_DRIFT_MIN_ROWS"):
         drift.check_drift(strict, "predictions:1h", log_to_mlflow=False)
 
 
 def test_no_champion_is_an_error(tmp_path):
-    ctx = pipeline.context(make_settings(tmp_path / "empty"), "penguins")
+    ctx = lifecycle.context(make_settings(tmp_path / "empty"), "penguins")
     with pytest.raises(NoChampionError, match="no @champion"):
         drift.check_drift(ctx, _batch(tmp_path, "ok"))
 

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mlstack import pipeline
+from mlstack import lifecycle
 from mlstack.data import sources
 from mlstack.data.ingest import dataset_id_of, load_snapshot
 from mlstack.data.store import ArtifactStore
@@ -9,7 +9,7 @@ from mlstack.errors import SourceError
 
 
 def test_ingest_builtin_snapshots_parquet_and_keeps_raw(ctx):
-    result = pipeline.ingest(ctx)
+    result = lifecycle.ingest(ctx)
     assert result["dataset_id"].startswith("ds-")
     assert result["rows"] == 344
     assert result["snapshot_uri"].endswith("data.parquet")
@@ -20,11 +20,11 @@ def test_ingest_builtin_snapshots_parquet_and_keeps_raw(ctx):
 
 
 def test_same_content_twice_is_a_noop_with_same_id(ctx, tmp_path):
-    first = pipeline.ingest(ctx)
+    first = lifecycle.ingest(ctx)
     frame = sources.parse(sources.fetch("builtin:penguins"))
     path = tmp_path / "copy.parquet"
     frame.to_parquet(path, index=False)  # same content, another format and source
-    second = pipeline.ingest(ctx, str(path))
+    second = lifecycle.ingest(ctx, str(path))
     assert second["dataset_id"] == first["dataset_id"]
     assert second["created"] is False
 
@@ -49,19 +49,19 @@ def test_csv_and_http_sources(ctx, tmp_path):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/b.csv"
-        via_http = pipeline.ingest(ctx, url)
+        via_http = lifecycle.ingest(ctx, url)
         missing = f"http://127.0.0.1:{server.server_address[1]}/nope.csv"
         with pytest.raises(SourceError, match="HTTP 404"):
-            pipeline.ingest(ctx, missing)
+            lifecycle.ingest(ctx, missing)
     finally:
         server.shutdown()
-    via_file = pipeline.ingest(ctx, str(tmp_path / "b.csv"))
+    via_file = lifecycle.ingest(ctx, str(tmp_path / "b.csv"))
     assert via_http["dataset_id"] == via_file["dataset_id"]
     assert via_http["rows"] == 80
 
 
 def test_store_lists_raw_and_snapshots(ctx):
-    result = pipeline.ingest(ctx)
+    result = lifecycle.ingest(ctx)
     keys = ArtifactStore.from_settings(ctx.settings).list("")
     assert any(k.startswith("raw/") for k in keys)
     assert f"snapshots/{result['dataset_id']}/manifest.json" in keys
@@ -69,7 +69,7 @@ def test_store_lists_raw_and_snapshots(ctx):
 
 def test_unknown_builtin_is_a_source_error(ctx):
     with pytest.raises(SourceError, match="unknown builtin"):
-        pipeline.ingest(ctx, "builtin:nope")
+        lifecycle.ingest(ctx, "builtin:nope")
 
 
 def test_parquet_detected_by_magic(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlstack import pipeline, tracking
+from mlstack import lifecycle, tracking
 from mlstack.errors import RegistryError
 from mlstack.registry import CHALLENGER, champion_version, list_versions, rollback
 
@@ -14,15 +14,15 @@ WEAK = {"n_estimators": 1, "max_depth": 1, "min_samples_leaf": 50}
 
 
 def _ctx(home, **overrides):
-    return pipeline.context(make_settings(home, **overrides), "penguins")
+    return lifecycle.context(make_settings(home, **overrides), "penguins")
 
 
 def _train_and_register(ctx, source=None):
-    ing = pipeline.ingest(ctx, source)
-    pipeline.validate(ctx, ing["dataset_id"])
-    run = pipeline.train(ctx, ing["dataset_id"], ing["snapshot_uri"])
-    pipeline.evaluate(ctx, run["run_id"])
-    return pipeline.register(ctx, run["run_id"])
+    ing = lifecycle.ingest(ctx, source)
+    lifecycle.validate(ctx, ing["dataset_id"])
+    run = lifecycle.train(ctx, ing["dataset_id"], ing["snapshot_uri"])
+    lifecycle.evaluate(ctx, run["run_id"])
+    return lifecycle.register(ctx, run["run_id"])
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,12 @@ def weak_then_strong(tmp_path_factory):
     home = tmp_path_factory.mktemp("gate")
     weak = _ctx(home, hyperparams=WEAK, gate_floor=0.0)
     v1 = _train_and_register(weak)
-    d1 = pipeline.promote(weak, v1["version"])
+    d1 = lifecycle.promote(weak, v1["version"])
     strong = _ctx(home, gate_floor=0.0)
     v2 = _train_and_register(strong)
-    d2 = pipeline.promote(strong, v2["version"])
+    d2 = lifecycle.promote(strong, v2["version"])
     v3 = _train_and_register(weak)
-    d3 = pipeline.promote(weak, v3["version"])
+    d3 = lifecycle.promote(weak, v3["version"])
     return home, strong, (v1, d1), (v2, d2), (v3, d3)
 
 
@@ -78,9 +78,9 @@ def test_decisions_are_tags_on_versions(weak_then_strong):
 def test_equal_challenger_is_refused(tmp_path):
     ctx = _ctx(tmp_path, gate_floor=0.0)
     first = _train_and_register(ctx)
-    assert pipeline.promote(ctx, first["version"])["verdict"] == "promoted"
+    assert lifecycle.promote(ctx, first["version"])["verdict"] == "promoted"
     second = _train_and_register(ctx)  # same data, same seed: same model, same score
-    decision = pipeline.promote(ctx, second["version"])
+    decision = lifecycle.promote(ctx, second["version"])
     assert decision["verdict"] == "refused"
     assert decision["delta"] == 0
     assert "not positive" in decision["reason"]
@@ -89,7 +89,7 @@ def test_equal_challenger_is_refused(tmp_path):
 def test_floor_is_enforced_without_champion(tmp_path):
     ctx = _ctx(tmp_path, hyperparams=WEAK, gate_floor=0.99)
     version = _train_and_register(ctx)
-    decision = pipeline.promote(ctx, version["version"])
+    decision = lifecycle.promote(ctx, version["version"])
     assert decision["verdict"] == "refused"
     assert "floor" in decision["reason"]
     assert champion_version(ctx.settings, version["name"]) is None
@@ -97,7 +97,7 @@ def test_floor_is_enforced_without_champion(tmp_path):
 
 def test_register_is_idempotent_per_run(weak_then_strong):
     _, ctx, _, (v2, _), _ = weak_then_strong
-    again = pipeline.register(ctx, v2["run_id"])
+    again = lifecycle.register(ctx, v2["run_id"])
     assert again["version"] == v2["version"]
     assert again["created"] is False
 

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from mlstack import pipeline
+from mlstack import lifecycle
 from mlstack.errors import InputError, NoChampionError
 from mlstack.serving import ModelServer, check_rows, prepare_inputs
 
@@ -78,7 +78,7 @@ def test_check_rows_splits_good_and_bad():
 
 
 def test_no_champion_says_how_to_train(tmp_path):
-    ctx = pipeline.context(make_settings(tmp_path), "penguins")
+    ctx = lifecycle.context(make_settings(tmp_path), "penguins")
     with pytest.raises(NoChampionError, match="mlstack run"):
         ModelServer(ctx.settings, ctx.spec).current()
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from mlstack.data.spec import load_spec
 from mlstack.data.synthetic import generate
-from mlstack.model.pipeline import build, model_inputs
+from mlstack.model.estimator import build, model_inputs
 from mlstack.model.train import fit
 
 SPEC = load_spec("penguins")

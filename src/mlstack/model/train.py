@@ -18,7 +18,7 @@ from mlstack.data.ingest import load_snapshot
 from mlstack.data.spec import DatasetSpec
 from mlstack.data.validation import conform
 from mlstack.lineage import lineage_tags
-from mlstack.model.pipeline import build, model_inputs
+from mlstack.model.estimator import build, model_inputs
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 MODEL_NAME_IN_RUN = "model"

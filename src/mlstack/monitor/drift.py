@@ -64,7 +64,7 @@ from mlstack.errors import ConfigError, InputError, MlstackError, NoChampionErro
 if TYPE_CHECKING:
     from mlstack.config import Settings
     from mlstack.data.spec import DatasetSpec
-    from mlstack.pipeline import Context
+    from mlstack.lifecycle import Context
 
 PREDICTIONS = "predictions:"
 REPORT_PREFIX = "reports/drift"
@@ -205,9 +205,9 @@ def load_current(ctx: Context, current: str, model_name: str) -> _Side:
         }
         return _Side(frame, info)
 
-    from mlstack import pipeline
+    from mlstack import lifecycle
 
-    ingested = pipeline.ingest(ctx, current)
+    ingested = lifecycle.ingest(ctx, current)
     from mlstack.data.ingest import load_snapshot
 
     frame = load_snapshot(ingested["dataset_id"], ctx.settings)

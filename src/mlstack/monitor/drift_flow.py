@@ -61,13 +61,13 @@ def settings_for(params: Mapping[str, Any] | None) -> Settings:
 
 def check_task(params: Mapping[str, Any] | None) -> dict:
     """The drift check for one DAG run; returns what downstream tasks need (XCom-sized)."""
-    from mlstack import pipeline
+    from mlstack import lifecycle
     from mlstack.monitor.drift import NotEnoughData, check_drift, format_summary
 
     params = params or {}
     try:
         settings = settings_for(params)
-        ctx = pipeline.context(settings, dataset=settings.dataset)
+        ctx = lifecycle.context(settings, dataset=settings.dataset)
         current = (params.get("current") or settings.drift_current or "").strip()
         result = check_drift(ctx, current)
     except NotEnoughData as exc:
@@ -261,12 +261,12 @@ def ensure_champion(settings: Settings | None = None) -> str:
     With a tracking server and no champion this raises NoChampionError: a drift check against a
     model trained on the spot would hide a real misconfiguration.
     """
-    from mlstack import pipeline, tracking
+    from mlstack import lifecycle, tracking
     from mlstack.errors import NoChampionError
     from mlstack.registry import champion_version
 
     settings = settings or load_settings()
-    ctx = pipeline.context(settings)
+    ctx = lifecycle.context(settings)
     name = tracking.model_name(settings, ctx.spec)
     version = champion_version(settings, name)
     if version:
@@ -274,7 +274,7 @@ def ensure_champion(settings: Settings | None = None) -> str:
     if not settings.embedded:
         raise NoChampionError(f"model {name}: no @champion on {settings.masked()['tracking_uri']}")
     print(f"no @champion of {name} in the embedded store yet: training one (mlstack run) ...", flush=True)
-    summary = pipeline.run_all(ctx)
+    summary = lifecycle.run_all(ctx)
     if not summary["champion"]:
         raise NoChampionError(f"model {name}: the bootstrap run was refused: {summary['gate']['reason']}")
     return summary["champion"]
