@@ -25,7 +25,6 @@ DAGS_FOLDER = REPO_ROOT / "dags"
 PLUGINS_FOLDER = REPO_ROOT / "plugins"
 
 # DAG params that override settings for one run (None/"" = keep the configured value).
-GATE_PARAMS = ("gate_metric", "gate_floor", "gate_min_improvement")
 
 # Imported once by the scheduler before LocalExecutor forks its workers: every task process is a
 # fork of a worker, so it starts with these already in memory instead of paying 4-5 s to import
@@ -107,20 +106,17 @@ def schedule(settings: Settings | None = None) -> str | None:
 
 
 def settings_for(params: Mapping[str, Any] | None) -> Settings:
-    """Settings with this run's gate overrides applied (validated like any other setting)."""
-    params = params or {}
-    overrides = {k: params[k] for k in GATE_PARAMS if params.get(k) not in (None, "")}
-    if params.get("dataset"):
-        overrides["dataset"] = params["dataset"]
-    return load_settings(**overrides)
+    """Settings with this run's overrides applied (see mlstack.airflow.params)."""
+    from mlstack.airflow.params import settings_for as mapped
+
+    return mapped(params)
 
 
 def context_from_params(params: Mapping[str, Any] | None):
-    """The lifecycle Context for one DAG run (dataset spec and gate overrides from its params)."""
-    from mlstack import lifecycle
+    """The lifecycle Context for one DAG run (dataset spec and overrides from its params)."""
+    from mlstack.airflow.params import context_for
 
-    settings = settings_for(params)
-    return lifecycle.context(settings, dataset=settings.dataset)
+    return context_for(params)
 
 
 def run_step(step: str, params: Mapping[str, Any] | None, *args: Any) -> dict:

@@ -47,27 +47,15 @@ TOP_COLUMNS = 5
 # --------------------------------------------------------------------------------------------
 
 
-def settings_for(params: Mapping[str, Any] | None) -> Settings:
-    params = params or {}
-    overrides: dict[str, Any] = {}
-    if params.get("dataset"):
-        overrides["dataset"] = params["dataset"]
-    if params.get("drift_share") not in (None, ""):
-        overrides["drift_share"] = params["drift_share"]
-    if params.get("sample_size") not in (None, ""):
-        overrides["drift_sample_size"] = params["sample_size"]
-    return load_settings(**overrides)
-
-
 def check_task(params: Mapping[str, Any] | None) -> dict:
     """The drift check for one DAG run; returns what downstream tasks need (XCom-sized)."""
-    from mlstack import lifecycle
+    from mlstack.airflow.params import context_for
     from mlstack.monitor.drift import NotEnoughData, check_drift, format_summary
 
     params = params or {}
     try:
-        settings = settings_for(params)
-        ctx = lifecycle.context(settings, dataset=settings.dataset)
+        ctx = context_for(params)
+        settings = ctx.settings
         current = (params.get("current") or settings.drift_current or "").strip()
         result = check_drift(ctx, current)
     except NotEnoughData as exc:
