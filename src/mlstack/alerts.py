@@ -160,7 +160,7 @@ def _notifier_class():
                 return
             if mail.kind == "failure":
                 mail.subject, mail.html_content = failure_mail(context)
-            mail.notify(context)
+            mail.notify(context)  # type: ignore[arg-type]  # Airflow's Context is a TypedDict
             log.info("alert mail sent to %s: %s", ", ".join(mail.recipients), mail.subject)
 
         def prepare(self, settings: Settings) -> bool:
@@ -206,8 +206,8 @@ def failure_notifier(to: str | Iterable[str] | None = None, **kwargs: Any):
 def failure_mail(context: Mapping[str, Any]) -> tuple[str, str]:
     """Subject and HTML body naming DAG, task, run id, try number, the error and the log link."""
     ti = context.get("ti") or context.get("task_instance")
-    dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
-    task_id = getattr(ti, "task_id", "?")
+    dag_id = str(getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?"))
+    task_id = str(getattr(ti, "task_id", "?"))
     run_id = getattr(ti, "run_id", None) or context.get("run_id", "?")
     try_number = getattr(ti, "try_number", None)
     max_tries = getattr(ti, "max_tries", None)

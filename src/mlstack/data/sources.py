@@ -139,15 +139,18 @@ def _postgres(source: str) -> RawBatch:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            if table:
-                statement = sa.select(sa.Table(table, sa.MetaData(), autoload_with=conn))
-            else:
-                statement = sa.text(query)
+            statement: sa.Select | sa.TextClause = (
+                sa.select(sa.Table(table, sa.MetaData(), autoload_with=conn))
+                if table
+                else sa.text(str(query))
+            )
             frame = pd.read_sql(statement, conn)
     except sa.exc.NoSuchTableError:
         raise SourceError(f"source {_redact(source)}: no table {table!r}") from None
     except sa.exc.SQLAlchemyError as exc:
-        raise SourceError(f"source {_redact(source)}: {exc.__class__.__name__}: {exc.orig}") from None
+        raise SourceError(
+            f"source {_redact(source)}: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}"
+        ) from None
     finally:
         engine.dispose()
     buffer = io.BytesIO()

@@ -129,7 +129,7 @@ def _summarise(cases: pd.DataFrame, frame: pd.DataFrame) -> list[CheckFailure]:
     cases = cases.assign(column=cases["column"].fillna("<table>").astype(str))
     for (column, check), group in cases.groupby(["column", "check"], sort=False):
         values = [str(v) for v in group["failure_case"].drop_duplicates()]
-        check = str(check)
+        column, check = str(column), str(check)
         if check == "column_in_dataframe":
             out += [CheckFailure(v, "required column is missing", 1) for v in values]
         elif check.startswith("dtype("):

@@ -117,9 +117,9 @@ def plots(model, features: pd.DataFrame, target: pd.Series, spec: DatasetSpec, s
     result = permutation_importance(
         model, sample, target.loc[sample.index], n_repeats=3, random_state=seed, n_jobs=1
     )
-    order = np.argsort(result.importances_mean)
+    ranked = np.argsort(result.importances_mean)
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.barh(np.array(features.columns)[order], result.importances_mean[order])
+    ax.barh(np.array(features.columns)[ranked], result.importances_mean[ranked])
     ax.set_title("Permutation importance (holdout)")
     fig.tight_layout()
     figures["feature_importance.png"] = fig
