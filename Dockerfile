@@ -6,7 +6,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # Locked dependencies in /opt/venv. A complete, pinned export of uv.lock: no resolver needed,
-# pip check proves it consistent. The runtime stage starts from here (no 1.5 GB venv copy).
+# pip check proves it consistent. The runtime stage starts from here (no copy of the whole venv).
 FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv

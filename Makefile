@@ -27,8 +27,8 @@ $(CURDIR)/.tools/bin/uv:
 
 # Bytecode is compiled once here: with PYTHONDONTWRITEBYTECODE set (it is on these machines, as in
 # many images) Python never writes .pyc files, so every process would compile every module it
-# imports again (`import airflow, mlflow, sklearn, pandas`: 10.5 s of CPU instead of 4.2 s; each
-# Airflow service, task and CLI run pays it). Project sources too (their caches are git-ignored).
+# imports again, and each Airflow service, task and CLI run would pay it (figures in
+# benchmarks/README.md). Project sources too (their caches are git-ignored).
 $(VENV)/.synced: uv.lock pyproject.toml Makefile | $(UV)
 	$(UV) sync --frozen --all-extras --compile-bytecode
 	$(VENV)/bin/python -m compileall -q -j 0 src dags plugins benchmarks scripts tests streamlit >/dev/null

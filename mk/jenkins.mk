@@ -7,7 +7,7 @@ NODE_TOOLS := $(CURDIR)/.tools/node
 GROOVY_LINT := $(NODE_TOOLS)/node_modules/.bin/npm-groovy-lint
 GROOVY_LINT_STAMP := $(NODE_TOOLS)/.npm-groovy-lint-$(GROOVY_LINT_VERSION)
 GROOVY_LINT_WORK := $(CURDIR)/.tools/groovy-lint
-# CodeNarc is a short JVM run: C1 only + serial GC make it ~3x faster here, same findings.
+# CodeNarc is a short JVM run: the C1 compiler alone and the serial GC start faster, same findings.
 GROOVY_LINT_JAVA := -Xms256m,-Xmx1024m,-XX:TieredStopAtLevel=1,-XX:+UseSerialGC
 JENKINS_JOB ?= mlstack
 # Where `make jenkins-hook` installs the hook (a worktree's own hooks dir, honours core.hooksPath).
