@@ -10,8 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mlstack.config import load_settings
-from mlstack.monitor.prediction_log import read_predictions
-from mlstack.serving import ModelServer, check_rows
+from mlstack.monitoring.prediction_log import read_predictions
+from mlstack.serving.inputs import check_rows
+from mlstack.serving.loader import ModelServer
 from tests.app.support import (
     GOOD_ROW,
     SPEC,
