@@ -10,7 +10,7 @@ tracking server; the embedded SQLite store has no UI to link to.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
@@ -86,4 +86,5 @@ class MlstackPlugin(AirflowPlugin):
     """Registers the two links on every task of every DAG (only lifecycle tasks get a URL)."""
 
     name = "mlstack"
-    global_operator_extra_links: ClassVar[list] = [MlflowRunLink(), MlflowModelVersionLink()]
+    # AirflowPlugin declares this an instance attribute: a ClassVar here would contradict the base.
+    global_operator_extra_links = [MlflowRunLink(), MlflowModelVersionLink()]  # noqa: RUF012

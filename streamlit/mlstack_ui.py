@@ -204,9 +204,9 @@ def feature_input(name: str, feature: FeatureSpec, default: Any) -> Any:
 # ------------------------------------------------------------------------------------------
 
 
-def log_outcome(log: LogOutcome, logged: str) -> None:
+def show_log_outcome(log: LogOutcome, logged: str) -> None:
     """Say where the predictions were logged, or warn that they were not (the result stays)."""
     if log.ok:
         st.caption(logged)
     else:
-        st.warning(log.error, icon="⚠️")
+        st.warning(log.error or "", icon="⚠️")

@@ -90,6 +90,8 @@ if len(scored):
         type="primary",
         key="batch.download",
     )
-    ui.log_outcome(served.log, f"Every scored row was logged to the prediction log as `{ui.BATCH_SOURCE}`.")
+    ui.show_log_outcome(
+        served.log, f"Every scored row was logged to the prediction log as `{ui.BATCH_SOURCE}`."
+    )
 else:
     st.warning("No valid rows to score.")

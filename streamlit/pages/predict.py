@@ -53,7 +53,7 @@ if served is not None:
         st.markdown(f"Probability of **{value}**: {probabilities.get(str(value), 0.0):.1%}")
         chart = pd.DataFrame({"class": list(probabilities), "probability": list(probabilities.values())})
         st.bar_chart(chart, x="class", y="probability", horizontal=True, height=200)
-    ui.log_outcome(
+    ui.show_log_outcome(
         served.log,
         f"Predicted at {prediction.at} UTC; logged to the prediction log as `{ui.PREDICT_SOURCE}`.",
     )

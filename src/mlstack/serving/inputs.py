@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ import pandas as pd
 from mlstack.data.spec import DatasetSpec, FeatureSpec
 from mlstack.errors import InputError
 
-Rows = pd.DataFrame | list[dict] | dict
+Rows: TypeAlias = pd.DataFrame | list[dict] | dict  # one object, a list of objects, or a frame
 
 
 @dataclass
