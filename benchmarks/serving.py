@@ -12,7 +12,7 @@ with ``mlstack.lifecycle.run_all`` (the real lifecycle, artifacts in S3 behind t
 * **B5 warm single prediction.** ``ModelServer.predict(row)`` on one dict row (input checks, casting,
   ``predict_proba``, result object), after warm-up, in-process: p50 and p99 over ``n`` calls.
   Reference: raw ``model.predict`` on the already prepared one-row frame. Target: p50 <= 10 ms.
-* **B6 batch throughput.** ``mlstack.serving.score_batch`` on 100k rows (synthetic penguins, as a
+* **B6 batch throughput.** ``mlstack.serving.batch.score_batch`` on 100k rows (synthetic penguins, as a
   DataFrame read from CSV would be: checks per column, chunked scoring, result frame with
   probabilities; no prediction-log write, reported apart) in rows/s, interleaved with raw
   ``model.predict`` on the prepared frame; medians. Target: >= 0.8x raw.

@@ -48,6 +48,7 @@ def context() -> tuple[Settings, DatasetSpec]:
 
 
 def sidebar(settings: Settings, spec: DatasetSpec) -> None:
+    """Dataset, model and registry of this app, with a button to the MLflow UI when there is one."""
     with st.sidebar:
         st.markdown(f"**Dataset** `{spec.name}` ({spec.task})")
         st.markdown(f"**Model** `{tracking.model_name(settings, spec)}`")
