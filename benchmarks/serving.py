@@ -12,7 +12,7 @@ with ``mlstack.lifecycle.run_all`` (the real lifecycle, artifacts in S3 behind t
 * **B5 warm single prediction.** ``ModelServer.predict(row)`` on one dict row (input checks, casting,
   ``predict_proba``, result object), after warm-up, in-process: p50 and p99 over ``n`` calls.
   Reference: raw ``model.predict`` on the already prepared one-row frame. Target: p50 <= 10 ms.
-* **B6 batch throughput.** ``mlstack.serving.score_batch`` on 100k rows (synthetic penguins, as a
+* **B6 batch throughput.** ``mlstack.serving.batch.score_batch`` on 100k rows (synthetic penguins, as a
   DataFrame read from CSV would be: checks per column, chunked scoring, result frame with
   probabilities; no prediction-log write, reported apart) in rows/s, interleaved with raw
   ``model.predict`` on the prepared frame; medians. Target: >= 0.8x raw.
@@ -115,14 +115,14 @@ def _cold_load_worker() -> None:
     ):
         importlib.import_module(module)
 
-    from mlstack import serving
     from mlstack.config import load_settings
     from mlstack.data.spec import load_spec
+    from mlstack.serving import loader
 
     settings, spec = load_settings(), load_spec("penguins")
     import_s = time.perf_counter() - started
 
-    server = serving.ModelServer(settings, spec)
+    server = loader.ModelServer(settings, spec)
     t0 = time.perf_counter()
     loaded = server.current()  # resolve @champion + download through the server + unpickle
     load_s = time.perf_counter() - t0
@@ -178,7 +178,8 @@ def _b4(home: Path, tracking_uri: str, repeats: int) -> Figure:
 def _b5(settings, spec, calls: int) -> Figure:
     import numpy as np
 
-    from mlstack.serving import ModelServer, prepare_inputs
+    from mlstack.serving.inputs import prepare_inputs
+    from mlstack.serving.loader import ModelServer
 
     row = {
         "island": "Biscoe",
@@ -237,8 +238,10 @@ def _b6(settings, spec, rows: int, repeats: int) -> Figure:
     import pandas as pd
 
     from mlstack.data.synthetic import generate
-    from mlstack.monitor.prediction_log import log_predictions
-    from mlstack.serving import ModelServer, check_rows, score_batch
+    from mlstack.monitoring.prediction_log import log_predictions
+    from mlstack.serving.batch import score_batch
+    from mlstack.serving.inputs import check_rows
+    from mlstack.serving.loader import ModelServer
 
     server = ModelServer(settings, spec)
     model = server.current().model
@@ -286,7 +289,7 @@ def _b6(settings, spec, rows: int, repeats: int) -> Figure:
 
 def _as_prediction(result) -> Any:
     """A Prediction-like object of a BatchResult, for log_predictions."""
-    from mlstack.serving import Prediction
+    from mlstack.serving.scoring import Prediction
 
     scored = result.scored
     proba_cols = [c for c in scored.columns if c.startswith("proba_")]

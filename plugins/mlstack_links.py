@@ -3,17 +3,19 @@
 Global operator extra links, computed by the API server from the task's return value (the small
 dict every mlstack task returns): a value with ``run_id`` links to the MLflow run, one with
 ``name`` and ``version`` to the model version. Tasks of other DAGs return other things and get
-no link. The MLflow address is ``MLSTACK_MLFLOW_UI_URL`` (the URL a browser reaches) or, when
-unset, the tracking server; the embedded SQLite store has no UI to link to.
+no link. The URLs come from `mlstack.mlflow_links`, the link builder the Streamlit pages use too:
+the MLflow address is ``MLSTACK_MLFLOW_UI_URL`` (the URL a browser reaches) or, when unset, the
+tracking server; the embedded SQLite store has no UI to link to.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-from urllib.parse import quote
+from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
+
+from mlstack import mlflow_links
 
 
 def mlflow_ui_url() -> str | None:
@@ -21,25 +23,23 @@ def mlflow_ui_url() -> str | None:
     try:
         from mlstack.config import load_settings
 
-        url = load_settings().resolved_mlflow_ui_url
+        return load_settings().resolved_mlflow_ui_url
     except Exception:  # a bad setting must not break the task page; no link then
         return None
-    if not url or not url.startswith(("http://", "https://")):
-        return None
-    return url.rstrip("/")
 
 
 def run_link(value: Any, base: str | None) -> str:
-    if base and isinstance(value, dict) and value.get("run_id"):
-        return f"{base}/#/runs/{quote(str(value['run_id']), safe='')}"
-    return ""
+    """Link to the MLflow run of a task's return value (a dict with ``run_id``), else ""."""
+    if not isinstance(value, dict):
+        return ""
+    return mlflow_links.run_url(base, value.get("run_id")) or ""
 
 
 def model_version_link(value: Any, base: str | None) -> str:
-    if base and isinstance(value, dict) and value.get("name") and value.get("version") not in (None, ""):
-        name, version = quote(str(value["name"]), safe=""), quote(str(value["version"]), safe="")
-        return f"{base}/#/models/{name}/versions/{version}"
-    return ""
+    """Link to the model version of a task's return value (``name`` and ``version``), else ""."""
+    if not isinstance(value, dict):
+        return ""
+    return mlflow_links.model_version_url(base, value.get("name"), value.get("version")) or ""
 
 
 def task_return_value(ti_key: Any) -> Any:
@@ -63,6 +63,8 @@ def task_return_value(ti_key: Any) -> Any:
 
 
 class MlflowRunLink(BaseOperatorLink):
+    """ "MLflow run": from a lifecycle task to the run its return value names."""
+
     name = "MLflow run"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
@@ -71,6 +73,8 @@ class MlflowRunLink(BaseOperatorLink):
 
 
 class MlflowModelVersionLink(BaseOperatorLink):
+    """ "Model version": from the register/promote tasks to the version they return."""
+
     name = "Model version"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
@@ -79,5 +83,8 @@ class MlflowModelVersionLink(BaseOperatorLink):
 
 
 class MlstackPlugin(AirflowPlugin):
+    """Registers the two links on every task of every DAG (only lifecycle tasks get a URL)."""
+
     name = "mlstack"
-    global_operator_extra_links: ClassVar[list] = [MlflowRunLink(), MlflowModelVersionLink()]
+    # AirflowPlugin declares this an instance attribute: a ClassVar here would contradict the base.
+    global_operator_extra_links = [MlflowRunLink(), MlflowModelVersionLink()]  # noqa: RUF012

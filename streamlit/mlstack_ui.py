@@ -1,11 +1,11 @@
-"""Pieces shared by the Streamlit pages: settings, the cached model server, banners, logging.
+"""Pieces shared by the Streamlit pages: settings, the cached model server, banners, the form.
 
 Only Streamlit glue lives here. Serving rules are `mlstack.serving` (alias resolution, staleness,
-input checks), the rest is `mlstack.app_support` and `mlstack.monitor.prediction_log`.
+input checks, the form, the predict-and-log service), links to MLflow are `mlstack.mlflow_links`.
 
 Caching (shared by every session of the process, never per rerun):
 - a loaded model per (tracking URI, registry URI, name, version): `st.cache_resource` around
-  `mlstack.serving.load_version` (versions are immutable, so this cache never goes stale);
+  `mlstack.serving.loader.load_version` (versions are immutable, so this cache never goes stale);
 - one `ModelServer` per (tracking URI, registry URI, dataset, model, alias, refresh interval): it
   re-resolves the alias every `MLSTACK_ALIAS_REFRESH_SECONDS`, so a promotion is served without a
   restart, and keeps serving the last model (flagged stale) when the registry is unreachable.
@@ -16,14 +16,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-from mlstack import app_support, serving
+from mlstack import mlflow_links, tracking
 from mlstack.config import Settings, load_settings, mask_url_password
 from mlstack.data.spec import DatasetSpec, FeatureSpec, load_spec
 from mlstack.errors import ConfigError, NoChampionError, RegistryError
 from mlstack.registry import CHAMPION
+from mlstack.serving import form
+from mlstack.serving.loader import TRAIN_HINT, LoadedModel, ModelServer, load_version
+from mlstack.serving.service import LogOutcome
 
 PREDICT_SOURCE = "streamlit-predict"
 BATCH_SOURCE = "streamlit-batch"
@@ -46,9 +48,10 @@ def context() -> tuple[Settings, DatasetSpec]:
 
 
 def sidebar(settings: Settings, spec: DatasetSpec) -> None:
+    """Dataset, model and registry of this app, with a button to the MLflow UI when there is one."""
     with st.sidebar:
         st.markdown(f"**Dataset** `{spec.name}` ({spec.task})")
-        st.markdown(f"**Model** `{settings.model_name or spec.model_name}`")
+        st.markdown(f"**Model** `{tracking.model_name(settings, spec)}`")
         st.caption(f"Registry: `{mask_url_password(settings.resolved_tracking_uri)}`")
         ui_url = settings.resolved_mlflow_ui_url
         if ui_url:
@@ -64,11 +67,11 @@ def sidebar(settings: Settings, spec: DatasetSpec) -> None:
 @st.cache_resource(show_spinner="Loading the model version from the registry…", max_entries=8)
 def _load_version(
     tracking_uri: str, registry_uri: str | None, name: str, version: str, _settings: Settings
-) -> serving.LoadedModel:
-    return serving.load_version(_settings, name, version)
+) -> LoadedModel:
+    return load_version(_settings, name, version)
 
 
-def _cached_loader(settings: Settings, name: str, version: str) -> serving.LoadedModel:
+def _cached_loader(settings: Settings, name: str, version: str) -> LoadedModel:
     return _load_version(settings.resolved_tracking_uri, settings.registry_uri, name, str(version), settings)
 
 
@@ -82,16 +85,17 @@ def _model_server(
     refresh_seconds: float,
     _settings: Settings,
     _spec: DatasetSpec,
-) -> serving.ModelServer:
-    return serving.ModelServer(_settings, _spec, alias, loader=_cached_loader)
+) -> ModelServer:
+    return ModelServer(_settings, _spec, alias, loader=_cached_loader)
 
 
-def model_server(settings: Settings, spec: DatasetSpec, alias: str = CHAMPION) -> serving.ModelServer:
+def model_server(settings: Settings, spec: DatasetSpec, alias: str = CHAMPION) -> ModelServer:
+    """The process-wide server of `alias` for these settings (one per registry, model and alias)."""
     return _model_server(
         settings.resolved_tracking_uri,
         settings.registry_uri,
         spec.name,
-        settings.model_name or spec.model_name,
+        tracking.model_name(settings, spec),
         alias,
         settings.alias_refresh_seconds,
         settings,
@@ -99,13 +103,13 @@ def model_server(settings: Settings, spec: DatasetSpec, alias: str = CHAMPION) -
     )
 
 
-def current_model(settings: Settings, spec: DatasetSpec) -> tuple[serving.ModelServer, serving.LoadedModel]:
+def current_model(settings: Settings, spec: DatasetSpec) -> tuple[ModelServer, LoadedModel]:
     """The served model; explains and stops the page when there is none."""
     server = model_server(settings, spec)
     try:
         loaded = server.current()
     except NoChampionError as exc:
-        st.info(f"**No champion model yet.** {exc}.\n\n{app_support.TRAIN_HINT}", icon="ℹ️")
+        st.info(f"**No champion model yet.** {exc}.\n\n{TRAIN_HINT}", icon="ℹ️")
         st.stop()
     except RegistryError as exc:
         st.error(
@@ -126,9 +130,7 @@ def current_model(settings: Settings, spec: DatasetSpec) -> tuple[serving.ModelS
 
 @st.cache_data(show_spinner=False, max_entries=1000)
 def _experiment_of(tracking_uri: str, run_id: str, _settings: Settings) -> str:
-    from mlstack import tracking
-
-    return tracking.configure(_settings).get_run(run_id).info.experiment_id
+    return mlflow_links.run_experiment_id(_settings, run_id)
 
 
 def run_link(settings: Settings, run_id: str | None, *, registry_ok: bool = True) -> str | None:
@@ -139,18 +141,19 @@ def run_link(settings: Settings, run_id: str | None, *, registry_ok: bool = True
         experiment = _experiment_of(settings.resolved_tracking_uri, run_id, settings)
     except Exception:
         return None
-    return app_support.run_url(settings, experiment, run_id)
+    return mlflow_links.run_url(settings.resolved_mlflow_ui_url, run_id, experiment)
 
 
 def model_banner(
     settings: Settings, name: str, version: str, alias: str, run_id: str, stale: bool = False
 ) -> None:
+    """Which model, version and alias answer, with a link to the run (and a stale flag)."""
     link = run_link(settings, run_id, registry_ok=not stale)
     run_text = f"[MLflow run `{run_id[:12]}`]({link})" if link else f"MLflow run `{run_id[:12]}`"
     flag = " · ⚠️ may be stale" if stale else ""
     st.markdown(f"Model **{name}** · version **{version}** · `@{alias}` · {run_text}{flag}")
     if not link and not settings.resolved_mlflow_ui_url:
-        st.caption(app_support.embedded_ui_hint(settings))
+        st.caption(mlflow_links.embedded_ui_hint(settings))
 
 
 # ------------------------------------------------------------------------------------------
@@ -167,7 +170,7 @@ def form_defaults(dataset: str, _spec: DatasetSpec) -> dict[str, Any]:
         reference = reference_frame(_spec)
     except Exception:
         reference = None
-    return app_support.form_defaults(_spec, reference)
+    return form.form_defaults(_spec, reference)
 
 
 UNKNOWN = "— unknown —"  # the select option that leaves a nullable category empty
@@ -180,9 +183,9 @@ def feature_input(name: str, feature: FeatureSpec, default: Any) -> Any:
     """
     key = f"predict.{name}"
     label = f"{name} (optional)" if feature.nullable else name
-    help_text = app_support.feature_help(name, feature)
+    help_text = form.feature_help(name, feature)
     if feature.is_numeric:
-        args = app_support.number_input_args(feature)
+        args = form.number_input_args(feature)
         if feature.nullable:
             # value=None makes the field clearable; the prefilled default comes from the state.
             if key not in st.session_state:
@@ -202,18 +205,9 @@ def feature_input(name: str, feature: FeatureSpec, default: Any) -> Any:
 # ------------------------------------------------------------------------------------------
 
 
-def log_predictions(settings: Settings, features: pd.DataFrame, prediction: Any, source: str) -> bool:
-    """Append to the prediction log; a log that cannot be written warns but never hides a result."""
-    from mlstack.monitor.prediction_log import log_predictions as append
-
-    try:
-        append(settings, features, prediction, source)
-    except Exception as exc:
-        st.warning(
-            f"The prediction could not be written to the prediction log "
-            f"(`{mask_url_password(settings.resolved_prediction_log_url)}`): {type(exc).__name__}: "
-            f"{str(exc)[:200]}",
-            icon="⚠️",
-        )
-        return False
-    return True
+def show_log_outcome(log: LogOutcome, logged: str) -> None:
+    """Say where the predictions were logged, or warn that they were not (the result stays)."""
+    if log.ok:
+        st.caption(logged)
+    else:
+        st.warning(log.error or "", icon="⚠️")

@@ -7,9 +7,9 @@ import hashlib
 import mlstack_ui as ui
 import streamlit as st
 
-from mlstack import app_support
 from mlstack.errors import InputError
-from mlstack.serving import score_batch
+from mlstack.serving import service
+from mlstack.serving.batch import problems_frame, read_table, results_csv
 
 settings, spec = ui.context()
 st.title("Batch")
@@ -28,7 +28,7 @@ if upload is None:
 data = upload.getvalue()
 file_key = hashlib.sha256(data).hexdigest()
 try:
-    frame = app_support.read_table(upload.name, data)
+    frame = read_table(upload.name, data)
 except InputError as exc:
     st.error(str(exc))
     st.stop()
@@ -37,24 +37,24 @@ st.markdown(f"**{upload.name}**: {len(frame):,} rows, {len(frame.columns)} colum
 if st.button("Score rows", type="primary", key="batch.score"):
     progress = st.progress(0.0, text="Checking rows…")
 
-    def on_chunk(features, prediction, done: int, total: int) -> None:
-        ui.log_predictions(settings, features, prediction, ui.BATCH_SOURCE)
+    def on_progress(done: int, total: int) -> None:
         progress.progress(done / total, text=f"Scored {done:,} of {total:,} valid rows")
 
     try:
-        result = score_batch(server, frame, on_chunk=on_chunk)
+        served = service.predict_batch(server, frame, ui.BATCH_SOURCE, on_progress=on_progress)
     except InputError as exc:
         progress.empty()
         st.error(f"**The file does not fit the dataset spec**\n\n```\n{exc}\n```")
         st.stop()
-    progress.progress(1.0, text=f"Done: {len(result.scored):,} rows scored")
-    st.session_state["batch.result"] = (file_key, upload.name, result)
+    progress.progress(1.0, text=f"Done: {len(served.batch.scored):,} rows scored")
+    st.session_state["batch.result"] = (file_key, upload.name, served)
 
 stored = st.session_state.get("batch.result")
 if stored is None or stored[0] != file_key:
     st.stop()
 
-_, name, result = stored
+_, name, served = stored
+result = served.batch
 scored, problems = result.scored, result.problems
 left, middle, right = st.columns(3)
 left.metric("rows read", f"{result.rows:,}")
@@ -65,13 +65,13 @@ ui.model_banner(settings, result.name, result.version, result.alias, result.run_
 if problems:
     st.subheader(f"Invalid rows ({len(problems):,})")
     st.caption("Row numbers count data rows from 1 (the header is not a row).")
-    invalid = app_support.problems_frame(frame, problems)
+    invalid = problems_frame(frame, problems)
     st.dataframe(invalid, hide_index=True, key="batch.invalid")
     if len(problems) > len(invalid):
         st.caption(f"First {len(invalid):,} of {len(problems):,} shown; download them all below.")
     st.download_button(
         "Download invalid rows (CSV)",
-        app_support.problems_frame(frame, problems, limit=len(problems)).to_csv(index=False).encode(),
+        problems_frame(frame, problems, limit=len(problems)).to_csv(index=False).encode(),
         file_name=f"{name.rsplit('.', 1)[0]}-invalid.csv",
         mime="text/csv",
         key="batch.download_invalid",
@@ -84,12 +84,14 @@ if len(scored):
         st.caption(f"First 1,000 of {len(scored):,} rows shown; the download has all of them.")
     st.download_button(
         "Download predictions (CSV)",
-        app_support.results_csv(scored),
+        results_csv(scored),
         file_name=f"{name.rsplit('.', 1)[0]}-predictions.csv",
         mime="text/csv",
         type="primary",
         key="batch.download",
     )
-    st.caption(f"Every scored row was logged to the prediction log as `{ui.BATCH_SOURCE}`.")
+    ui.show_log_outcome(
+        served.log, f"Every scored row was logged to the prediction log as `{ui.BATCH_SOURCE}`."
+    )
 else:
     st.warning("No valid rows to score.")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from mlstack import app_support
 from mlstack.registry import CHALLENGER, CHAMPION, list_versions
-from mlstack.serving import registry_reachable
+from mlstack.serving.loader import TRAIN_HINT, registry_reachable
 
 settings, spec = ui.context()
 name = settings.model_name or spec.model_name
@@ -19,7 +19,7 @@ if not registry_reachable(settings):
     st.stop()
 versions = list_versions(settings, spec)
 if not versions:
-    st.info(f"No registered versions of **{name}** yet.\n\n{app_support.TRAIN_HINT}", icon="ℹ️")
+    st.info(f"No registered versions of **{name}** yet.\n\n{TRAIN_HINT}", icon="ℹ️")
     st.stop()
 
 

@@ -8,8 +8,8 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from mlstack.config import mask_url_password
-from mlstack.monitor import prediction_log
 from mlstack.monitor.drift import latest_report, latest_report_html
+from mlstack.monitoring import prediction_log
 
 settings, spec = ui.context()
 st.title("Monitoring")

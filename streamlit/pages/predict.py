@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from mlstack.errors import InputError
-from mlstack.serving import predict_with, prepare_inputs
+from mlstack.serving import service
 
 settings, spec = ui.context()
 st.title("Predict")
@@ -26,17 +26,17 @@ with st.form("predict"):
 
 if submitted:
     try:
-        features = prepare_inputs(values, spec)
+        # the version the banner above names answers, even if the alias moved meanwhile
+        served = service.predict(server, values, ui.PREDICT_SOURCE, loaded=loaded)
     except InputError as exc:
         st.session_state.pop("predict.last", None)
         st.error(f"**The input was not accepted**\n\n```\n{exc}\n```")
         st.stop()
-    prediction = predict_with(loaded, features, spec, server.alias, server.stale)
-    ui.log_predictions(settings, features, prediction, ui.PREDICT_SOURCE)
-    st.session_state["predict.last"] = prediction
+    st.session_state["predict.last"] = served
 
-prediction = st.session_state.get("predict.last")
-if prediction is not None:
+served = st.session_state.get("predict.last")
+if served is not None:
+    prediction = served.prediction
     value = prediction.predictions[0]
     shown = value if spec.task == "classification" else f"{value:,.2f}"
     st.subheader(f"Predicted {spec.target}: {shown}")
@@ -53,6 +53,9 @@ if prediction is not None:
         st.markdown(f"Probability of **{value}**: {probabilities.get(str(value), 0.0):.1%}")
         chart = pd.DataFrame({"class": list(probabilities), "probability": list(probabilities.values())})
         st.bar_chart(chart, x="class", y="probability", horizontal=True, height=200)
-    st.caption(f"Predicted at {prediction.at} UTC; logged to the prediction log as `{ui.PREDICT_SOURCE}`.")
+    ui.show_log_outcome(
+        served.log,
+        f"Predicted at {prediction.at} UTC; logged to the prediction log as `{ui.PREDICT_SOURCE}`.",
+    )
 else:
     ui.model_banner(settings, loaded.name, loaded.version, server.alias, loaded.run_id, server.stale)

@@ -10,8 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mlstack.config import load_settings
-from mlstack.monitor.prediction_log import read_predictions
-from mlstack.serving import ModelServer, check_rows
+from mlstack.monitoring.prediction_log import read_predictions
+from mlstack.serving.inputs import check_rows
+from mlstack.serving.loader import ModelServer
 from tests.app.support import (
     GOOD_ROW,
     SPEC,
@@ -100,6 +101,21 @@ def test_predict_never_sends_a_value_outside_the_spec_range(app_home):
     assert not texts(at, "error")
     entry = logged("streamlit-predict").iloc[0]
     assert entry["year"] == default_year != 2099
+
+
+# A PostgreSQL prediction log nobody listens on: connecting is refused at once.
+DOWN_LOG = "postgresql://mlstack:hunter2@127.0.0.1:9/predictions"
+
+
+def test_predict_with_the_prediction_log_down_shows_the_prediction_and_warns(app_home, monkeypatch):
+    monkeypatch.setenv("MLSTACK_PREDICTION_LOG_URL", DOWN_LOG)
+    at = click_predict(fill_form(open_app(), GOOD_ROW))
+    cls, _ = expected(GOOD_ROW)
+    assert texts(at, "subheader") == [f"Predicted species: {cls}"]
+    [warning] = texts(at, "warning")
+    assert warning.startswith("The prediction could not be written to the prediction log")
+    assert "hunter2" not in warning
+    assert "logged to the prediction log as" not in all_text(at).replace(warning, "")
 
 
 def test_promotion_is_served_without_a_restart(app_home, trained_home):
@@ -225,6 +241,18 @@ def test_batch_scores_valid_rows_and_lists_invalid_ones_with_reasons(app_home):
     rows = logged("streamlit-batch")
     assert len(rows) == 3 and set(rows["model_version"]) == {"1"}
     assert rows["prediction"].tolist() == direct.predictions
+
+
+def test_batch_with_the_prediction_log_down_scores_and_says_what_was_not_logged(app_home, monkeypatch):
+    monkeypatch.setenv("MLSTACK_PREDICTION_LOG_URL", DOWN_LOG)
+    data = pd.DataFrame(MIXED).to_csv(index=False).encode()
+    at = score(upload(open_app("batch"), "mixed.csv", data, "text/csv"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"rows read": "6", "scored": "3", "invalid": "3"}
+    assert frame_by_key(at, "batch.scored")["prediction"].notna().all()
+    [warning] = texts(at, "warning")
+    assert warning.startswith("3 of 3 predictions could not be written to the prediction log")
+    assert "Every scored row was logged" not in all_text(at)
 
 
 def test_batch_accepts_parquet_and_keeps_the_target_column(app_home):

@@ -105,12 +105,13 @@ def streamlit_app(mlflow_server, postgres, tmp_path_factory) -> Iterator[Running
 def test_predict_page_in_chromium(streamlit_app, postgres):
     from playwright.sync_api import expect, sync_playwright
 
-    from mlstack import app_support, tracking
+    from mlstack import tracking
     from mlstack.data.synthetic import reference_frame
-    from mlstack.serving import ModelServer
+    from mlstack.serving.form import form_defaults
+    from mlstack.serving.loader import ModelServer
 
     settings = streamlit_app.settings
-    row = app_support.form_defaults(SPEC, reference_frame(SPEC))  # what the form shows
+    row = form_defaults(SPEC, reference_frame(SPEC))  # what the form shows
     row.update(bill_length_mm=39.1, island="Torgersen")  # what the test types and picks
     answer = ModelServer(settings, SPEC).predict(row)  # what mlstack.serving says
     run_id = streamlit_app.summary["train"]["run_id"]

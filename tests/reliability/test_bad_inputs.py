@@ -142,7 +142,7 @@ def serving(champion, monkeypatch, tmp_path):
 
 
 def _logged(ctx) -> int:
-    from mlstack.monitor.prediction_log import read_predictions
+    from mlstack.monitoring.prediction_log import read_predictions
 
     try:
         return len(read_predictions(ctx.settings))
@@ -152,7 +152,7 @@ def _logged(ctx) -> int:
 
 def _refused(ctx, summary, case: dict) -> str:
     """Run one refused prediction input through its front door; returns the error text."""
-    from mlstack.serving import prepare_inputs
+    from mlstack.serving.inputs import prepare_inputs
 
     via = case["via"]
     if via == "cli":
@@ -185,7 +185,8 @@ def test_bad_prediction_input_refused(serving, name):
 
 @pytest.mark.parametrize("name", [n for n, c in PREDICTIONS.items() if c["via"] == "batch"])
 def test_bad_batch_rows_reported_good_rows_scored(serving, name):
-    from mlstack.serving import ModelServer, score_batch
+    from mlstack.serving.batch import score_batch
+    from mlstack.serving.loader import ModelServer
 
     ctx, summary = serving
     case = PREDICTIONS[name]

@@ -204,7 +204,7 @@ def test_mlflow_killed_while_training_logs_then_back(stack):
 
 
 def test_serving_keeps_answering_while_registry_is_down(stack):
-    from mlstack.serving import ModelServer
+    from mlstack.serving.loader import ModelServer
 
     settings = stack.settings("faults-mlflow-kill", alias_refresh_seconds=0)
     ctx = lifecycle.context(settings, "penguins")

@@ -232,8 +232,9 @@ def test_large_current_is_sampled_with_the_documented_seed(champion, tmp_path):
 
 
 def test_prediction_log_window(champion):
-    from mlstack.monitor.prediction_log import log_predictions
-    from mlstack.serving import ModelServer, prepare_inputs
+    from mlstack.monitoring.prediction_log import log_predictions
+    from mlstack.serving.inputs import prepare_inputs
+    from mlstack.serving.loader import ModelServer
 
     ctx, _ = champion
     server = ModelServer(ctx.settings, ctx.spec)

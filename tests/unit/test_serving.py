@@ -3,7 +3,9 @@ import pytest
 
 from mlstack import lifecycle
 from mlstack.errors import InputError, NoChampionError
-from mlstack.serving import ModelServer, check_rows, prepare_inputs
+from mlstack.serving import service
+from mlstack.serving.inputs import check_rows, prepare_inputs
+from mlstack.serving.loader import ModelServer
 
 from .conftest import make_settings
 
@@ -100,3 +102,106 @@ def test_registry_unreachable_keeps_last_model_and_flags_stale(trained, tmp_path
     assert result.stale is True
     assert result.version == summary["champion"]
     assert server.last_error
+
+
+# --------------------------------------------------------------------------------------------
+# the predict-and-log service (every front door: CLI, Predict and Batch pages, the API)
+# --------------------------------------------------------------------------------------------
+
+# A PostgreSQL log nobody listens on: connecting is refused at once, like a log that is down.
+DOWN_LOG = "postgresql://mlstack:hunter2@127.0.0.1:9/predictions"
+
+
+def _logged(settings, source: str) -> pd.DataFrame:
+    from mlstack.monitoring.prediction_log import read_predictions
+
+    frame = read_predictions(settings)
+    return frame[frame["source"] == source] if not frame.empty else frame
+
+
+def test_service_predicts_and_logs_every_prediction(trained):
+    ctx, summary = trained
+    served = service.predict(ModelServer(ctx.settings, ctx.spec), [ROW, ROW], "unit-service")
+    assert served.prediction.predictions == ["Gentoo", "Gentoo"]
+    assert served.prediction.version == summary["champion"]
+    assert served.log.ok and served.log.written == 2 and served.log.failed == 0
+    assert list(served.features.columns) == ctx.spec.feature_names
+    rows = _logged(ctx.settings, "unit-service")
+    assert rows["prediction"].tolist() == ["Gentoo", "Gentoo"]
+    assert set(rows["model_version"]) == {summary["champion"]}
+
+
+def test_service_refuses_bad_input_before_anything_is_logged(trained):
+    ctx, _ = trained
+    with pytest.raises(InputError, match="field 'island': 'Atlantis' is not one of"):
+        service.predict(ModelServer(ctx.settings, ctx.spec), {**ROW, "island": "Atlantis"}, "unit-refused")
+    assert _logged(ctx.settings, "unit-refused").empty
+
+
+def test_service_keeps_the_prediction_when_the_log_is_down(trained):
+    ctx, summary = trained
+    settings = ctx.settings.model_copy(update={"prediction_log_url": DOWN_LOG})
+    served = service.predict(ModelServer(settings, ctx.spec), ROW, "unit-down")
+    assert served.prediction.predictions == ["Gentoo"]
+    assert served.prediction.version == summary["champion"]
+    assert not served.log.ok and served.log.written == 0 and served.log.failed == 1
+    assert served.log.error.startswith("The prediction could not be written to the prediction log")
+    assert "127.0.0.1:9" in served.log.error and "hunter2" not in served.log.error
+
+
+def test_service_batch_logs_valid_rows_and_reports_progress(trained):
+    ctx, summary = trained
+    rows = [ROW, {**ROW, "island": "Mars"}, ROW, ROW]
+    progress: list[tuple[int, int]] = []
+    served = service.predict_batch(
+        ModelServer(ctx.settings, ctx.spec),
+        rows,
+        "unit-batch",
+        chunk_size=2,
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
+    assert progress == [(2, 3), (3, 3)]
+    assert list(served.batch.scored.index) == [0, 2, 3]
+    assert [p.index for p in served.batch.problems] == [1]
+    assert served.batch.version == summary["champion"]
+    assert served.log.ok and served.log.written == 3
+    assert len(_logged(ctx.settings, "unit-batch")) == 3
+
+
+def test_service_batch_with_the_log_down_scores_everything_and_says_what_was_not_logged(trained):
+    ctx, _ = trained
+    settings = ctx.settings.model_copy(update={"prediction_log_url": DOWN_LOG})
+    served = service.predict_batch(
+        ModelServer(settings, ctx.spec), [ROW] * 5, "unit-batch-down", chunk_size=2
+    )
+    assert served.batch.scored["prediction"].tolist() == ["Gentoo"] * 5
+    assert not served.log.ok and served.log.written == 0 and served.log.failed == 5
+    assert served.log.error.startswith("5 of 5 predictions could not be written to the prediction log")
+
+
+def test_cli_prints_the_prediction_and_warns_when_the_log_is_down(trained, monkeypatch, tmp_path):
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from mlstack.cli import app
+    from mlstack.config import get_settings
+
+    ctx, summary = trained
+    for var in list(os.environ):
+        if var.startswith("MLSTACK_"):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLSTACK_HOME", str(ctx.settings.home))
+    monkeypatch.setenv("MLSTACK_PREDICTION_LOG_URL", DOWN_LOG)
+    monkeypatch.chdir(tmp_path)  # no .env/.secrets of the checkout
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["predict", "--json-row", json.dumps(ROW), "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["predictions"] == ["Gentoo"] and answer["version"] == summary["champion"]
+    assert answer["prediction_log_error"].startswith("The prediction could not be written")
+    assert "warning:" in result.stderr and "could not be written to the prediction log" in result.stderr

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from mlstack.cli.common import DatasetOpt, JsonOpt, app, console, context, emit, guard
+from mlstack.cli.common import DatasetOpt, JsonOpt, app, console, context, emit, err, guard
 
 
 def _parse_rows(json_text: str | None, file: Path | None, fields: list[str]) -> Any:
@@ -50,8 +51,8 @@ def predict(
     as_json: JsonOpt = False,
 ) -> None:
     """Predict with models:/<name>@champion (one row from flags/JSON, or a file)."""
-    from mlstack.monitor.prediction_log import log_predictions
-    from mlstack.serving import ModelServer, prepare_inputs
+    from mlstack.serving import service
+    from mlstack.serving.loader import ModelServer
 
     ctx = context(dataset)
     if example:
@@ -60,17 +61,18 @@ def predict(
         rows: Any = reference_frame(ctx.spec)[ctx.spec.feature_names].dropna().head(1)
     else:
         rows = _parse_rows(json_row, file, field or [])
-    server = ModelServer(ctx.settings, ctx.spec)
-    features = prepare_inputs(rows, ctx.spec)
-    result = server.predict(features)
-    log_predictions(ctx.settings, features, result, source="cli")
-    out = {
+    served = service.predict(ModelServer(ctx.settings, ctx.spec), rows, source="cli")
+    result = served.prediction
+    out: dict[str, Any] = {
         "model": f"models:/{result.name}@{result.alias}",
         "version": result.version,
         "predictions": result.predictions,
     }
     if result.probabilities is not None:
         out["probabilities"] = result.probabilities
+    if not served.log.ok:  # the prediction still goes out, with the reason it was not logged
+        out["prediction_log_error"] = served.log.error
+        err.print(f"[yellow]warning:[/yellow] {escape(str(served.log.error))}", highlight=False)
     if as_json:
         emit(out, True)
         return

@@ -192,7 +192,7 @@ def load_current(ctx: Context, current: str, model_name: str) -> _Side:
         raise ConfigError("drift: --current is empty; give a batch URI or predictions:<window>")
     current = current.strip()
     if current.startswith(PREDICTIONS):
-        from mlstack.monitor.prediction_log import read_predictions
+        from mlstack.monitoring.prediction_log import read_predictions
 
         window_text = current.removeprefix(PREDICTIONS)
         window = parse_window(window_text)

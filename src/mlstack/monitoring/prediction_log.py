@@ -10,11 +10,15 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import sqlalchemy as sa
 
 from mlstack.config import Settings
+
+if TYPE_CHECKING:
+    from mlstack.serving.scoring import Prediction
 
 metadata = sa.MetaData()
 predictions = sa.Table(
@@ -48,6 +52,7 @@ SQLITE_BUSY_TIMEOUT_S = 60  # concurrent writers (20 Streamlit sessions) wait fo
 
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> sa.Engine:
+    """One engine per log URL, with the `predictions` table created on first use."""
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
@@ -64,8 +69,9 @@ def engine_for(url: str) -> sa.Engine:
     return engine
 
 
-def log_predictions(settings: Settings, features: pd.DataFrame, result, source: str) -> int:
-    """One row per prediction; returns how many were written."""
+def log_predictions(settings: Settings, features: pd.DataFrame, result: Prediction, source: str) -> int:
+    """One row per prediction (its inputs: the matching row of `features`); returns how many were
+    written. Raises when the log cannot be written: `serving.service` decides what that means."""
     engine = engine_for(settings.resolved_prediction_log_url)
     now = datetime.now(UTC)
     records = json.loads(features.to_json(orient="records"))

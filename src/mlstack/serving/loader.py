@@ -1,0 +1,157 @@
+"""Load `models:/<name>@champion`: resolve the alias, cache the model per version.
+
+A promotion is picked up without a restart (the alias is re-resolved every
+`alias_refresh_seconds`); when the registry cannot be reached the last loaded model keeps
+answering and says it may be stale.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mlstack import tracking
+from mlstack.config import Settings
+from mlstack.data.spec import DatasetSpec
+from mlstack.errors import NoChampionError, RegistryError
+from mlstack.registry import CHAMPION
+from mlstack.serving.inputs import Rows, prepare_inputs
+from mlstack.serving.scoring import Prediction, predict_with
+
+# Where the front doors send people who have no champion yet.
+TRAIN_HINT = (
+    "Train one: `make demo` (or `mlstack run`) on embedded defaults, or trigger the "
+    "`training` DAG in Airflow. The gate promotes the first version that meets the floor "
+    "to `@champion`; this page picks it up without a restart."
+)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One registered model version in memory, with the run that produced it."""
+
+    name: str
+    version: str
+    run_id: str
+    model: Any  # the scikit-learn Pipeline
+    loaded_at: float
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names in the order of the model's probability columns (empty for regressors)."""
+        return [str(c) for c in getattr(self.model, "classes_", [])]
+
+
+_MODEL_CACHE: dict[tuple[str, str, str], LoadedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_version(settings: Settings, name: str, version: str) -> LoadedModel:
+    """Load one model version once per process (versions are immutable)."""
+    import mlflow
+
+    key = (settings.resolved_tracking_uri, name, str(version))
+    with _CACHE_LOCK:
+        cached = _MODEL_CACHE.get(key)
+    if cached is not None:
+        return cached
+    client = tracking.configure(settings)
+    info = client.get_model_version(name, str(version))
+    model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    loaded = LoadedModel(name, str(version), info.run_id, model, time.time())
+    with _CACHE_LOCK:
+        _MODEL_CACHE[key] = loaded
+    return loaded
+
+
+def registry_reachable(settings: Settings, timeout: float = 2.0) -> bool:
+    """Quick check that a registry *server* answers at all (any HTTP status counts).
+
+    MLflow's own client retries a refused connection with backoff for about a minute; a page
+    that already holds a model should not wait that long to learn it must serve it as stale.
+    Local stores (SQLite, files) are always "reachable" here.
+    """
+    import requests
+
+    uri = settings.registry_uri or settings.resolved_tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        return True
+    try:
+        requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def resolve_alias(settings: Settings, name: str, alias: str = CHAMPION) -> str:
+    """The version an alias points at; NoChampionError when none; RegistryError when unreachable."""
+    client = tracking.configure(settings)
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except Exception as exc:
+        text = str(exc)
+        if "RESOURCE_DOES_NOT_EXIST" in text or "not found" in text.lower():
+            raise NoChampionError(
+                f"model {name} has no @{alias} yet: train one with `mlstack run` "
+                "(or trigger the training DAG)"
+            ) from None
+        raise RegistryError(f"registry unreachable while resolving {name}@{alias}: {text[:200]}") from exc
+
+
+Loader = Callable[[Settings, str, str], LoadedModel]
+
+
+class ModelServer:
+    """Serves one alias of one registered model, re-resolving the alias on an interval.
+
+    `loader` loads one version (default `load_version`); the Streamlit app passes one wrapped
+    in `st.cache_resource` so models are cached per version by Streamlit as well.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        spec: DatasetSpec,
+        alias: str = CHAMPION,
+        loader: Loader | None = None,
+    ) -> None:
+        self.settings, self.spec, self.alias = settings, spec, alias
+        self.name = tracking.model_name(settings, spec)
+        self.loader: Loader = loader or load_version
+        self._current: LoadedModel | None = None
+        self._checked_at = 0.0
+        self.stale = False
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> LoadedModel:
+        """The version the alias points at (re-resolved when due), or the last one, flagged stale,
+        while the registry cannot be reached. NoChampionError when the alias points nowhere."""
+        with self._lock:
+            due = time.monotonic() - self._checked_at >= self.settings.alias_refresh_seconds
+            if self._current is not None and not due:
+                return self._current
+            try:
+                if self._current is not None and not registry_reachable(self.settings):
+                    raise RegistryError(f"registry {self.settings.resolved_tracking_uri} is unreachable")
+                version = resolve_alias(self.settings, self.name, self.alias)
+                self._current = self.loader(self.settings, self.name, version)
+                self.stale, self.last_error = False, None
+            except NoChampionError:
+                raise
+            except Exception as exc:
+                if self._current is None:
+                    raise RegistryError(f"cannot load {self.name}@{self.alias}: {exc}") from exc
+                # Keep answering with what we have; the page shows it may be stale.
+                self.stale, self.last_error = True, str(exc)[:300]
+            self._checked_at = time.monotonic()
+            return self._current
+
+    def predict(self, rows: Rows) -> Prediction:
+        """Check `rows` and score them with the current version (nothing is logged here)."""
+        loaded = self.current()
+        features = prepare_inputs(rows, self.spec)
+        return predict_with(loaded, features, self.spec, self.alias, self.stale)

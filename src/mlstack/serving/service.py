@@ -1,0 +1,132 @@
+"""The predict-and-log service: check the inputs, predict with the served alias, log every answer.
+
+Every front door calls it (`mlstack predict`, the Streamlit Predict and Batch pages, the coming
+API), so each one refuses the same inputs with the same words and treats the prediction log the
+same way: a log that cannot be written never loses or hides a prediction. The answer comes back
+with a `LogOutcome` saying so, and each front door shows `LogOutcome.error` as a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mlstack.config import Settings, mask_url_password
+from mlstack.monitoring.prediction_log import log_predictions
+from mlstack.serving.batch import BatchResult, score_batch
+from mlstack.serving.inputs import Rows, prepare_inputs
+from mlstack.serving.loader import LoadedModel, ModelServer
+from mlstack.serving.scoring import Prediction, predict_with
+
+
+@dataclass(frozen=True)
+class LogOutcome:
+    """What the prediction log made of one answer: rows written, rows not written, and why."""
+
+    written: int
+    failed: int = 0
+    error: str | None = None  # for a person: what failed, where (password masked) and why
+
+    @property
+    def ok(self) -> bool:
+        """True when every prediction of the answer is in the log."""
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class ServedPrediction:
+    """One answer of the service: the prediction, the checked inputs it was made from (one row
+    per prediction, as the model saw them), and whether the prediction log holds it."""
+
+    prediction: Prediction
+    features: pd.DataFrame
+    log: LogOutcome
+
+
+@dataclass(frozen=True)
+class ServedBatch:
+    """A scored batch (valid rows scored, invalid rows with reasons) and what the log holds of it."""
+
+    batch: BatchResult
+    log: LogOutcome
+
+
+def _log_failure(settings: Settings, exc: Exception, failed: int, total: int) -> str:
+    what = "The prediction" if total == 1 else f"{failed:,} of {total:,} predictions"
+    return (
+        f"{what} could not be written to the prediction log "
+        f"(`{mask_url_password(settings.resolved_prediction_log_url)}`): "
+        f"{type(exc).__name__}: {str(exc)[:200]}"
+    )
+
+
+class _LogWriter:
+    """Appends answers to the prediction log; after the first failure it stops trying (a log
+    that is down would otherwise stall every chunk of a batch) and counts what was not written."""
+
+    def __init__(self, settings: Settings, source: str) -> None:
+        self.settings, self.source = settings, source
+        self.written = self.failed = 0
+        self.exc: Exception | None = None
+
+    def write(self, features: pd.DataFrame, prediction: Prediction) -> None:
+        rows = len(prediction.predictions)
+        if self.exc is None:
+            try:
+                self.written += log_predictions(self.settings, features, prediction, self.source)
+                return
+            except Exception as exc:  # any failure of the log: the answer still goes out
+                self.exc = exc
+        self.failed += rows
+
+    def outcome(self) -> LogOutcome:
+        if self.exc is None:
+            return LogOutcome(self.written)
+        total = self.written + self.failed
+        error = _log_failure(self.settings, self.exc, self.failed, total)
+        return LogOutcome(self.written, self.failed, error)
+
+
+def predict(
+    server: ModelServer, rows: Rows, source: str, *, loaded: LoadedModel | None = None
+) -> ServedPrediction:
+    """Check `rows` (InputError names every bad field), predict with the served alias, and log
+    each prediction under `source` (e.g. "cli", "streamlit-predict").
+
+    `loaded` pins the version that answers (a page that already showed which version serves it);
+    by default it is the server's current one. Registry errors (no champion, unreachable before
+    any load) propagate; a prediction log error only sets `log.error`.
+    """
+    features = prepare_inputs(rows, server.spec)  # a refused input never reaches the registry
+    model = loaded if loaded is not None else server.current()
+    prediction = predict_with(model, features, server.spec, server.alias, server.stale)
+    writer = _LogWriter(server.settings, source)
+    writer.write(features, prediction)
+    return ServedPrediction(prediction, features, writer.outcome())
+
+
+Progress = Callable[[int, int], None]
+
+
+def predict_batch(
+    server: ModelServer,
+    rows: pd.DataFrame | list[dict],
+    source: str,
+    *,
+    chunk_size: int = 100_000,
+    on_progress: Progress | None = None,
+) -> ServedBatch:
+    """Score a batch with one model version (see `batch.score_batch`) and log each chunk of
+    predictions as it is scored. `on_progress(rows_done, rows_valid)` runs after each chunk.
+    Invalid rows are in `batch.problems`; InputError only for a file that does not fit the spec."""
+    writer = _LogWriter(server.settings, source)
+
+    def on_chunk(features: pd.DataFrame, prediction: Prediction, done: int, total: int) -> None:
+        writer.write(features, prediction)
+        if on_progress is not None:
+            on_progress(done, total)
+
+    batch = score_batch(server, rows, chunk_size=chunk_size, on_chunk=on_chunk)
+    return ServedBatch(batch, writer.outcome())
