@@ -146,7 +146,8 @@ class JenkinsClient:
             return self._call(what, self._server.build_job, job)
         except JenkinsError as exc:
             cause = exc.__cause__
-            if not (isinstance(cause, requests.HTTPError) and cause.response.status_code == 400):
+            refusal = cause.response if isinstance(cause, requests.HTTPError) else None
+            if refusal is None or refusal.status_code != 400:
                 raise
         response = self._call(
             what,
