@@ -30,4 +30,4 @@ audit: setup ## pip-audit on the locked dependencies (uv.lock); exit 3 when the 
 
 .PHONY: check-secrets
 check-secrets: setup ## Refuse empty, default or weak service secrets unless MLSTACK_ENV=development
-	$(BIN)/mlstack check-secrets
+	$(BIN)/mlstack secrets check

@@ -36,7 +36,7 @@ _WARM_RUN_ALL = """
 import json, sys, time
 from mlstack import lifecycle
 from mlstack.config import load_settings
-import mlstack.model.train, mlstack.registry, mlflow.sklearn, sklearn.ensemble  # warm
+import mlstack.model.train, mlstack.registry.promotion, mlflow.sklearn, sklearn.ensemble  # warm
 ctx = lifecycle.context(load_settings(), "penguins")
 times = []
 for _ in range(int(sys.argv[1])):

@@ -62,13 +62,13 @@ def evaluate(ctx: Context, run_id: str) -> dict:
 
 
 def register(ctx: Context, run_id: str) -> dict:
-    from mlstack.registry import register as run
+    from mlstack.registry.versions import register as run
 
     return run(run_id, ctx.settings, ctx.spec).to_dict()
 
 
 def promote(ctx: Context, version: str) -> dict:
-    from mlstack.registry import promote as run
+    from mlstack.registry.promotion import promote as run
 
     return run(version, ctx.settings, ctx.spec).to_dict()
 
@@ -91,7 +91,7 @@ def run_all(ctx: Context, source: str | None = None, on_step: Callable[[str], No
     registered = register(ctx, trained["run_id"])
     notify("promote")
     decision = promote(ctx, registered["version"])
-    from mlstack.registry import champion_version
+    from mlstack.registry.versions import champion_version
 
     return {
         "ingest": ingested,

@@ -67,7 +67,7 @@ PRELOAD_MODULES = (
     "mlstack.data.validation",
     "mlstack.model.train",
     "mlstack.model.evaluate",
-    "mlstack.registry",
+    "mlstack.registry.promotion",
     "mlstack.alerts",
     "mlstack.orchestration",
     # What a LocalExecutor worker (the task supervisor) and each task runner import on first use.
@@ -386,7 +386,7 @@ class _Row:
 
 def summary_from_xcom(xcom: Mapping[str, Any], settings: Settings | None = None) -> dict[str, Any]:
     """The same summary ``mlstack run`` prints, from the training DAG's task return values."""
-    from mlstack.registry import champion_version
+    from mlstack.registry.versions import champion_version
 
     settings = settings or load_settings()
     registered = xcom["register"]

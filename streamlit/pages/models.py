@@ -6,12 +6,13 @@ import altair as alt
 import mlstack_ui as ui
 import streamlit as st
 
-from mlstack import app_support
-from mlstack.registry import CHALLENGER, CHAMPION, list_versions
+from mlstack import tracking
+from mlstack.registry import CHALLENGER, CHAMPION, history
+from mlstack.registry.versions import list_versions
 from mlstack.serving.loader import TRAIN_HINT, registry_reachable
 
 settings, spec = ui.context()
-name = settings.model_name or spec.model_name
+name = tracking.model_name(settings, spec)
 st.title("Models")
 
 if not registry_reachable(settings):
@@ -28,18 +29,18 @@ def holder(alias: str) -> str:
     return f"v{found[0]}" if found else "none"
 
 
-metric = app_support.primary_metric(settings, spec)
+metric = history.primary_metric(settings, spec)
 col1, col2, col3 = st.columns(3)
 col1.metric(f"@{CHAMPION}", holder(CHAMPION))
 col2.metric(f"@{CHALLENGER}", holder(CHALLENGER))
 col3.metric("registered versions", len(versions))
 
 st.subheader(f"{metric} across versions")
-history = app_support.metric_history(versions, metric)
-if history.empty:
+across = history.metric_history(versions, metric)
+if across.empty:
     st.caption(f"No version has `{metric}` logged.")
 else:
-    base = alt.Chart(history).encode(
+    base = alt.Chart(across).encode(
         x=alt.X("version:O", title="version"),
         y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)),
     )
@@ -53,7 +54,7 @@ else:
     st.caption(f"Gate: `{metric}` must meet the floor and beat the champion on the same holdout rows.")
 
 st.subheader("Versions")
-table = app_support.versions_frame(versions, metric)
+table = history.versions_frame(versions, metric)
 links = [ui.run_link(settings, v["run_id"]) for v in versions]
 column_config = {metric: st.column_config.NumberColumn(format="%.4f")}
 if any(links):
@@ -62,10 +63,10 @@ if any(links):
 st.dataframe(table, hide_index=True, column_config=column_config, key="models.versions")
 
 st.subheader("All metrics")
-st.dataframe(app_support.metrics_frame(versions), hide_index=True, key="models.metrics")
+st.dataframe(history.metrics_frame(versions), hide_index=True, key="models.metrics")
 
 st.subheader("Gate decisions")
-decisions = app_support.gate_decisions(versions)
+decisions = history.gate_decisions(versions)
 if decisions:
     st.dataframe(decisions, hide_index=True, key="models.gate")
 else:

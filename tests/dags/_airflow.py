@@ -66,7 +66,7 @@ def registry(home: Path) -> dict[str, Any]:
     """Champion and versions of the penguins model in the embedded store under ``home``."""
     from mlstack import lifecycle
     from mlstack.config import load_settings
-    from mlstack.registry import champion_version, list_versions
+    from mlstack.registry.versions import champion_version, list_versions
 
     settings = load_settings(home=home / "state", tracking_uri=None, _env_file=None)
     ctx = lifecycle.context(settings, "penguins")

@@ -19,7 +19,7 @@ from mlstack import lifecycle
 from mlstack.config import Settings
 from mlstack.data import sources
 from mlstack.errors import SourceError
-from mlstack.registry import champion_version
+from mlstack.registry.versions import champion_version
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import yaml
 from mlstack import errors, lifecycle
 from mlstack.config import Settings
 from mlstack.data.store import ArtifactStore
-from mlstack.registry import champion_version, list_versions
+from mlstack.registry.versions import champion_version, list_versions
 
 pytestmark = pytest.mark.reliability
 

@@ -25,7 +25,9 @@ import pytest
 
 from mlstack import lifecycle, tracking
 from mlstack.config import Settings
-from mlstack.registry import CHAMPION, LOCK_SUFFIX, champion_version
+from mlstack.registry import CHAMPION
+from mlstack.registry.lock import LOCK_SUFFIX
+from mlstack.registry.versions import champion_version
 from tests.reliability.faults import (
     TaskRun,
     TcpProxy,
@@ -230,7 +232,7 @@ def test_serving_keeps_answering_while_registry_is_down(stack):
 
 
 def test_two_promotions_racing_give_one_champion_and_two_recorded_decisions(stack, monkeypatch):
-    import mlstack.registry as registry
+    from mlstack.registry import promotion
 
     settings = stack.settings("faults-race", gate_floor=0.0)
     weak = stack.settings(
@@ -247,13 +249,13 @@ def test_two_promotions_racing_give_one_champion_and_two_recorded_decisions(stac
     # Both gates read the same champion and decide "promote"; the barrier holds both right before
     # the compare-and-set, so they reach the alias at the same moment.
     barrier = threading.Barrier(2, timeout=120)
-    original = registry.promotion_lock
+    original = promotion.promotion_lock
 
     def racing_lock(client, name, **kwargs):
         barrier.wait()
         return original(client, name, **kwargs)
 
-    monkeypatch.setattr(registry, "promotion_lock", racing_lock)
+    monkeypatch.setattr(promotion, "promotion_lock", racing_lock)
     ctx = lifecycle.context(settings, "penguins")
     decisions: dict[str, dict] = {}
 

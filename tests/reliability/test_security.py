@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mlstack.security import SECRETS, check_secrets, enforce
+from mlstack.secrets_check import SECRETS, check_secrets, enforce
 
 pytestmark = pytest.mark.reliability
 
@@ -205,7 +205,7 @@ def test_secrets_example_is_refused_and_make_secrets_output_is_accepted():
 def test_cli_exit_codes(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSTACK_", "AIRFLOW", "MLFLOW_"))}
     run = lambda extra: subprocess.run(  # noqa: E731
-        [str(BIN / "mlstack"), "check-secrets", "airflow"],
+        [str(BIN / "mlstack"), "secrets", "check", "airflow"],
         cwd=tmp_path,
         env={**env, **extra},
         capture_output=True,

@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -260,9 +261,31 @@ def ensure_groovy_lint() -> Path:
     return GROOVY_LINT
 
 
+def codenarc_servers() -> set[int]:
+    """Pids of CodeNarc servers started from this checkout's npm-groovy-lint.
+
+    Without ``--noserver`` (and for ``--version`` even with it) npm-groovy-lint starts a
+    detached JVM with a 2 GiB heap that outlives the run; no test may leave one behind.
+    """
+    tools = str(ROOT / ".tools")
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        text = [a.decode(errors="replace") for a in args]
+        if any("CodeNarcServer" in a for a in text) and any(a.startswith(tools) for a in text):
+            found.add(int(proc.name))
+    return found
+
+
 def test_groovy_lint_jenkinsfile_and_seed(tmp_path: Path):
-    """Both files in one npm-groovy-lint run (CodeNarc starts once: 9-30 s)."""
+    """Both files in one npm-groovy-lint run (CodeNarc starts once: 9-30 s); no server left after."""
     lint = ensure_groovy_lint()
+    before = codenarc_servers()
     (tmp_path / ".groovylintrc.json").write_text('{"extends":"recommended-jenkinsfile"}')
     shutil.copy(JENKINSFILE, tmp_path / "Jenkinsfile")
     # The seed as Jenkins runs it: JCasC has replaced ${VAR:-default} by the defaults.
@@ -286,6 +309,10 @@ def test_groovy_lint_jenkinsfile_and_seed(tmp_path: Path):
         text=True,
         timeout=300,
     )
+    left = codenarc_servers() - before
+    for pid in left:  # stop what this run left, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"npm-groovy-lint left a CodeNarc server running: pids {sorted(left)}"
     out = proc.stdout[proc.stdout.find("{") :]
     try:
         report = json.loads(out)

@@ -11,7 +11,7 @@ from mlstack import lifecycle
 from mlstack.data import sources
 from mlstack.data.store import ArtifactStore
 from mlstack.errors import DataValidationError, SourceError
-from mlstack.registry import champion_version, list_versions
+from mlstack.registry.versions import champion_version, list_versions
 
 
 def _good() -> pd.DataFrame:

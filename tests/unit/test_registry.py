@@ -6,7 +6,9 @@ import pytest
 
 from mlstack import lifecycle, tracking
 from mlstack.errors import RegistryError
-from mlstack.registry import CHALLENGER, champion_version, list_versions, rollback
+from mlstack.registry import CHALLENGER
+from mlstack.registry.aliases import rollback
+from mlstack.registry.versions import champion_version, list_versions
 
 from .conftest import make_settings
 

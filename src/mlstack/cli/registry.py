@@ -21,7 +21,7 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Point @champion back to the previous (or a named) version; records who and why."""
-    from mlstack.registry import rollback as run
+    from mlstack.registry.aliases import rollback as run
 
     ctx = context(dataset)
     result = run(ctx.settings, ctx.spec, to_version=to_version, reason=reason)
@@ -32,7 +32,7 @@ def rollback(
 @guard
 def models(dataset: DatasetOpt = None, as_json: JsonOpt = False) -> None:
     """Registered versions: aliases, metrics, lineage and gate decisions."""
-    from mlstack.registry import list_versions
+    from mlstack.registry.versions import list_versions
 
     ctx = context(dataset)
     versions = list_versions(ctx.settings, ctx.spec)

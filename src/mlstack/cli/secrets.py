@@ -1,4 +1,4 @@
-"""`mlstack check-secrets`: refuse default or empty secrets."""
+"""`mlstack secrets check`: refuse default or empty secrets."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ from rich.markup import escape
 
 from mlstack.cli.common import app, console, guard
 
+secrets_app = typer.Typer(
+    help="Secrets: refuse empty, default or weak service secrets outside development mode.",
+    no_args_is_help=True,
+)
+app.add_typer(secrets_app, name="secrets", rich_help_panel="Security")
 
-@app.command("check-secrets", rich_help_panel="Security")
+
+@secrets_app.command("check")
 @guard
-def check_secrets(
+def check(
     components: Annotated[
         list[str] | None,
         typer.Argument(
@@ -21,7 +27,7 @@ def check_secrets(
     ] = None,
 ) -> None:
     """Refuse default/empty secrets (exit 2) unless MLSTACK_ENV=development; start-up scripts call this."""
-    from mlstack.security import enforce
+    from mlstack.secrets_check import enforce
 
     report = enforce(components or ["all"])
     console.print(escape(report.to_text()), highlight=False)

@@ -251,7 +251,7 @@ def ensure_champion(settings: Settings | None = None) -> str:
     """
     from mlstack import lifecycle, tracking
     from mlstack.errors import NoChampionError
-    from mlstack.registry import champion_version
+    from mlstack.registry.versions import champion_version
 
     settings = settings or load_settings()
     ctx = lifecycle.context(settings)

@@ -13,7 +13,7 @@ Modes (``MLSTACK_ENV``, from the environment, ``.env`` or ``.secrets``):
 in-process (``dag.test``, a JWT secret generated per state folder) on a local MLflow store without
 auth. Only the start-up of a real service calls the check.
 
-``mlstack check-secrets [airflow|mlflow|client|jenkins|all]`` runs the check (``all`` = airflow,
+``mlstack secrets check [airflow|mlflow|client|jenkins|all]`` runs the check (``all`` = airflow,
 mlflow and client; jenkins only when named); start-up scripts call it
 before starting a service and stop when it exits non-zero. Values are never printed.
 """
@@ -82,6 +82,7 @@ class Secret:
     optional_when: str | None = None  # a variable that, when unset, means this secret is not needed
 
     def how_to_set(self) -> str:
+        """Where to put a value and a command that generates one (never a value)."""
         generate = GENERATE_FERNET if self.kind == "fernet" else GENERATE_TOKEN
         return (
             f"set {self.secrets_name} in .secrets (`make secrets` writes random values), or export "
@@ -157,17 +158,22 @@ COMPONENTS = (*SECRETS, "all")
 
 @dataclass
 class Finding:
+    """One problem with one secret: which, what is wrong, how to fix it."""
+
     label: str
     variable: str
     problem: str
     how: str
 
     def describe(self) -> str:
+        """The finding as one line, without the value."""
         return f"{self.label} ({self.variable}): {self.problem}; {self.how}"
 
 
 @dataclass
 class SecretsReport:
+    """The outcome of one check: the mode, what was checked, what was wrong."""
+
     mode: str
     components: list[str]
     findings: list[Finding] = field(default_factory=list)
@@ -175,9 +181,11 @@ class SecretsReport:
 
     @property
     def refused(self) -> bool:
+        """True when a service must not start: findings outside development mode."""
         return self.mode != "development" and bool(self.findings)
 
     def to_text(self) -> str:
+        """The report as printed by `mlstack secrets check` (never a value)."""
         head = f"secrets check ({', '.join(self.components)}; MLSTACK_ENV={self.mode}): "
         if not self.findings:
             return head + f"ok ({len(self.checked)} checked)"
@@ -206,6 +214,7 @@ def environment(cwd: Path | None = None, environ: Mapping[str, str] | None = Non
 
 
 def mode_of(env: Mapping[str, str]) -> str:
+    """MLSTACK_ENV as one of MODES (dev/prod accepted); ConfigError for anything else."""
     mode = (env.get(ENV_VAR) or "auto").strip().lower()
     aliases = {"dev": "development", "prod": "production", "": "auto"}
     mode = aliases.get(mode, mode)
@@ -271,24 +280,3 @@ def enforce(components: Iterable[str] = ("all",), env: Mapping[str, str] | None 
     if report.refused:
         raise ConfigError(report.to_text())
     return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m mlstack.security [airflow|mlflow|client|all]``: the check without the CLI's extras.
-
-    For images that carry only this package's core (e.g. an MLflow server image): exit 2 when refused.
-    """
-    import sys
-
-    args = list(sys.argv[1:] if argv is None else argv) or ["all"]
-    try:
-        report = enforce(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(report.to_text())
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,23 +1,28 @@
-"""The Models page's tables (no Streamlit import here).
+"""The registry's history as tables: versions, metrics across versions, gate decisions.
 
-Left here for the registry package to take over; everything else that lived in this module moved
-to the module that owns its rule: `mlstack.mlflow_links`, `mlstack.serving.form`,
-`mlstack.serving.batch` and `mlstack.serving.loader.TRAIN_HINT`.
+Each function reads the output of `versions.list_versions()`; the Models page shows them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 
 from mlstack.config import Settings
 from mlstack.data.spec import DatasetSpec
+from mlstack.registry import CHAMPION
+from mlstack.registry.gate import TAG_GROUP, rule_for
+
+Versions = list[dict[str, Any]]
 
 
 def primary_metric(settings: Settings, spec: DatasetSpec) -> str:
-    return settings.gate_metric or spec.gate.metric
+    """The metric the gate decides on (MLSTACK_GATE_METRIC, else the spec's)."""
+    return rule_for(settings, spec).metric
 
 
-def versions_frame(versions: list[dict], metric: str) -> pd.DataFrame:
+def versions_frame(versions: Versions, metric: str) -> pd.DataFrame:
     """One row per version (newest first): aliases, primary metric, lineage, gate verdict."""
     rows = []
     for v in versions:
@@ -32,27 +37,27 @@ def versions_frame(versions: list[dict], metric: str) -> pd.DataFrame:
                 "git_commit": (tags.get("git_commit") or "")[:12],
                 "orchestrator": tags.get("orchestrator", ""),
                 "dag_run": " / ".join(x for x in (tags.get("dag_id"), tags.get("orchestrator_run_id")) if x),
-                "gate": tags.get("gate.verdict", ""),
-                "gate_reason": tags.get("gate.reason", ""),
+                "gate": tags.get(TAG_GROUP + "verdict", ""),
+                "gate_reason": tags.get(TAG_GROUP + "reason", ""),
                 "run_id": v.get("run_id", ""),
             }
         )
     return pd.DataFrame(rows)
 
 
-def metrics_frame(versions: list[dict]) -> pd.DataFrame:
+def metrics_frame(versions: Versions) -> pd.DataFrame:
     """Every logged metric per version (columns: version, then metric names)."""
     rows = [{"version": int(v["version"]), **v.get("metrics", {})} for v in versions]
     return pd.DataFrame(rows).sort_values("version") if rows else pd.DataFrame()
 
 
-def metric_history(versions: list[dict], metric: str) -> pd.DataFrame:
+def metric_history(versions: Versions, metric: str) -> pd.DataFrame:
     """The primary metric across versions, oldest first, with which one is champion."""
     rows = [
         {
             "version": int(v["version"]),
             metric: v.get("metrics", {}).get(metric),
-            "role": "champion" if "champion" in v.get("aliases", []) else "other",
+            "role": "champion" if CHAMPION in v.get("aliases", []) else "other",
         }
         for v in versions
     ]
@@ -60,11 +65,13 @@ def metric_history(versions: list[dict], metric: str) -> pd.DataFrame:
     return frame.dropna(subset=[metric]).sort_values("version").reset_index(drop=True)
 
 
-def gate_decisions(versions: list[dict]) -> list[dict]:
+def gate_decisions(versions: Versions) -> list[dict[str, Any]]:
     """Versions that went through the gate, newest first, with their recorded decision."""
     out = []
     for v in versions:
-        gate = {k.removeprefix("gate."): t for k, t in v.get("tags", {}).items() if k.startswith("gate.")}
-        if gate:
-            out.append({"version": v["version"], **gate})
+        decision = {
+            k.removeprefix(TAG_GROUP): t for k, t in v.get("tags", {}).items() if k.startswith(TAG_GROUP)
+        }
+        if decision:
+            out.append({"version": v["version"], **decision})
     return out

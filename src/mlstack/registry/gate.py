@@ -1,0 +1,186 @@
+"""The promotion gate's rule, pure: scores in, a verdict and its reason out. No MLflow here.
+
+A challenger is promoted when it is not already the champion, its primary metric meets the
+floor, and either there is no champion or it beats the champion, scored on the same holdout
+rows, by a strictly positive improvement of at least `min_improvement`. `promotion.promote()`
+gathers the scores and applies the verdict to the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from mlstack.config import Settings
+from mlstack.data.spec import DatasetSpec
+
+TAG_GROUP = "gate."  # recorded decisions are tags mlstack.gate.<field> on the version
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """What the gate compares: the metric, its direction, the floor and the least improvement."""
+
+    metric: str
+    higher_is_better: bool
+    floor: float
+    min_improvement: float = 0.0
+
+    @property
+    def sense(self) -> str:
+        """The metric's direction in words."""
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    def meets_floor(self, value: float) -> bool:
+        """True when `value` is on the right side of the floor (equal counts)."""
+        return value >= self.floor if self.higher_is_better else value <= self.floor
+
+    def improvement(self, challenger: float, champion: float) -> float:
+        """How much better the challenger is (negative when worse), whatever the direction."""
+        return (challenger - champion) if self.higher_is_better else (champion - challenger)
+
+
+def rule_for(settings: Settings, spec: DatasetSpec) -> GateRule:
+    """The gate rule in force: settings (MLSTACK_GATE_*) over the dataset spec's defaults."""
+    metric = settings.gate_metric or spec.gate.metric
+    return GateRule(
+        metric=metric,
+        higher_is_better=spec.higher_is_better(metric),
+        floor=settings.gate_floor if settings.gate_floor is not None else spec.gate.floor,
+        min_improvement=settings.gate_min_improvement,
+    )
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """One verdict of the gate on one model version, as recorded on that version."""
+
+    name: str
+    version: str
+    verdict: str  # "promoted" | "refused"
+    reason: str
+    metric: str
+    challenger_value: float
+    champion_version: str | None
+    champion_value: float | None
+    delta: float | None
+    floor: float
+    min_improvement: float
+    decided_at: str
+
+    @property
+    def promoted(self) -> bool:
+        """True when the verdict moves `champion` to this version."""
+        return self.verdict == "promoted"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, as the CLI, XCom and the lifecycle summary carry it."""
+        return asdict(self)
+
+
+def _verdict_before_comparison(
+    rule: GateRule, version: str, challenger_value: float, champion_version: str | None
+) -> tuple[str, str] | None:
+    """The verdict when it needs no champion score, else None."""
+    if champion_version == version:
+        return "refused", f"version {version} is already the champion"
+    if not rule.meets_floor(challenger_value):
+        return "refused", (
+            f"{rule.metric}={challenger_value:.4f} does not meet the floor {rule.floor} ({rule.sense})"
+        )
+    if champion_version is None:
+        return (
+            "promoted",
+            f"no champion yet and {rule.metric}={challenger_value:.4f} meets the floor {rule.floor}",
+        )
+    return None
+
+
+def needs_champion_score(
+    rule: GateRule, version: str, challenger_value: float, champion_version: str | None
+) -> bool:
+    """True when `decide` compares against the champion, so its score must be measured first."""
+    return _verdict_before_comparison(rule, version, challenger_value, champion_version) is None
+
+
+def decide(
+    rule: GateRule,
+    *,
+    name: str,
+    version: str,
+    challenger_value: float,
+    champion_version: str | None,
+    champion_value: float | None,
+    holdout_rows: int,
+    decided_at: str,
+) -> GateDecision:
+    """The gate's verdict on `version` of model `name`, with a reason a person can check.
+
+    `champion_value` is the champion's score on the same `holdout_rows` rows; it is required
+    only when `needs_champion_score` says so, and ignored otherwise.
+    """
+    early = _verdict_before_comparison(rule, version, challenger_value, champion_version)
+    delta: float | None = None
+    if early is not None:
+        (verdict, reason), champion_value = early, None
+    else:
+        if champion_value is None:
+            raise ValueError(f"the champion v{champion_version} must be scored to decide on v{version}")
+        delta = rule.improvement(challenger_value, champion_value)
+        promoted = delta > 0 and delta >= rule.min_improvement
+        verdict = "promoted" if promoted else "refused"
+        outcome = (
+            f">= {rule.min_improvement}" if promoted else f"is not positive and >= {rule.min_improvement}"
+        )
+        reason = (
+            f"{rule.metric} {challenger_value:.4f} vs champion v{champion_version} {champion_value:.4f} "
+            f"on the same {holdout_rows} holdout rows: improvement {delta:+.4f} {outcome}"
+        )
+    return GateDecision(
+        name=name,
+        version=version,
+        verdict=verdict,
+        reason=reason,
+        metric=rule.metric,
+        challenger_value=challenger_value,
+        champion_version=champion_version,
+        champion_value=champion_value,
+        delta=delta,
+        floor=rule.floor,
+        min_improvement=rule.min_improvement,
+        decided_at=decided_at,
+    )
+
+
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "no champion"
+
+
+def lost_race(decision: GateDecision, champion_now: str | None, decided_at: str) -> GateDecision:
+    """A promotion turned into a refusal: the champion moved while the gate was deciding."""
+    compared = decision.champion_version
+    return replace(
+        decision,
+        verdict="refused",
+        reason=(
+            f"lost a race: the champion moved from {_v(compared)} to {_v(champion_now)} while "
+            f"this gate was deciding ({decision.reason}); run the gate again to compare against "
+            f"{_v(champion_now)}"
+        ),
+        decided_at=decided_at,
+    )
+
+
+def as_tags(decision: GateDecision) -> dict[str, str]:
+    """The decision as the version's tags (keys without the `mlstack.` prefix); None -> ""."""
+    values = {
+        "verdict": decision.verdict,
+        "reason": decision.reason,
+        "metric": decision.metric,
+        "challenger_value": decision.challenger_value,
+        "champion_version": decision.champion_version or "",
+        "champion_value": "" if decision.champion_value is None else decision.champion_value,
+        "delta": "" if decision.delta is None else decision.delta,
+        "decided_at": decision.decided_at,
+    }
+    return {TAG_GROUP + key: str(value) for key, value in values.items()}

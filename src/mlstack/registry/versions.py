@@ -1,0 +1,133 @@
+"""Model versions: register a run's model, find versions, read the champion, list them all."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mlstack import tracking
+from mlstack.config import Settings
+from mlstack.data.spec import DatasetSpec
+from mlstack.errors import RegistryError
+from mlstack.lineage import TAG_PREFIX, orchestrator_context
+from mlstack.model.train import run_model_uri
+from mlstack.registry import CHALLENGER, CHAMPION, now
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    """The version a run's model got (or had already), under alias `challenger` when new."""
+
+    name: str
+    version: str
+    run_id: str
+    created: bool  # False when this run (or orchestrator run) was registered before
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, as the CLI and XCom carry it."""
+        return asdict(self)
+
+
+def register(run_id: str, settings: Settings, spec: DatasetSpec) -> RegisterResult:
+    """Create a version of the run's model with lineage tags and alias `challenger`.
+
+    Idempotent: a retried or cleared task finds the version made for the same run, or for the
+    same orchestrator run, instead of registering a duplicate.
+    """
+    client = tracking.configure(settings)
+    name = tracking.model_name(settings, spec)
+    run = client.get_run(run_id)
+    context = orchestrator_context()
+    existing = find_version(settings, name, run_id=run_id)
+    if existing is None and context["orchestrator"] != "cli":
+        existing = find_version(
+            settings, name, tag=(TAG_PREFIX + "orchestrator_run_id", context["orchestrator_run_id"])
+        )
+    if existing is not None:
+        return RegisterResult(name, str(existing.version), existing.run_id, False)
+
+    import mlflow
+
+    tags = {k: v for k, v in run.data.tags.items() if k.startswith(TAG_PREFIX)}
+    tags.update({TAG_PREFIX + k: v for k, v in context.items()})
+    tags[TAG_PREFIX + "registered_at"] = now()
+    version = mlflow.register_model(run_model_uri(run_id), name, tags=tags, await_registration_for=120)
+    _wait_ready(client, name, str(version.version))
+    client.set_registered_model_alias(name, CHALLENGER, str(version.version))
+    return RegisterResult(name, str(version.version), run_id, True)
+
+
+def _wait_ready(client: MlflowClient, name: str, version: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get_model_version(name, version).status
+        if status == "READY":
+            return
+        if status == "FAILED_REGISTRATION":
+            raise RegistryError(f"model {name} version {version}: registration failed")
+        time.sleep(0.5)
+    raise RegistryError(f"model {name} version {version}: not READY after {timeout:.0f}s")
+
+
+def find_version(
+    settings: Settings,
+    name: str,
+    run_id: str | None = None,
+    tag: tuple[str, str] | None = None,
+) -> ModelVersion | None:
+    """The first version of `name` made from `run_id` or carrying tag (key, value); None if none."""
+    client = tracking.configure(settings)
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except Exception:
+        return None
+    for v in versions:
+        if run_id and v.run_id == run_id:
+            return v
+        if tag and v.tags.get(tag[0]) == tag[1]:
+            return v
+    return None
+
+
+def champion_version(settings: Settings, name: str) -> str | None:
+    """The version `champion` points at, or None (no champion, no model, or no registry)."""
+    client = tracking.configure(settings)
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except Exception:
+        return None
+
+
+def list_versions(settings: Settings, spec: DatasetSpec) -> list[dict[str, Any]]:
+    """Every version, newest first: aliases, run metrics, lineage and gate tags."""
+    client = tracking.configure(settings)
+    name = tracking.model_name(settings, spec)
+    try:
+        model = client.get_registered_model(name)
+        versions = client.search_model_versions(f"name = '{name}'")
+    except Exception:
+        return []
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (model.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    out = []
+    for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        metrics = client.get_run(v.run_id).data.metrics if v.run_id else {}
+        out.append(
+            {
+                "name": name,
+                "version": str(v.version),
+                "aliases": sorted(aliases.get(str(v.version), [])),
+                "run_id": v.run_id,
+                "created": datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).isoformat(),
+                "metrics": metrics,
+                "tags": {k.removeprefix(TAG_PREFIX): t for k, t in v.tags.items()},
+            }
+        )
+    return out
