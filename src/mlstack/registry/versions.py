@@ -50,7 +50,7 @@ def register(run_id: str, settings: Settings, spec: DatasetSpec) -> RegisterResu
             settings, name, tag=(TAG_PREFIX + "orchestrator_run_id", context["orchestrator_run_id"])
         )
     if existing is not None:
-        return RegisterResult(name, str(existing.version), existing.run_id, False)
+        return RegisterResult(name, str(existing.version), str(existing.run_id or run_id), False)
 
     import mlflow
 

@@ -21,7 +21,7 @@ def form_defaults(spec: DatasetSpec, reference: pd.DataFrame | None = None) -> d
     for name, feature in spec.features.items():
         column = reference[name].dropna() if reference is not None and name in reference else None
         if feature.is_numeric:
-            value = None
+            category: str | None = None
             if column is not None and len(column):
                 numbers = pd.to_numeric(column, errors="coerce").dropna()
                 value = float(numbers.median()) if len(numbers) else None
@@ -41,8 +41,8 @@ def form_defaults(spec: DatasetSpec, reference: pd.DataFrame | None = None) -> d
             if column is not None and len(column):
                 common = column.astype(str).str.strip()
                 common = common[common.isin(categories)]
-                value = common.mode().iloc[0] if len(common) else None
-            out[name] = value if value is not None else (categories[0] if categories else None)
+                category = common.mode().iloc[0] if len(common) else None
+            out[name] = category if category is not None else (categories[0] if categories else None)
     return out
 
 
