@@ -180,7 +180,7 @@ def dag_test(
     current: Annotated[
         list[str] | None, typer.Option(help="Batch URI or predictions:<window>; once per run")
     ] = None,
-    run_triggered: Annotated[
+    then_run_triggered: Annotated[
         bool, typer.Option("--run-triggered", help="Then execute the triggered training")
     ] = False,
     as_json: JsonOpt = False,
@@ -190,7 +190,7 @@ def dag_test(
 
     embedded.use_embedded_env()
     drift_runs = [embedded.run_drift_dag({"current": c} if c else {}) for c in current or [None]]
-    training_runs = embedded.run_triggered() if run_triggered else []
+    training_runs = embedded.run_triggered() if then_run_triggered else []
     _print_runs(drift_runs, training_runs, as_json)
 
 

@@ -49,7 +49,9 @@ def check_task(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return summary.to_xcom()
 
 
-def retrain_conf(xcom: Mapping[str, Any] | None, params: Mapping[str, Any] | None = None) -> dict | None:
+def retrain_conf(
+    xcom: Mapping[str, Any] | None, params: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The training DAG's conf when drift was found; None (falsy: short-circuit) otherwise."""
     if not xcom:
         return None
