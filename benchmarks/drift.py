@@ -7,7 +7,7 @@ drift in four columns, chosen to sit clearly on either side of Evidently's thres
     x3 shift +0.05 sd                                   -> no drift by Evidently's measure
     x4..x9 unchanged
 
-Figure: what `mlstack.monitor.drift.check_drift` spends on the comparison itself, from the two
+Figure: what `mlstack.drift.check.check_drift` spends on the comparison itself, from the two
 in-memory frames to the verdict and the rendered HTML report: the seeded sample
 (MLSTACK_DRIFT_SAMPLE_SIZE rows per side, default 20 000), spec-typed columns, and Evidently's
 DataDriftPreset with tests. Reading the data and writing reports are outside the timer for both
@@ -75,7 +75,8 @@ def bench_spec():
 
 def drift_check(reference: pd.DataFrame, current: pd.DataFrame, spec, sample_size: int, seed: int = 42):
     """The comparison step of check_drift: seeded sample, typed frames, Evidently + HTML."""
-    from mlstack.monitor.drift import evaluate, features_frame, sample_rows
+    from mlstack.drift.check import evaluate
+    from mlstack.drift.inputs import features_frame, sample_rows
 
     started = time.perf_counter()
     ref = features_frame(sample_rows(reference, sample_size, seed), spec, "reference")

@@ -1,6 +1,6 @@
 """Drift monitoring: check -> (on drift) alert mail + trigger the training DAG; the gate decides.
 
-Every task is one call into ``mlstack.monitor.drift_flow``; only a small summary travels as XCom.
+Every task is one call into ``mlstack.drift.flow``; only the check's summary travels as XCom.
 Nothing heavy (Evidently, pandas, MLflow) is imported while the file is parsed.
 """
 
@@ -78,20 +78,20 @@ default_args = {
 def drift_monitor():
     @task
     def check(params=None) -> dict:
-        from mlstack.monitor.drift_flow import check_task
+        from mlstack.drift.flow import check_task
 
         return check_task(params)
 
     @task.short_circuit
     def on_drift(summary: dict, params=None) -> dict | None:
         """The training DAG's conf on drift; None skips the alert and the retraining."""
-        from mlstack.monitor.drift_flow import retrain_conf
+        from mlstack.drift.flow import retrain_conf
 
         return retrain_conf(summary, params)
 
     @task
     def alert(summary: dict) -> bool:
-        from mlstack.monitor.drift_flow import alert_task
+        from mlstack.drift.flow import alert_task
 
         return alert_task(summary, TRAINING_DAG_ID)
 

@@ -1,9 +1,9 @@
 # Drift monitoring: the CI drift check and the end-to-end drift simulation.
 #
-# drift-check contract (the Jenkinsfile's "Drift check" stage): the report lands in
-# $(DRIFT_REPORT_DIR)/latest.html (+ latest.json), and the drift command's own exit code in
-# $(DRIFT_REPORT_DIR)/exit-code: 0 = no drift, 3 = drift, anything else = the check failed.
-# make itself exits 0 only when there was no drift (make turns any failing recipe into 2).
+# drift-check is the CI drift contract (the Jenkinsfile's "Drift check" stage), defined by
+# `mlstack drift ci`: the report lands in $(DRIFT_REPORT_DIR)/latest.html (+ latest.json), and the
+# check's own exit code in $(DRIFT_REPORT_DIR)/exit-code: 0 = no drift, 3 = drift, 2 = the check
+# failed. make itself exits 0 only when there was no drift (make turns any failing recipe into 2).
 
 DRIFT_REPORT_DIR ?= reports/drift
 # What to check: a batch URI or predictions:<window>. Empty: a fresh no-drift synthetic batch.
@@ -20,24 +20,8 @@ DRIFT_DEMO_DRIFT ?= --drift bill_length_mm:shift=2 --drift flipper_length_mm:shi
 ##@ Drift monitoring
 .PHONY: drift-check
 drift-check: setup ## Drift of DRIFT_CURRENT (default: a fresh no-drift batch) vs @champion; report in reports/drift/
-	@set -uo pipefail
-	dir="$(DRIFT_REPORT_DIR)"
-	mkdir -p "$$dir"
-	rm -f "$$dir/exit-code" "$$dir/latest.html" "$$dir/latest.json"
-	fail() { echo "$$1" > "$$dir/exit-code"; exit "$$1"; }
-	current="$(DRIFT_CURRENT)"
-	if [ -z "$$current" ]; then
-	  current="$$dir/batch-seed$(DRIFT_SEED).csv"
-	  $(BIN)/mlstack generate --rows $(DRIFT_ROWS) --seed $(DRIFT_SEED) --out "$$current" || fail 2
-	fi
-	# Embedded defaults (a fresh CI workspace) have no champion yet: train one first.
-	# With a tracking server configured, a missing champion is an error, not something to paper over.
-	PYTHONWARNINGS=ignore $(BIN)/python -m mlstack.monitor.drift_flow ensure-champion || fail 2
-	$(BIN)/mlstack drift --current "$$current" --fail-on-drift --report-dir "$$dir"
-	code=$$?
-	echo "$$code" > "$$dir/exit-code"
-	echo "drift-check: exit code $$code (0 no drift, 3 drift, other: the check failed); report $$dir/latest.html"
-	exit "$$code"
+	$(BIN)/mlstack drift ci --report-dir "$(DRIFT_REPORT_DIR)" --current "$(DRIFT_CURRENT)" \
+	  --rows $(DRIFT_ROWS) --seed $(DRIFT_SEED)
 
 .PHONY: drift-demo
 drift-demo: setup ## Simulate drift end to end: drifted batch -> drift DAG (alert, trigger) -> retraining -> gate
@@ -46,16 +30,16 @@ drift-demo: setup ## Simulate drift end to end: drifted batch -> drift DAG (aler
 	mkdir -p "$(DRIFT_DEMO_DIR)"
 	batch="$$(realpath -m "$(DRIFT_DEMO_DIR)/drifted-seed$(DRIFT_DEMO_SEED).csv")"
 	echo "== 1. a champion to compare with"
-	$(BIN)/python -m mlstack.monitor.drift_flow ensure-champion
+	$(BIN)/mlstack drift ensure-champion
 	echo "== 2. a drifted synthetic batch: $$batch"
 	$(BIN)/mlstack generate --rows $(DRIFT_DEMO_ROWS) --seed $(DRIFT_DEMO_SEED) $(DRIFT_DEMO_DRIFT) --out "$$batch"
 	echo "== 3. the drift DAG on embedded defaults (airflow dags test drift_monitor)"
-	eval "$$($(BIN)/python -m mlstack.monitor.drift_flow env)"
+	eval "$$($(BIN)/mlstack drift env)"
 	$(BIN)/airflow dags test drift_monitor -c "{\"current\": \"$$batch\"}" > "$(DRIFT_DEMO_DIR)/drift_monitor.log" 2>&1 \
 	  || { tail -n 40 "$(DRIFT_DEMO_DIR)/drift_monitor.log"; exit 1; }
-	$(BIN)/python -m mlstack.monitor.drift_flow latest
+	$(BIN)/mlstack drift latest
 	grep -hoE "alert (mail sent to .*|not mailed: .*)" "$(DRIFT_DEMO_DIR)/drift_monitor.log" | head -n 1 || true
 	echo "== 4. the retraining it triggered (no scheduler in embedded mode: run the queued run here)"
-	$(BIN)/python -m mlstack.monitor.drift_flow run-triggered
+	$(BIN)/mlstack drift run-triggered
 	echo "== 5. the registry after the gate's decision"
 	$(BIN)/mlstack models

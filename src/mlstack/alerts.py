@@ -25,10 +25,13 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlstack.config import Settings, load_settings
 from mlstack.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlstack.drift.result import DriftSummary
 
 log = logging.getLogger(__name__)
 
@@ -266,24 +269,16 @@ def send_alert(
     return True
 
 
-def drift_alert_mail(
-    *, model: str, dataset: str, summary: Mapping[str, Any], report_uri: str | None = None, action: str = ""
-) -> tuple[str, str]:
-    """Subject and HTML body of a drift alert (for the drift monitor)."""
-    drifted = summary.get("drifted_columns") or summary.get("drifted") or []
-    share = summary.get("share") or summary.get("drift_share")
-    head = f"{len(drifted)} drifted column(s)" if drifted else "drift detected"
-    if isinstance(share, int | float):
-        head += f" ({share:.0%} of columns)"
-    subject = f"[mlstack] drift on {model}: {head}"[:250]
-    rows = "".join(
-        f"<tr><th align='left'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in summary.items()
-    )
+def drift_alert_mail(summary: DriftSummary, *, action: str = "") -> tuple[str, str]:
+    """Subject and HTML body of a drift alert: the summary's text, then what happens next."""
+    from mlstack.drift.result import format_summary
+
+    head = f"{summary.drifted_count} drifted column(s) ({summary.drifted_share:.0%} of columns)"
+    subject = f"[mlstack] drift on {summary.model}: {head}"[:250]
     body = (
-        f"<p>Drift detected for model <b>{html.escape(model)}</b> on dataset "
-        f"<b>{html.escape(dataset)}</b>.</p><table>{rows}</table>"
-        + (f"<p>Report: {html.escape(report_uri)}</p>" if report_uri else "")
+        f"<p>Drift detected for model <b>{html.escape(summary.model)}</b> on dataset "
+        f"<b>{html.escape(summary.dataset)}</b>.</p>"
+        f"<pre>{html.escape(format_summary(summary))}</pre>"
         + (f"<p>{html.escape(action)}</p>" if action else "")
     )
     return subject, body

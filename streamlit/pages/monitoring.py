@@ -8,7 +8,8 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from mlstack.config import mask_url_password
-from mlstack.monitor.drift import latest_report, latest_report_html
+from mlstack.drift.reports import latest_report, latest_report_html
+from mlstack.drift.result import format_summary
 from mlstack.monitoring import prediction_log
 
 settings, spec = ui.context()
@@ -23,33 +24,28 @@ except Exception as exc:
     st.error(f"The drift reports cannot be read: {type(exc).__name__}: {str(exc)[:200]}")
 if report is None:
     st.info(
-        "No drift report yet. Run a check with `mlstack drift --current predictions:24h` "
-        "(the prediction log of the last day) or `mlstack drift --current <batch file or URI>`, "
+        "No drift report yet. Run a check with `mlstack drift check --current predictions:24h` "
+        "(the prediction log of the last day) or `mlstack drift check --current <batch file or URI>`, "
         "or let the drift DAG run on its schedule.",
         icon="ℹ️",
     )
 else:
-    summary = report["summary"]
-    model = summary.get("model", {})
-    verdict = "drift detected" if summary.get("drift_detected") else "no drift"
+    result = report.result
+    summary = result.summary()
     col1, col2, col3 = st.columns(3)
-    col1.metric("verdict", verdict)
+    col1.metric("verdict", "drift detected" if summary.drift_detected else "no drift")
     col2.metric(
         "drifted columns",
-        f"{summary.get('drifted_count', 0)}/{summary.get('columns_checked', 0)}",
-        help=f"drift when the share reaches {summary.get('drift_share_threshold')}",
+        f"{summary.drifted_count}/{summary.columns_checked}",
+        help=f"drift when the share reaches {summary.drift_share_threshold}",
     )
-    col3.metric("champion checked", f"v{model.get('champion_version', '?')}")
-    current, reference = summary.get("current", {}), summary.get("reference", {})
-    st.markdown(
-        f"Checked **{summary.get('checked_at', '?')}**: current `{current.get('source', '?')}` "
-        f"({current.get('rows', '?')} rows) against the champion's training snapshot "
-        f"`{reference.get('dataset_id', '?')}` ({reference.get('rows', '?')} rows)."
-    )
-    link = summary.get("mlflow", {}).get("run_url")
+    col3.metric("champion checked", f"v{summary.champion_version}")
+    st.caption(f"Checked {summary.checked_at}")
+    st.text(format_summary(summary))
+    link = result.mlflow.get("run_url")
     if link:
         st.markdown(f"[Open the drift run in MLflow]({link})")
-    columns = pd.DataFrame(summary.get("columns", []))
+    columns = pd.DataFrame([c.to_dict() for c in result.columns])
     if not columns.empty:
         columns = columns.sort_values("severity", ascending=False)
         st.dataframe(columns, hide_index=True, key="monitoring.drift_columns")
@@ -60,7 +56,7 @@ else:
         )
         if st.toggle("Show the full Evidently report", key="monitoring.show_report"):
             components.html(html, height=900, scrolling=True)
-    st.caption(f"Report: `{report['html_uri']}`")
+    st.caption(f"Report: `{report.html_uri}`")
 
 # --- prediction volume ----------------------------------------------------------------------
 st.header("Predictions")

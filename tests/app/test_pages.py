@@ -344,7 +344,7 @@ def test_monitoring_shows_volume_and_says_when_there_is_no_drift_report(app_home
 def test_monitoring_shows_the_latest_drift_report(app_home, tmp_path):
     from mlstack import lifecycle
     from mlstack.data.synthetic import generate, parse_drift
-    from mlstack.monitor.drift import check_drift
+    from mlstack.drift.check import check_drift
 
     batch = tmp_path / "drifted.csv"
     generate(3000, 11, SPEC, drift=parse_drift(["bill_length_mm:shift=3", "body_mass_g:shift=3"])).to_csv(

@@ -120,13 +120,34 @@ def _starttls(server) -> Settings:
 
 
 def test_drift_alert_reaches_plain_smtp(clean_env, smtp_server):
-    subject, body = alerts.drift_alert_mail(
+    from mlstack.drift.result import ColumnDrift, DriftSummary
+
+    summary = DriftSummary(
+        drift_detected=True,
+        drifted_share=0.14,
+        drifted_count=1,
+        columns_checked=7,
+        drift_share_threshold=0.1,
+        top_drifted=(ColumnDrift("bill_length_mm", "K-S p_value", 1e-6, 0.05, True, 5e4),),
         model="penguins-classifier",
+        champion_version="1",
         dataset="penguins",
-        summary={"drifted_columns": ["bill_length_mm"], "share": 0.14},
-        report_uri="s3://bucket/reports/drift/x.html",
-        action="retraining triggered",
+        reference_dataset_id="ds-1",
+        reference_rows=344,
+        reference_sampled_rows=344,
+        current="new.csv",
+        current_kind="batch",
+        current_rows=300,
+        current_sampled_rows=300,
+        sample_size=20_000,
+        seed=42,
+        retrain_source="s3://bucket/raw/new.csv",
+        report_link="s3://bucket/reports/drift/x.html",
+        report_html="s3://bucket/reports/drift/x.html",
+        mlflow_run_id=None,
+        checked_at="2026-01-01T00:00:00+00:00",
     )
+    subject, body = alerts.drift_alert_mail(summary, action="retraining triggered")
     assert alerts.send_alert(subject, body, settings=_plain(smtp_server)) is True
     (mail,) = smtp_server.wait_for(1)
     assert mail["Subject"] == subject

@@ -16,7 +16,7 @@ import pytest
 from mlstack import lifecycle, tracking
 from mlstack.config import Settings
 from mlstack.data.synthetic import generate, parse_drift
-from mlstack.monitor import drift
+from mlstack.drift import check, reports
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_drifted_batch_on_s3_and_mlflow_server(stack, mlflow_server, s3_server, 
     path = tmp_path / "drifted.csv"
     generate(300, seed=11, spec=ctx.spec, drift=parse_drift(STRONG)).to_csv(path, index=False)
 
-    result = drift.check_drift(ctx, str(path))
+    result = check.check_drift(ctx, str(path))
 
     assert result.drift_detected
     assert result.reference["dataset_id"] == summary["ingest"]["dataset_id"]
@@ -83,7 +83,7 @@ def test_drifted_batch_on_s3_and_mlflow_server(stack, mlflow_server, s3_server, 
     with open(local, encoding="utf-8") as fh:
         assert json.load(fh)["drift_detected"] is True
 
-    latest = drift.latest_report(ctx.settings)
-    assert latest["summary"]["report"]["id"] == result.report["id"]
-    assert latest["html_uri"].startswith("s3://")
-    assert drift.latest_report_html(ctx.settings).lstrip().lower().startswith("<!doctype html")
+    latest = reports.latest_report(ctx.settings)
+    assert latest.result.report["id"] == result.report["id"]
+    assert latest.html_uri.startswith("s3://")
+    assert reports.latest_report_html(ctx.settings).lstrip().lower().startswith("<!doctype html")

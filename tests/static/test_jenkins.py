@@ -223,6 +223,20 @@ def test_drift_stage_turns_drift_into_unstable_and_archives_the_report():
     assert "latest.html" in post  # the HTML report is also published as a link (htmlpublisher)
 
 
+def test_drift_check_target_is_the_ci_contract_command():
+    """`make drift-check` (the stage's one step) runs `mlstack drift ci` into reports/drift."""
+    proc = subprocess.run(
+        ["make", "-n", "--no-print-directory", "drift-check"],
+        cwd=ROOT,
+        env=make_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"mlstack drift ci --report-dir \"?reports/drift\"?", proc.stdout), proc.stdout[-500:]
+
+
 def test_retrain_runs_only_on_main_after_drift():
     retrain = stage(jenkinsfile(), "Retrain")
     when = block(retrain, r"\bwhen")

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from mlstack import lifecycle, tracking
 from mlstack.data.synthetic import generate, parse_drift, reference_frame
+from mlstack.drift import check, inputs, reports
+from mlstack.drift.result import EXIT_DRIFT, EXIT_NO_DRIFT, format_summary
 from mlstack.errors import ConfigError, InputError, NoChampionError
-from mlstack.monitor import drift
 
 from .conftest import make_settings
 
@@ -47,37 +48,37 @@ def _batch(tmp_path: Path, name: str, rows: int = 300, seed: int = 0, drift_item
     [("24h", 86400), ("30m", 1800), ("7d", 604800), ("2w", 1209600), ("90s", 90), ("1.5h", 5400)],
 )
 def test_parse_window(text, seconds):
-    assert drift.parse_window(text).total_seconds() == seconds
+    assert inputs.parse_window(text).total_seconds() == seconds
 
 
 @pytest.mark.parametrize("text", ["", "24", "h", "-1h", "0h", "24x", "24 hours"])
 def test_parse_window_rejects(text):
     with pytest.raises(ConfigError, match="drift window"):
-        drift.parse_window(text)
+        inputs.parse_window(text)
 
 
 def test_sample_size_floor():
-    assert drift.check_sample_size(0) == 0
-    assert drift.check_sample_size(drift.MIN_SAMPLE_SIZE) == drift.MIN_SAMPLE_SIZE
+    assert inputs.check_sample_size(0) == 0
+    assert inputs.check_sample_size(inputs.MIN_SAMPLE_SIZE) == inputs.MIN_SAMPLE_SIZE
     with pytest.raises(ConfigError, match="at least"):
-        drift.check_sample_size(500)
+        inputs.check_sample_size(500)
 
 
 def test_sample_rows_is_seeded_and_bounded():
     frame = pd.DataFrame({"x": range(10_000)})
-    a, b = drift.sample_rows(frame, 2_000, 42), drift.sample_rows(frame, 2_000, 42)
+    a, b = inputs.sample_rows(frame, 2_000, 42), inputs.sample_rows(frame, 2_000, 42)
     assert len(a) == 2_000
     assert a["x"].tolist() == b["x"].tolist()
-    assert drift.sample_rows(frame, 2_000, 43)["x"].tolist() != a["x"].tolist()
-    assert len(drift.sample_rows(frame, 0, 42)) == 10_000  # 0 = every row
-    assert len(drift.sample_rows(frame, 20_000, 42)) == 10_000  # smaller frames untouched
+    assert inputs.sample_rows(frame, 2_000, 43)["x"].tolist() != a["x"].tolist()
+    assert len(inputs.sample_rows(frame, 0, 42)) == 10_000  # 0 = every row
+    assert len(inputs.sample_rows(frame, 20_000, 42)) == 10_000  # smaller frames untouched
 
 
 def test_features_frame_names_missing_columns():
     spec = lifecycle.context(make_settings(Path("/nonexistent")), "penguins").spec
     frame = reference_frame(spec).drop(columns=["island", "year"])
     with pytest.raises(InputError, match=r"island.*year|year.*island"):
-        drift.features_frame(frame, spec, "current")
+        inputs.features_frame(frame, spec, "current")
 
 
 def test_parse_snapshot_uses_test_status_not_score_direction():
@@ -96,7 +97,7 @@ def test_parse_snapshot_uses_test_status_not_score_direction():
             {"metric_config": {"metric_id": "m3"}, "status": "SUCCESS"},
         ],
     }  # fmt: skip
-    detected, share, count, columns = drift.parse_snapshot(data)
+    detected, share, count, columns = check.parse_snapshot(data)
     assert detected and count == 2 and share == pytest.approx(2 / 3)
     flags = {c.column: c.drifted for c in columns}
     assert flags == {"a": True, "b": True, "c": False}
@@ -116,24 +117,24 @@ def spec():
 
 @pytest.fixture(scope="module")
 def reference(spec):
-    return drift.features_frame(reference_frame(spec), spec, "reference")
+    return inputs.features_frame(reference_frame(spec), spec, "reference")
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_no_drift_batches_raise_no_alarm(spec, reference, seed):
     """False-alarm check: batches drawn from the training distribution are not drift."""
-    current = drift.features_frame(generate(300, seed=seed, spec=spec), spec, "current")
-    result = drift.evaluate(reference, current, spec, drift_share=0.5, render_html=False)
+    current = inputs.features_frame(generate(300, seed=seed, spec=spec), spec, "current")
+    result = check.evaluate(reference, current, spec, drift_share=0.5, render_html=False)
     assert not result.drift_detected, [c for c in result.columns if c.drifted]
     assert result.drifted_count <= 1
     assert {c.column for c in result.columns} == set(spec.feature_names)
 
 
 def test_drifted_batch_is_detected_with_methods_and_thresholds(spec, reference):
-    current = drift.features_frame(
+    current = inputs.features_frame(
         generate(300, seed=9, spec=spec, drift=parse_drift(STRONG)), spec, "current"
     )
-    result = drift.evaluate(reference, current, spec, drift_share=0.5, render_html=False)
+    result = check.evaluate(reference, current, spec, drift_share=0.5, render_html=False)
     assert result.drift_detected
     drifted = {c.column for c in result.columns if c.drifted}
     assert {"bill_length_mm", "flipper_length_mm", "body_mass_g", "island"} <= drifted
@@ -145,11 +146,11 @@ def test_drifted_batch_is_detected_with_methods_and_thresholds(spec, reference):
 
 def test_share_threshold_decides_dataset_verdict(spec, reference):
     """One drifted column of seven: drift at share 0.1, none at the default 0.5."""
-    current = drift.features_frame(
+    current = inputs.features_frame(
         generate(300, seed=4, spec=spec, drift=parse_drift(["bill_length_mm:shift=3"])), spec, "current"
     )
-    low = drift.evaluate(reference, current, spec, drift_share=0.1, render_html=False)
-    high = drift.evaluate(reference, current, spec, drift_share=0.5, render_html=False)
+    low = check.evaluate(reference, current, spec, drift_share=0.1, render_html=False)
+    high = check.evaluate(reference, current, spec, drift_share=0.5, render_html=False)
     assert low.drift_detected and not high.drift_detected
     assert [c.column for c in low.columns if c.drifted] == ["bill_length_mm"]
 
@@ -171,9 +172,9 @@ def champion(tmp_path_factory):
 def test_check_compares_with_champion_training_snapshot_and_saves_reports(champion, tmp_path):
     ctx, summary = champion
     report_dir = tmp_path / "out"
-    result = drift.check_drift(ctx, _batch(tmp_path, "ok", seed=21), report_dir=report_dir)
+    result = check.check_drift(ctx, _batch(tmp_path, "ok", seed=21), report_dir=report_dir)
 
-    assert not result.drift_detected and result.exit_code == drift.EXIT_NO_DRIFT
+    assert not result.drift_detected and result.exit_code == EXIT_NO_DRIFT
     assert result.reference["dataset_id"] == summary["ingest"]["dataset_id"]
     assert result.model["champion_version"] == summary["champion"]
     assert result.current["kind"] == "batch"
@@ -200,31 +201,32 @@ def test_check_compares_with_champion_training_snapshot_and_saves_reports(champi
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
     assert artifacts == {"drift/drift_report.html", "drift/drift_report.json"}
 
-    latest = drift.latest_report(ctx.settings)
-    assert latest["html_uri"] == result.report["latest_html_uri"]
-    assert latest["summary"]["report"]["id"] == result.report["id"]
-    assert "evidently" not in latest["summary"]
-    assert drift.latest_report_html(ctx.settings).lstrip().lower().startswith("<!doctype html")
+    latest = reports.latest_report(ctx.settings)
+    assert latest.html_uri == result.report["latest_html_uri"]
+    assert latest.result.report["id"] == result.report["id"]
+    assert "evidently" not in latest.result.to_dict()
+    assert latest.result == result  # the saved JSON reads back as the same result
+    assert reports.latest_report_html(ctx.settings).lstrip().lower().startswith("<!doctype html")
 
 
 def test_drifted_batch_reports_top_columns(champion, tmp_path):
     ctx, _ = champion
-    result = drift.check_drift(ctx, _batch(tmp_path, "bad", seed=22, drift_items=STRONG))
-    assert result.drift_detected and result.exit_code == drift.EXIT_DRIFT
+    result = check.check_drift(ctx, _batch(tmp_path, "bad", seed=22, drift_items=STRONG))
+    assert result.drift_detected and result.exit_code == EXIT_DRIFT
     top = [c.column for c in result.top_drifted()]
     # the four drifted features lead (a fifth column may cross alpha=0.05 by chance, far behind)
     assert set(top[:4]) == {"bill_length_mm", "flipper_length_mm", "body_mass_g", "island"}
-    text = drift.format_summary(result)
+    text = format_summary(result.summary())
     assert re.match(r"DRIFT DETECTED: [4-7]/7 columns drifted", text)
     assert "top drifted columns:" in text
-    assert drift.latest_report(ctx.settings)["summary"]["drift_detected"] is True
+    assert reports.latest_report(ctx.settings).result.drift_detected is True
 
 
 def test_large_current_is_sampled_with_the_documented_seed(champion, tmp_path):
     ctx, _ = champion
     path = _batch(tmp_path, "big", rows=5_000, seed=23)
-    first = drift.check_drift(ctx, path, sample_size=2_000, log_to_mlflow=False)
-    again = drift.check_drift(ctx, path, sample_size=2_000, log_to_mlflow=False)
+    first = check.check_drift(ctx, path, sample_size=2_000, log_to_mlflow=False)
+    again = check.check_drift(ctx, path, sample_size=2_000, log_to_mlflow=False)
     assert first.current["rows"] == 5_000 and first.current["sampled_rows"] == 2_000
     assert first.reference["sampled_rows"] == first.reference["rows"]  # 344 rows: not sampled
     assert first.sample == {"size": 2_000, "seed": ctx.settings.seed}
@@ -241,19 +243,19 @@ def test_prediction_log_window(champion):
     features = prepare_inputs(generate(120, seed=24, spec=ctx.spec)[ctx.spec.feature_names], ctx.spec)
     log_predictions(ctx.settings, features, server.predict(features), source="test")
 
-    result = drift.check_drift(ctx, "predictions:1h", log_to_mlflow=False)
+    result = check.check_drift(ctx, "predictions:1h", log_to_mlflow=False)
     assert result.current["kind"] == "predictions"
     assert result.current["rows"] >= 120
     assert not result.drift_detected
     strict = lifecycle.context(ctx.settings.model_copy(update={"drift_min_rows": 10_000}), "penguins")
-    with pytest.raises(drift.NotEnoughData, match="MLSTACK_DRIFT_MIN_ROWS"):
-        drift.check_drift(strict, "predictions:1h", log_to_mlflow=False)
+    with pytest.raises(inputs.NotEnoughData, match="MLSTACK_DRIFT_MIN_ROWS"):
+        check.check_drift(strict, "predictions:1h", log_to_mlflow=False)
 
 
 def test_no_champion_is_an_error(tmp_path):
     ctx = lifecycle.context(make_settings(tmp_path / "empty"), "penguins")
     with pytest.raises(NoChampionError, match="no @champion"):
-        drift.check_drift(ctx, _batch(tmp_path, "ok"))
+        check.check_drift(ctx, _batch(tmp_path, "ok"))
 
 
 # ------------------------------------------------------------------------------------------
@@ -272,7 +274,7 @@ def cli(champion, monkeypatch):
     runner = CliRunner()
 
     def invoke(*args):
-        result = runner.invoke(app, ["drift", *args])
+        result = runner.invoke(app, ["drift", "check", *args])
         return result.exit_code, " ".join(result.output.split())  # rich wraps long lines
 
     yield invoke
@@ -306,3 +308,74 @@ def test_cli_json(cli, tmp_path):
     assert code == 0, out
     data = json.loads(out[out.index("{") :])
     assert data["drift_detected"] is False and data["columns_checked"] == 7
+
+
+# ------------------------------------------------------------------------------------------
+# the CI contract: `mlstack drift ci` (what `make drift-check` and Jenkins' Drift check run)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ci(cli):
+    from mlstack.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        result = runner.invoke(app, ["drift", "ci", *args])
+        return result.exit_code, " ".join(result.output.split())
+
+    return invoke
+
+
+def test_ci_contract_writes_the_exit_code_beside_the_report(ci, tmp_path):
+    out_dir = tmp_path / "reports" / "drift"
+
+    # no --current: a fresh seeded no-drift synthetic batch
+    code, out = ci("--report-dir", str(out_dir), "--rows", "300", "--seed", "7")
+    assert code == 0, out
+    assert (out_dir / "exit-code").read_text().strip() == "0"
+    assert (out_dir / "batch-seed7.csv").is_file()
+    assert (out_dir / "latest.html").is_file() and (out_dir / "latest.json").is_file()
+    assert "no drift" in out and "exit code 0" in out
+
+    code, out = ci(
+        "--report-dir", str(out_dir), "--current", _batch(tmp_path, "bad", seed=41, drift_items=STRONG)
+    )
+    assert code == 3, out
+    assert (out_dir / "exit-code").read_text().strip() == "3"
+    assert "DRIFT DETECTED" in out and "exit code 3" in out
+    assert json.loads((out_dir / "latest.json").read_text())["drift_detected"] is True
+
+    # a failed check: code 2 in the file, and no stale report of the run before
+    code, out = ci("--report-dir", str(out_dir), "--current", str(tmp_path / "missing.csv"))
+    assert code == 2 and "no such file" in out
+    assert (out_dir / "exit-code").read_text().strip() == "2"
+    assert not (out_dir / "latest.html").exists() and not (out_dir / "latest.json").exists()
+
+
+def test_ci_trains_a_champion_first_on_embedded_defaults(tmp_path, monkeypatch):
+    from mlstack.cli import app
+    from mlstack.config import get_settings
+
+    monkeypatch.setenv("MLSTACK_HOME", str(tmp_path / "fresh"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            app, ["drift", "ci", "--report-dir", str(tmp_path / "r"), "--rows", "300"]
+        )
+    finally:
+        get_settings.cache_clear()
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, out
+    assert "no @champion" in out and "training one" in out
+    assert (tmp_path / "r" / "exit-code").read_text().strip() == "0"
+
+
+def test_cli_latest_prints_the_saved_summary(cli, tmp_path):
+    from mlstack.cli import app
+
+    cli("--current", _batch(tmp_path, "ok", seed=34))
+    result = CliRunner().invoke(app, ["drift", "latest"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("no drift: ") and "champion: penguins-classifier v" in result.output

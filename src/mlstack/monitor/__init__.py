@@ -1,1 +1,0 @@
-"""Monitoring: the prediction log, and drift checks against the champion's training snapshot."""
