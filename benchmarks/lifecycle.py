@@ -83,7 +83,7 @@ def _worker(args: list[str], env: Mapping[str, str], cwd: Path, timeout: float =
 
 def _preload() -> float:
     started = time.perf_counter()
-    from mlstack.orchestration import preload
+    from mlstack.airflow.preload import preload
 
     preload()
     return time.perf_counter() - started
@@ -215,7 +215,9 @@ def _run_all(runs: int, source: str | None) -> dict[str, Any]:
     for _ in range(runs):
         marks: list[tuple[str, float]] = []
         t = time.perf_counter()
-        summary = lifecycle.run_all(ctx, source, on_step=lambda s, m=marks: m.append((s, time.perf_counter())))
+        summary = lifecycle.run_all(
+            ctx, source, on_step=lambda s, m=marks: m.append((s, time.perf_counter()))
+        )
         end = time.perf_counter()
         samples.append(end - t)
         bounds = [*marks, ("end", end)]

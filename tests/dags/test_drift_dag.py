@@ -48,8 +48,8 @@ def _batch(path: Path, seed: int, drift_items=None) -> str:
 
 
 def _queued_training_runs() -> list[dict]:
+    from mlstack.airflow.dag_files import TRAINING_DAG_ID
     from mlstack.monitor.drift_flow import queued_runs
-    from mlstack.orchestration import TRAINING_DAG_ID
 
     return queued_runs(TRAINING_DAG_ID)
 
@@ -71,7 +71,7 @@ def drift_home(airflow_db, tmp_path_factory) -> Path:
 def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
-    from mlstack.orchestration import DAGS_FOLDER
+    from mlstack.airflow.dag_files import DAGS_FOLDER
 
     return DagBag(dag_folder=str(DAGS_FOLDER))
 

@@ -159,7 +159,7 @@ def alert_task(summary: Mapping[str, Any], training_dag_id: str | None = None) -
 
 def embedded_env(settings: Settings | None = None) -> dict[str, str]:
     """The embedded Airflow environment under MLSTACK_HOME/airflow, its DB migrated once."""
-    from mlstack.orchestration import airflow_db_ready, embedded_airflow_env, migrate_airflow_db
+    from mlstack.airflow.embedded import airflow_db_ready, embedded_airflow_env, migrate_airflow_db
 
     settings = settings or load_settings()
     env = embedded_airflow_env(Path(os.environ.get("AIRFLOW_HOME") or settings.home_dir / "airflow"))
@@ -179,9 +179,10 @@ def run_drift_dag(conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One `drift_monitor` run with dag.test(); returns describe_run() plus seconds."""
     from airflow.sdk import timezone
 
-    from mlstack.orchestration import describe_run, load_training_dag
+    from mlstack.airflow.dag_files import load_dag
+    from mlstack.airflow.embedded import describe_run
 
-    dag = load_training_dag(DRIFT_DAG_ID)
+    dag = load_dag(DRIFT_DAG_ID)
     started = time.perf_counter()
     run = dag.test(run_conf=dict(conf or {}), logical_date=timezone.utcnow())
     return {**describe_run(run.dag_id, run.run_id), "seconds": round(time.perf_counter() - started, 2)}
@@ -214,12 +215,13 @@ def run_triggered(dag_id: str | None = None) -> list[dict[str, Any]]:
     dag.test() replaces the run with the same logical date, and names its run after run_after: given
     the logical date there too, the run keeps its id, logical date and conf.
     """
-    from mlstack.orchestration import TRAINING_DAG_ID, describe_run, load_training_dag
+    from mlstack.airflow.dag_files import TRAINING_DAG_ID, load_dag
+    from mlstack.airflow.embedded import describe_run
 
     dag_id = dag_id or TRAINING_DAG_ID
     out = []
     for queued in queued_runs(dag_id):
-        dag = load_training_dag(dag_id)
+        dag = load_dag(dag_id)
         started = time.perf_counter()
         # TriggerDagRunOperator names the run after its logical date; dag.test() after run_after.
         run_after = queued["logical_date"] or queued["run_after"]

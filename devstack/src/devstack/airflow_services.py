@@ -1,13 +1,9 @@
-#!/usr/bin/env python
 """Airflow 3.3 outside Docker: api-server, scheduler, dag-processor, triggerer on PostgreSQL.
 
-    python scripts/airflow/services.py up        start (or keep) the services, wait until healthy
-    python scripts/airflow/services.py down      stop them by PID; check that no process is left
-    python scripts/airflow/services.py purge     down, then delete the state folder (and its database)
-    python scripts/airflow/services.py status    PIDs and the health of each component
-    python scripts/airflow/services.py trigger [DAG_ID] [--conf JSON]
-                                                 unpause + `airflow dags trigger`, wait for the run
-    python scripts/airflow/services.py airflow ARGS...   any `airflow` CLI command against them
+What ``mlstack airflow services up|down|purge|status|airflow`` (and ``make airflow-*``) run:
+:func:`up` starts (or keeps) the services and waits until healthy, :func:`down` stops them by PID
+and checks that no process is left, :func:`purge` also deletes the state folder, :func:`status`
+reports PIDs and health, :func:`run_airflow` runs any ``airflow`` CLI command against them.
 
 The same processes the compose file runs, with the same settings: LocalExecutor, the repo's
 ``dags/`` and ``plugins/``, no examples, one shared JWT secret, the API on 127.0.0.1, low
@@ -17,15 +13,19 @@ password ``MLSTACK_AIRFLOW_ADMIN_PASSWORD`` from ``.secrets``).
 Everything lives in a state folder (default ``$MLSTACK_HOME/airflow-services``): ``home/airflow.cfg``
 (so ``AIRFLOW_HOME=<state>/home airflow ...`` works by hand), logs, PID files, and, unless
 ``MLSTACK_AIRFLOW_DB_URL`` (or ``AIRFLOW_DB_URL``) names a database, a local PostgreSQL cluster
-started from the installed binaries. The scheduler starts through ``mlstack.orchestration`` with
+started from the installed binaries. The scheduler starts as ``mlstack airflow scheduler``, with
 pandas, scikit-learn and MLflow preloaded, so every task process forked by LocalExecutor has them.
-The tasks see this process's environment and the ``.env``/``.secrets`` of ``--cwd`` (default:
-the repository), e.g. ``MLFLOW_TRACKING_URI`` and ``MLSTACK_SMTP_*``.
+The tasks see this process's environment and the ``.env``/``.secrets`` of ``cwd`` (default: the
+repository), e.g. ``MLFLOW_TRACKING_URI`` and ``MLSTACK_SMTP_*``.
+
+Our own process handling (not a process-manager library) because the services must be stopped by
+process group with SIGTERM then SIGKILL, found again from PID files by a later command, and their
+forked task processes traced by an environment marker; PostgreSQL must run as ``postgres`` via
+``runuser`` when we are root.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -40,14 +40,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing, too
-
-from mlstack.config import load_settings  # noqa: E402
-from mlstack.orchestration import DAGS_FOLDER, PLUGINS_FOLDER, TRAINING_DAG_ID  # noqa: E402
+from mlstack.airflow.dag_files import DAGS_FOLDER, PLUGINS_FOLDER, REPO_ROOT
+from mlstack.config import load_settings
+from mlstack.errors import MlstackError
 
 LOOPBACK = "127.0.0.1"
 MARK = "MLSTACK_AIRFLOW_SERVICES"  # in the environment of every process we start (and its children)
@@ -57,7 +56,12 @@ HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 BIN = Path(sys.executable).parent
 
 
+class ServicesError(MlstackError):
+    """The services could not be set up or did not become healthy (the message says why)."""
+
+
 def log(message: str) -> None:
+    """A progress line on stderr, prefixed ``[airflow-services]``."""
     print(f"[airflow-services] {message}", file=sys.stderr, flush=True)
 
 
@@ -67,6 +71,8 @@ def log(message: str) -> None:
 
 
 class State:
+    """The state folder of one set of services: config home, logs, PID files, local PostgreSQL."""
+
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.home = self.root / "home"
@@ -88,13 +94,16 @@ class State:
         return Path(tempfile.gettempdir()) / f"mlstack-airflow-pg-{digest}"
 
     def load(self) -> dict[str, Any]:
+        """What ``state.json`` remembers (port, secrets, local PostgreSQL), or {}."""
         return json.loads(self.file.read_text()) if self.file.exists() else {}
 
     def save(self, data: dict[str, Any]) -> None:
+        """Write ``state.json`` (0600: it holds secrets)."""
         self.root.mkdir(parents=True, exist_ok=True)
         _write_private(self.file, json.dumps(data, indent=2))
 
     def pid(self, name: str) -> int | None:
+        """The PID recorded for component ``name``, if any (it may have exited since)."""
         path = self.pids / f"{name}.pid"
         return int(path.read_text()) if path.exists() else None
 
@@ -145,7 +154,7 @@ def write_config(state: State, *, port: int, db_url: str, parallelism: int) -> P
     settings = load_settings()
     password = settings.airflow_admin_password
     if password is None or not password.get_secret_value():
-        raise SystemExit(
+        raise ServicesError(
             "MLSTACK_AIRFLOW_ADMIN_PASSWORD is not set: put the Airflow admin password in .secrets "
             "(see .secrets.example); the UI and the API require a login."
         )
@@ -206,7 +215,7 @@ def write_config(state: State, *, port: int, db_url: str, parallelism: int) -> P
     )
     path = state.home / "airflow.cfg"
     with open(path, "w") as fh:
-        fh.write("# written by scripts/airflow/services.py: regenerated on every `up`\n")
+        fh.write("# written by devstack.airflow_services: regenerated on every `up`\n")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     with os.fdopen(fd, "a") as fh:
         cfg.write(fh)
@@ -232,7 +241,7 @@ def _pg_bindir() -> Path:
         return Path(found).resolve().parent
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not candidates:
-        raise SystemExit("PostgreSQL binaries (initdb, pg_ctl) not found: `make system-deps`")
+        raise ServicesError("PostgreSQL binaries (initdb, pg_ctl) not found: `make system-deps`")
     return candidates[-1].parent
 
 
@@ -273,7 +282,9 @@ def start_local_postgres(state: State) -> str:
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if result.returncode != 0:
-            raise SystemExit(f"PostgreSQL did not start: {result.stderr}\nlog: {state.pg / 'postgres.log'}")
+            raise ServicesError(
+                f"PostgreSQL did not start: {result.stderr}\nlog: {state.pg / 'postgres.log'}"
+            )
         pg["port"] = port
         data = state.load()
         data["postgres"] = pg
@@ -365,12 +376,17 @@ def _command(name: str, port: int) -> list[str]:
         # reads the task logs from the shared log folder anyway.
         if os.environ.get("MLSTACK_AIRFLOW_PRELOAD", "1") == "0":  # for comparisons only
             return [airflow, "scheduler", "--skip-serve-logs"]
-        return [sys.executable, "-m", "mlstack.orchestration", "airflow", "scheduler", "--skip-serve-logs"]
+        return [_mlstack_bin(), "airflow", "scheduler", "--skip-serve-logs"]
     if name == "api-server":
         return [airflow, "api-server", "--host", LOOPBACK, "--port", str(port), "--workers", "1"]
     if name == "triggerer":
         return [airflow, "triggerer", "--skip-serve-logs"]
     return [airflow, name]
+
+
+def _mlstack_bin() -> str:
+    candidate = BIN / "mlstack"
+    return str(candidate) if candidate.exists() else shutil.which("mlstack") or "mlstack"
 
 
 def start_process(state: State, name: str, port: int, env: dict[str, str], cwd: Path) -> int:
@@ -427,9 +443,9 @@ def wait_healthy(state: State, port: int, timeout: float) -> float:
             pid = state.pid(name)
             if pid and not _alive(pid):
                 tail = (state.logs / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise SystemExit(f"{name} exited while starting; log tail:\n{tail}")
+                raise ServicesError(f"{name} exited while starting; log tail:\n{tail}")
         time.sleep(0.5)
-    raise SystemExit(f"Airflow not healthy after {timeout:.0f}s: {report}")
+    raise ServicesError(f"Airflow not healthy after {timeout:.0f}s: {report}")
 
 
 def _airflow_version() -> str:
@@ -453,7 +469,7 @@ def migrate(state: State, env: dict[str, str], db_url: str) -> None:
         [str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise SystemExit(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+        raise ServicesError(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
     marker.write_text(key)
     log(f"airflow db migrate: {time.monotonic() - started:.1f}s")
 
@@ -463,16 +479,46 @@ def migrate(state: State, env: dict[str, str], db_url: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def up(state: State, *, port: int | None, cwd: Path, parallelism: int, timeout: float) -> dict[str, Any]:
+def state_at(state_dir: Path | None = None) -> State:
+    """The services' state folder: ``state_dir``, or ``$MLSTACK_HOME/airflow-services``."""
+    return State(state_dir or load_settings().home_dir / "airflow-services")
+
+
+@dataclass
+class Started:
+    """Services up and healthy: their URL, seconds from start to healthy, and in all."""
+
+    url: str
+    healthy_after_s: float
+    total_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON-ready data."""
+        return {"url": self.url, "healthy_after_s": self.healthy_after_s, "total_s": self.total_s}
+
+
+def up(
+    state: State,
+    *,
+    port: int | None = None,
+    cwd: Path = REPO_ROOT,
+    parallelism: int = 2,
+    timeout: float = 300.0,
+) -> Started:
+    """Start (or keep) the services in ``state``, migrate the database once, wait until healthy.
+
+    ``port`` defaults to the last one used, else the port of ``MLSTACK_AIRFLOW_URL`` (8080);
+    ``cwd`` is the services' working directory (its ``.env``/``.secrets`` reach the tasks).
+    """
     started = time.monotonic()
     data = state.load()
     running = [n for n in COMPONENTS if (pid := state.pid(n)) and _alive(pid)]
     port = port or data.get("port") or _default_port()
     if not running and _port_open(port):
-        raise SystemExit(f"port {port} on {LOOPBACK} is taken by another program; use --port")
+        raise ServicesError(f"port {port} on {LOOPBACK} is taken by another program; use --port")
     db_url = os.environ.get("MLSTACK_AIRFLOW_DB_URL") or os.environ.get("AIRFLOW_DB_URL")
     local_pg = not db_url
-    if local_pg:
+    if not db_url:
         db_url = start_local_postgres(state)
     write_config(state, port=port, db_url=db_url, parallelism=parallelism)
     data = state.load()
@@ -486,7 +532,7 @@ def up(state: State, *, port: int | None, cwd: Path, parallelism: int, timeout: 
     _warm_up(port)
     total = time.monotonic() - started
     log(f"healthy in {seconds:.1f}s after start ({total:.1f}s with database setup): http://{LOOPBACK}:{port}")
-    return {"url": f"http://{LOOPBACK}:{port}", "healthy_after_s": seconds, "total_s": total}
+    return Started(f"http://{LOOPBACK}:{port}", seconds, total)
 
 
 def _default_port() -> int:
@@ -518,7 +564,8 @@ def _terminate(state: State, names: tuple[str, ...], timeout: float) -> None:
 
 
 def down(state: State, *, timeout: float = 30.0) -> list[int]:
-    """Stop the scheduler (no new task starts), then the others together; returns leftovers."""
+    """Stop the scheduler (no new task starts), then the others together, then the local
+    PostgreSQL; returns the PIDs of processes still alive (empty when all stopped)."""
     _terminate(state, ("scheduler",), timeout)
     _terminate(state, ("triggerer", "dag-processor", "api-server"), timeout)
     # Children in their own process groups (task runners) carry the marker too.
@@ -533,100 +580,56 @@ def down(state: State, *, timeout: float = 30.0) -> list[int]:
         stop_local_postgres(state)
         log("postgres stopped")
     time.sleep(0.2)
-    return marked_processes(state)
+    left = marked_processes(state)
+    log(f"processes still alive: {left}" if left else "all stopped; no process left")
+    return left
 
 
-def status(state: State) -> int:
+def purge(state: State) -> list[int]:
+    """:func:`down`, then delete the state folder and the local database (only if all stopped)."""
+    left = down(state)
+    if not left:
+        shutil.rmtree(state.pg, ignore_errors=True)
+        shutil.rmtree(state.root, ignore_errors=True)
+        log(f"deleted {state.root}")
+    return left
+
+
+@dataclass
+class Status:
+    """PID per component (None: stopped), health per component, and the UI/API address."""
+
+    pids: dict[str, int | None]
+    health: dict[str, str]
+    url: str | None
+    home: Path
+
+    @property
+    def ok(self) -> bool:
+        """Every component runs and reports healthy."""
+        return all(self.pids.values()) and all(v == "healthy" for v in self.health.values())
+
+    def report(self) -> str:
+        """The status as aligned lines, one per component."""
+        lines = [f"{name:14} {'running' if pid else 'stopped'}{f' (pid {pid})' if pid else ''}"
+                 for name, pid in self.pids.items()]  # fmt: skip
+        lines += [f"{key:14} {value}" for key, value in self.health.items()]
+        if self.url:
+            lines.append(f"UI / API       {self.url}  (AIRFLOW_HOME={self.home})")
+        return "\n".join(lines)
+
+
+def status(state: State) -> Status:
+    """Which components run (by PID) and what ``/api/v2/monitor/health`` says of each."""
     data = state.load()
-    ok = True
-    for name in COMPONENTS:
-        pid = state.pid(name)
-        alive = bool(pid and _alive(pid))
-        ok &= alive
-        print(f"{name:14} {'running' if alive else 'stopped'}{f' (pid {pid})' if pid else ''}")
+    pids = {name: pid if (pid := state.pid(name)) and _alive(pid) else None for name in COMPONENTS}
     report = health(data["port"]) if data.get("port") else None
-    for key in HEALTH_KEYS:
-        print(f"{key:14} {((report or {}).get(key) or {}).get('status', 'unknown')}")
-    if data.get("port"):
-        print(f"UI / API       http://{LOOPBACK}:{data['port']}  (AIRFLOW_HOME={state.home})")
-    return 0 if ok and healthy(report) else 1
+    states = {key: ((report or {}).get(key) or {}).get("status", "unknown") for key in HEALTH_KEYS}
+    url = f"http://{LOOPBACK}:{data['port']}" if data.get("port") else None
+    return Status(pids, states, url, state.home)
 
 
 def run_airflow(state: State, args: list[str]) -> int:
+    """``airflow <args>`` against these services (``AIRFLOW_HOME`` = the state's home); its exit code."""
     env = {**os.environ, "AIRFLOW_HOME": str(state.home)}
     return subprocess.run([str(BIN / "airflow"), *args], env=env, check=False).returncode
-
-
-def trigger(state: State, dag_id: str, conf: str, wait: bool, timeout: float) -> int:
-    """The CLI way: `airflow dags unpause` + `airflow dags trigger`; the wait polls the REST API."""
-    run_id = f"manual__cli_{time.strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(2)}"
-    deadline = time.monotonic() + 180
-    while run_airflow(state, ["dags", "unpause", dag_id]) != 0:  # not parsed yet right after `up`
-        if time.monotonic() > deadline:
-            return 1
-        time.sleep(3)
-    started = time.monotonic()
-    code = run_airflow(state, ["dags", "trigger", dag_id, "--run-id", run_id, "--conf", conf])
-    if code != 0 or not wait:
-        return code
-    from mlstack.airflow_client import AirflowClient
-
-    port = state.load()["port"]
-    client = AirflowClient.from_settings(load_settings(airflow_url=f"http://{LOOPBACK}:{port}"))
-    run = client.wait(dag_id, run_id, timeout=timeout)
-    log(
-        f"{dag_id} run {run_id}: {run['state']} ({time.monotonic() - started:.1f}s after the trigger command)"
-    )
-    return 0 if run["state"] == "success" else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--state-dir", type=Path, help="default: $MLSTACK_HOME/airflow-services")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_up = sub.add_parser("up", help="start the services and wait until healthy")
-    p_up.add_argument("--port", type=int, help="API/UI port (default: from MLSTACK_AIRFLOW_URL, 8080)")
-    p_up.add_argument("--cwd", type=Path, default=REPO, help="working dir of the services (.env/.secrets)")
-    p_up.add_argument("--parallelism", type=int, default=2)
-    p_up.add_argument("--timeout", type=float, default=300.0)
-    p_up.add_argument("--json", action="store_true", help="print timings as JSON")
-    sub.add_parser("down", help="stop the services")
-    sub.add_parser("purge", help="stop the services and delete the state folder and local database")
-    sub.add_parser("status", help="show PIDs and health")
-    p_tr = sub.add_parser("trigger", help="unpause + `airflow dags trigger` and wait for the run")
-    p_tr.add_argument("dag_id", nargs="?", default=TRAINING_DAG_ID)
-    p_tr.add_argument("--conf", default="{}")
-    p_tr.add_argument("--no-wait", action="store_true")
-    p_tr.add_argument("--timeout", type=float, default=1800.0)
-    p_af = sub.add_parser("airflow", help="run an `airflow` CLI command against these services")
-    p_af.add_argument("args", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-
-    state = State(args.state_dir or load_settings().home_dir / "airflow-services")
-    if args.command == "up":
-        out = up(
-            state, port=args.port, cwd=args.cwd.resolve(), parallelism=args.parallelism, timeout=args.timeout
-        )
-        if args.json:
-            print(json.dumps(out))
-        return 0
-    if args.command in ("down", "purge"):
-        left = down(state)
-        if left:
-            log(f"processes still alive: {left}")
-            return 1
-        log("all stopped; no process left")
-        if args.command == "purge":
-            shutil.rmtree(state.pg, ignore_errors=True)
-            shutil.rmtree(state.root, ignore_errors=True)
-            log(f"deleted {state.root}")
-        return 0
-    if args.command == "status":
-        return status(state)
-    if args.command == "trigger":
-        return trigger(state, args.dag_id, args.conf, not args.no_wait, args.timeout)
-    return run_airflow(state, [a for a in args.args if a != "--"])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
