@@ -185,7 +185,7 @@ def write_config(state: State, *, port: int, db_url: str, parallelism: int) -> P
                 "sql_alchemy_conn": db_url,
                 "sql_alchemy_conn_async": _async_url(db_url),
                 # `up` migrates the database before any component starts (see migrate()): each
-                # component checking again cost 1-2 s of CPU apiece at start (B8 in benchmarks/).
+                # component checking again only slows the start (see B8 in benchmarks/README.md).
                 "check_migrations": "False",
             },
             "api": {
@@ -204,9 +204,7 @@ def write_config(state: State, *, port: int, db_url: str, parallelism: int) -> P
             "scheduler": {
                 "enable_health_check": "False",  # health comes from /api/v2/monitor/health
                 # A loop with nothing to do sleeps this long: it is most of each task-to-task hop.
-                # Measured (benchmarks B1, 2 cores): 0.5 s -> 6.1 s trigger-to-success, idle
-                # scheduler at 2% CPU; 0.2 s -> 4.7 s at 6%; 0.1 s was slower (7.8 s: the busy
-                # loop competes with the tasks for two cores) at 13%.
+                # Shorter makes the busy loop compete with the tasks for two cores (benchmarks B1).
                 "scheduler_idle_sleep_time": "0.2",
             },
             "dag_processor": {"parsing_processes": "1", "refresh_interval": "30"},

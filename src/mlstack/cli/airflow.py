@@ -169,17 +169,20 @@ def up(
 @guard
 def down(state_dir: StateDirOpt = None) -> None:
     """Stop the services by PID and check that no process is left (exit 1 if one is)."""
-    services = _services()
-    if services.down(services.state_at(state_dir)):
-        raise typer.Exit(1)
+    _stop(state_dir, purge=False)
 
 
 @services_app.command()
 @guard
 def purge(state_dir: StateDirOpt = None) -> None:
     """Stop the services, then delete their state folder and local database."""
+    _stop(state_dir, purge=True)
+
+
+def _stop(state_dir: Path | None, *, purge: bool) -> None:
     services = _services()
-    if services.purge(services.state_at(state_dir)):
+    state = services.state_at(state_dir)
+    if (services.purge if purge else services.down)(state):  # processes left: exit 1
         raise typer.Exit(1)
 
 
