@@ -208,10 +208,17 @@ class AirflowClient:
                 raise AirflowApiError(f"run {run_id} of {dag_id} still {run['state']} after {timeout:.0f}s")
             time.sleep(interval)
 
-    def unpause(self, dag_id: str, timeout: float = 180.0) -> None:
+    def unpause(self, dag_id: str) -> None:
         """Unpause the DAG once it is parsed (new DAGs start paused)."""
-        self.wait_for_dag(dag_id, timeout)
+        self.wait_for_dag(dag_id)
         self.set_paused(dag_id, False)
+
+    def start_run(
+        self, dag_id: str, conf: Mapping[str, Any] | None = None, *, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Unpause the DAG, then trigger it; returns the created run (no wait)."""
+        self.unpause(dag_id)
+        return self.trigger(dag_id, conf, run_id=run_id)
 
     def trigger_and_wait(
         self,
@@ -231,7 +238,7 @@ class AirflowClient:
         """
         if unpause:
             self.unpause(dag_id)
-        started = time.monotonic()
+        started = time.monotonic()  # from the POST: the unpause is not the run's time
         created = self.trigger(dag_id, conf, run_id=run_id)
         if on_triggered is not None:
             on_triggered(created)

@@ -80,8 +80,7 @@ def trigger(
     try:
         client = AirflowClient.from_settings(load_settings(**({"airflow_url": url} if url else {})))
         if not wait:
-            client.unpause(dag_id)
-            run = client.trigger(dag_id, params, run_id=run_id)
+            run = client.start_run(dag_id, params, run_id=run_id)
             _said_triggered(dag_id, run)
             typer.echo(json.dumps({"dag_id": dag_id, "run_id": run["dag_run_id"], "state": run["state"]}))
             return
