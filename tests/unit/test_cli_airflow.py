@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import types
 
 from typer.testing import CliRunner
 
@@ -35,3 +36,29 @@ def test_airflow_commands_are_listed():
     assert result.exit_code == 0
     for command in ("demo", "trigger", "scheduler", "services"):
         assert command in result.output
+
+
+def test_scheduler_hands_its_arguments_to_airflow(monkeypatch):
+    seen: list[list[str]] = []
+    monkeypatch.setattr("mlstack.airflow.preload.run_airflow_preloaded", seen.append)
+    result = runner.invoke(app, ["airflow", "scheduler", "--skip-serve-logs", "-n", "1"])
+    assert result.exit_code == 0, result.output
+    assert seen == [["scheduler", "--skip-serve-logs", "-n", "1"]]
+
+
+def test_services_airflow_runs_any_airflow_command_against_the_state(monkeypatch, tmp_path):
+    # given a stand-in for devstack.airflow_services that records the call
+    calls: list[tuple[object, list[str]]] = []
+    fake = types.ModuleType("devstack.airflow_services")
+    fake.state_at = lambda state_dir: ("state", state_dir)  # type: ignore[attr-defined]
+    fake.run_airflow = lambda state, args: calls.append((state, args)) or 3  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "devstack", types.ModuleType("devstack"))
+    monkeypatch.setitem(sys.modules, "devstack.airflow_services", fake)
+    # when `airflow dags list --output json` runs through it
+    result = runner.invoke(
+        app,
+        ["airflow", "services", "airflow", "--state-dir", str(tmp_path), "dags", "list", "--output", "json"],
+    )
+    # then airflow gets exactly those arguments, and its exit code is ours
+    assert result.exit_code == 3, result.output
+    assert calls == [(("state", tmp_path), ["dags", "list", "--output", "json"])]
