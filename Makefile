@@ -40,7 +40,7 @@ setup: $(VENV)/.synced ## Create .venv from uv.lock (installs uv first if missin
 .PHONY: demo
 demo: setup ## The whole lifecycle through the Airflow training DAG on embedded defaults, then one prediction
 	@# `airflow dags test` of training_pipeline on SQLite (no server), then models:/<name>@champion answers
-	$(BIN)/python -m mlstack.orchestration demo
+	$(BIN)/mlstack airflow demo
 	$(BIN)/mlstack predict --example
 
 .PHONY: test
@@ -68,9 +68,6 @@ typecheck: setup ## mypy on src/mlstack (configured in pyproject.toml)
 .PHONY: test-unit
 test-unit: setup ## Unit tests only (no servers)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
-
-.PHONY: trigger-api
-trigger-api: airflow-trigger-api ## Trigger the training DAG through the Airflow REST API v2 (Jenkins Retrain stage)
 
 .PHONY: lint
 lint: setup ## ruff (with Airflow AIR rules)

@@ -1,11 +1,11 @@
 """B1, B2, B8: the training DAG on live Airflow services, under `airflow dags test`, and start-up.
 
-Uses the platform's own front doors: ``scripts/airflow/services.py`` (api-server, scheduler,
-dag-processor, triggerer on PostgreSQL — what ``make airflow-up`` runs), the Airflow helper's
-``scripts/airflow/bench.py`` (``compare``), ``tests.support.servers`` for PostgreSQL, the S3 server
+Uses the platform's own front doors: ``mlstack airflow services`` (api-server, scheduler,
+dag-processor, triggerer on PostgreSQL — what ``make airflow-up`` runs), ``benchmarks.airflow_compare``
+(``compare``), ``tests.support.servers`` for PostgreSQL, the S3 server
 and ``mlflow server``.
 
-B1 (trigger-to-success): ``compare()`` of ``scripts/airflow/bench.py`` (also ``make
+B1 (trigger-to-success): ``compare()`` of ``benchmarks/airflow_compare.py`` (also ``make
 bench-airflow``): live services in a throwaway folder, ``repeats`` DAG runs triggered through REST
 API v2 (POST dagRuns to ``success`` seen by polling), alternating with cold ``mlstack run`` CLI
 processes; then the reference, ``mlstack run``'s steps in-process (``lifecycle.run_all``, imports
@@ -24,6 +24,7 @@ in-process on the same embedded store.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -36,10 +37,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks import PYTHON, ROOT, Figure, at_most, median, ratio_at_most, run_child, unavailable
+from benchmarks import PYTHON, Figure, at_most, median, ratio_at_most, run_child, unavailable
 from benchmarks.lifecycle import worker_env
 
-SERVICES = ROOT / "scripts" / "airflow" / "services.py"
+SERVICES = [str(Path(PYTHON).parent / "mlstack"), "airflow", "services"]
 DAG_ID = "training_pipeline"
 B1_LIMIT_S, B1_RATIO = 10.0, 2.0
 B2_LIMIT_S = 25.0
@@ -95,7 +96,7 @@ class LiveServices:
 
     def _services(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [PYTHON, str(SERVICES), "--state-dir", str(self.state_dir), *args],
+            [*SERVICES, *args, "--state-dir", str(self.state_dir)],
             env=self.env,
             cwd=self.root,
             capture_output=True,
@@ -136,7 +137,9 @@ class LiveServices:
             )
             out = self._services("up", "--port", str(self.port), "--cwd", str(self.root), "--json")
             if out.returncode != 0:
-                raise RuntimeError(f"services.py up failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+                raise RuntimeError(
+                    f"mlstack airflow services up failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+                )
             timings.update({f"airflow_{k}": v for k, v in json.loads(out.stdout.splitlines()[-1]).items()
                             if isinstance(v, float)})  # fmt: skip
             return time.perf_counter() - started
@@ -152,7 +155,7 @@ class LiveServices:
         if self.env:
             out = self._services("down", timeout=300)
             if out.returncode != 0:
-                log(f"services.py down: {out.stderr[-1000:]}")
+                log(f"mlstack airflow services down: {out.stderr[-1000:]}")
         if self.mlflow is not None:
             self.mlflow.stop()
 
@@ -169,8 +172,8 @@ def bench_b8(*, quick: bool = True, repeats: int = 3, warm_starts: int | None = 
     boot (default ``repeats``; 0 = the first boot only)."""
     if not _postgres_installed():
         return [unavailable("B8", _TITLES["B8"], "PostgreSQL binaries are not installed (make system-deps)")]
-    if not SERVICES.exists():
-        return [unavailable("B8", _TITLES["B8"], f"{SERVICES.relative_to(ROOT)} is missing")]
+    if importlib.util.find_spec("devstack") is None:
+        return [unavailable("B8", _TITLES["B8"], "devstack (the dev dependency group) is not installed")]
     root = Path(tempfile.mkdtemp(prefix="mlstack-bench-b8-"))
     live = LiveServices(root)
     try:
@@ -236,27 +239,14 @@ def _b8_figures(starts: list[dict[str, float]]) -> list[Figure]:
     ]
 
 
-def _airflow_bench_module():
-    """scripts/airflow/bench.py (the Airflow helper's comparison), imported from its path."""
-    import importlib.util
-
-    path = ROOT / "scripts" / "airflow" / "bench.py"
-    spec = importlib.util.spec_from_file_location("mlstack_scripts_airflow_bench", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def bench_b1(*, quick: bool = True, repeats: int = 3) -> list[Figure]:
-    """B1 through ``compare()`` of scripts/airflow/bench.py: DAG runs vs in-process run_all."""
+    """B1 through ``compare()`` of benchmarks/airflow_compare.py: DAG runs vs in-process run_all."""
     if not _postgres_installed():
         return [unavailable("B1", _TITLES["B1"], "PostgreSQL binaries are not installed (make system-deps)")]
-    try:
-        compare = _airflow_bench_module().compare
-    except (ImportError, AttributeError, OSError) as exc:
-        return [unavailable("B1", _TITLES["B1"], f"scripts/airflow/bench.py compare(): {exc}")]
+    if importlib.util.find_spec("devstack") is None:
+        return [unavailable("B1", _TITLES["B1"], "devstack (the dev dependency group) is not installed")]
+    from benchmarks.airflow_compare import compare
+
     root = Path(tempfile.mkdtemp(prefix="mlstack-bench-b1-"))
     try:
         # Quick mode: at most 3 measured runs after the warm-up (each also runs a cold CLI `mlstack run`).
@@ -313,7 +303,7 @@ def bench_b1(*, quick: bool = True, repeats: int = 3) -> list[Figure]:
 
 
 def bench_b2(*, quick: bool = True, repeats: int = 3) -> list[Figure]:
-    from mlstack.orchestration import embedded_airflow_env, migrate_airflow_db
+    from mlstack.airflow.embedded import embedded_airflow_env, migrate_airflow_db
 
     root = Path(tempfile.mkdtemp(prefix="mlstack-bench-b2-"))
     try:

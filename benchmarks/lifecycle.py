@@ -83,7 +83,7 @@ def _worker(args: list[str], env: Mapping[str, str], cwd: Path, timeout: float =
 
 def _preload() -> float:
     started = time.perf_counter()
-    from mlstack.orchestration import preload
+    from mlstack.airflow.preload import preload
 
     preload()
     return time.perf_counter() - started

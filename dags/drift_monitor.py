@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
 
+from mlstack.airflow.dag_files import DRIFT_DAG_ID, TRAINING_DAG_ID
 from mlstack.airflow.schedule import drift_schedule
 from mlstack.alerts import failure_notifier
 from mlstack.config import load_settings
-from mlstack.orchestration import TRAINING_DAG_ID
 
 _settings = load_settings()
 
@@ -50,7 +50,7 @@ default_args = {
 
 
 @dag(
-    dag_id="drift_monitor",
+    dag_id=DRIFT_DAG_ID,
     schedule=drift_schedule(_settings),
     start_date=datetime(2024, 1, 1),
     catchup=False,

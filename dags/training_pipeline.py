@@ -1,6 +1,6 @@
 """The model lifecycle as an Airflow DAG: ingest -> validate -> train -> evaluate -> register -> promote.
 
-Every task is one call into ``mlstack`` (``mlstack.orchestration.run_step``); only small
+Every task is one call into ``mlstack`` (``mlstack.airflow.tasks.run_step``); only small
 references travel as XComs. Nothing heavy is imported while the file is parsed.
 """
 
@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from mlstack.airflow.dag_files import TRAINING_DAG_ID
+from mlstack.airflow.schedule import training_schedule
 from mlstack.alerts import failure_notifier
 from mlstack.config import load_settings
-from mlstack.orchestration import TRAINING_DAG_ID, schedule
 
 _settings = load_settings()
 
@@ -80,7 +81,7 @@ default_args = {
 
 @dag(
     dag_id=TRAINING_DAG_ID,
-    schedule=schedule(_settings),
+    schedule=training_schedule(_settings),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -93,39 +94,39 @@ default_args = {
 def training_pipeline():
     @task
     def ingest(params=None) -> dict:
-        from mlstack.orchestration import run_step
+        from mlstack.airflow.tasks import run_step
 
         return run_step("ingest", params)
 
     @task
     def validate(ingested: dict, params=None) -> dict:
         """Bad data is not transient: AirflowFailException, no retry, one mail, champion unchanged."""
-        from mlstack.orchestration import run_step
+        from mlstack.airflow.tasks import run_step
 
         return run_step("validate", params, ingested["dataset_id"])
 
     @task
     def train(ingested: dict, validated: dict, params=None) -> dict:
-        from mlstack.orchestration import run_step
+        from mlstack.airflow.tasks import run_step
 
         return run_step("train", params, validated["dataset_id"], ingested["snapshot_uri"])
 
     @task
     def evaluate(trained: dict, params=None) -> dict:
-        from mlstack.orchestration import run_step
+        from mlstack.airflow.tasks import run_step
 
         return run_step("evaluate", params, trained["run_id"])
 
     @task
     def register(trained: dict, evaluated: dict, params=None) -> dict:
         """Idempotent: a cleared or re-run task finds the version of this DAG run."""
-        from mlstack.orchestration import run_step
+        from mlstack.airflow.tasks import run_step
 
         return run_step("register", params, evaluated["run_id"])
 
     @task
     def promote(registered: dict, params=None) -> dict:
-        from mlstack.orchestration import run_step
+        from mlstack.airflow.tasks import run_step
 
         return run_step("promote", params, registered["version"])
 

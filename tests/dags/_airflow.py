@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlstack.orchestration import embedded_airflow_env
+from mlstack.airflow.embedded import embedded_airflow_env
 
 AIRFLOW_ROOT = Path(tempfile.mkdtemp(prefix="mlstack-airflow-test-"))
 # Removed at exit even when no test asked for the database (e.g. only the alert tests ran).
@@ -55,7 +55,7 @@ def lifecycle_env(home: Path, **env: str) -> Iterator[Path]:
 
 def run_dag(conf: dict[str, Any] | None = None) -> dict[str, Any]:
     """One ``dag.test()`` run of the training DAG in this process (inside ``lifecycle_env``)."""
-    from mlstack.orchestration import run_dag_test
+    from mlstack.airflow.embedded import run_dag_test
 
     result = run_dag_test(conf)
     print(f"dag.test {result['run_id']}: {result['state']} in {result['seconds']:.1f}s {result['tasks']}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mlstack.orchestration import migrate_airflow_db
+from mlstack.airflow.embedded import migrate_airflow_db
 from tests.dags._airflow import AIRFLOW_ENV, AIRFLOW_ROOT, IMPORTED_BEFORE, lifecycle_env, run_dag
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from mlstack.orchestration import DAGS_FOLDER, TRAINING_DAG_ID
+from mlstack.airflow.dag_files import DAGS_FOLDER, TRAINING_DAG_ID
 
 pytestmark = pytest.mark.dags
 

@@ -48,8 +48,8 @@ def _batch(path: Path, seed: int, drift_items=None) -> str:
 
 
 def _queued_training_runs() -> list[dict]:
-    from mlstack.drift.embedded import queued_runs
-    from mlstack.orchestration import TRAINING_DAG_ID
+    from mlstack.airflow.dag_files import TRAINING_DAG_ID
+    from mlstack.airflow.embedded_runs import queued_runs
 
     return queued_runs(TRAINING_DAG_ID)
 
@@ -71,7 +71,7 @@ def drift_home(airflow_db, tmp_path_factory) -> Path:
 def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
-    from mlstack.orchestration import DAGS_FOLDER
+    from mlstack.airflow.dag_files import DAGS_FOLDER
 
     return DagBag(dag_folder=str(DAGS_FOLDER))
 
@@ -100,7 +100,7 @@ def test_drift_dag_shape(dagbag):
 
 
 def test_no_drift_batches_neither_alert_nor_trigger(drift_home, smtp_server, tmp_path):
-    from mlstack.drift.embedded import run_drift_dag
+    from mlstack.airflow.embedded_runs import run_drift_dag
 
     queued_before = len(_queued_training_runs())
     with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
@@ -119,7 +119,7 @@ def test_no_drift_batches_neither_alert_nor_trigger(drift_home, smtp_server, tmp
 
 
 def test_drifted_batch_mails_once_triggers_training_and_the_gate_decides(drift_home, smtp_server, tmp_path):
-    from mlstack.drift.embedded import run_drift_dag, run_triggered
+    from mlstack.airflow.embedded_runs import run_drift_dag, run_triggered
 
     batch = _batch(tmp_path / "drifted.csv", seed=11, drift_items=STRONG)
     with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
@@ -175,7 +175,7 @@ def test_drifted_batch_mails_once_triggers_training_and_the_gate_decides(drift_h
 
 
 def test_failed_check_is_mailed_as_a_failure_not_as_drift(drift_home, smtp_server, tmp_path):
-    from mlstack.drift.embedded import run_drift_dag
+    from mlstack.airflow.embedded_runs import run_drift_dag
 
     queued_before = len(_queued_training_runs())
     with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
@@ -197,7 +197,7 @@ def test_failed_check_is_mailed_as_a_failure_not_as_drift(drift_home, smtp_serve
 
 
 def test_quiet_prediction_log_skips_without_verdict(drift_home, smtp_server):
-    from mlstack.drift.embedded import run_drift_dag
+    from mlstack.airflow.embedded_runs import run_drift_dag
 
     with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
         result = run_drift_dag({"current": "predictions:1h"})

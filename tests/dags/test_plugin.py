@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from mlstack.orchestration import PLUGINS_FOLDER
+from mlstack.airflow.dag_files import PLUGINS_FOLDER
 
 pytestmark = pytest.mark.dags
 

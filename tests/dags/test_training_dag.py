@@ -48,9 +48,9 @@ def _rerun_tasks(run_id: str, task_ids: list[str]) -> None:
     from airflow.cli import cli_parser
     from airflow.cli.commands import task_command
 
-    from mlstack.orchestration import load_training_dag
+    from mlstack.airflow.dag_files import load_dag
 
-    dag = load_training_dag()
+    dag = load_dag()
     parser = cli_parser.get_parser()
     for task_id in task_ids:
         args = parser.parse_args(["tasks", "test", "training_pipeline", task_id, run_id])
@@ -58,7 +58,7 @@ def _rerun_tasks(run_id: str, task_ids: list[str]) -> None:
 
 
 def test_clearing_and_rerunning_tasks_does_not_duplicate_the_version(champion_home):
-    from mlstack.orchestration import describe_run
+    from mlstack.airflow.embedded import describe_run
 
     home, run_id = champion_home["home"], champion_home["result"]["run_id"]
     with lifecycle_env(home):

@@ -1,7 +1,7 @@
 """Live Airflow: api-server, scheduler, dag-processor, triggerer on PostgreSQL + a real MLflow server.
 
-Started and stopped through `scripts/airflow/services.py` (what `make airflow-up/-down` run):
-trigger once from the CLI and once through REST API v2, wait for success, check that the champion
+Started and stopped through `mlstack airflow services` (what `make airflow-up/-down` run):
+trigger once with `mlstack airflow trigger` and once with the REST client in-process, wait for success, check that the champion
 alias moved, that clearing tasks of a finished run re-runs them without a duplicate version, that
 the UI links lead to MLflow; then stop everything and check that no process is left.
 """
@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,7 @@ from tests.support.servers import free_port, port_is_open
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-SERVICES = [sys.executable, str(REPO / "scripts" / "airflow" / "services.py")]
+MLSTACK = str(Path(sys.executable).parent / "mlstack")
 DAG = "training_pipeline"
 
 
@@ -62,9 +62,9 @@ def live(postgres, mlflow_server, tmp_path_factory):
         }
     )
 
-    def services(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    def mlstack(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*SERVICES, "--state-dir", str(state_dir), *args],
+            [MLSTACK, *args],
             env=env,
             cwd=root,
             capture_output=True,
@@ -73,12 +73,22 @@ def live(postgres, mlflow_server, tmp_path_factory):
             check=check,
         )
 
+    def services(command: str, *args: str, **kwargs: Any) -> subprocess.CompletedProcess:
+        return mlstack("airflow", "services", command, "--state-dir", str(state_dir), *args, **kwargs)
+
     started = services("up", "--cwd", str(root), "--json", "--timeout", "400")
     timings = json.loads(started.stdout.strip().splitlines()[-1])
     print(
         f"\nairflow services healthy after {timings['healthy_after_s']:.1f}s ({timings['total_s']:.1f}s total)"
     )
-    info = {"root": root, "state_dir": state_dir, "port": port, "env": env, "services": services}
+    info = {
+        "root": root,
+        "state_dir": state_dir,
+        "port": port,
+        "env": env,
+        "services": services,
+        "mlstack": mlstack,
+    }
     try:
         yield info
     finally:
@@ -86,7 +96,7 @@ def live(postgres, mlflow_server, tmp_path_factory):
 
 
 def _client(live):
-    from mlstack.airflow_client import AirflowClient
+    from mlstack.airflow.client import AirflowClient
     from mlstack.config import Settings
 
     env = live["env"]
@@ -147,9 +157,11 @@ def test_live_services_cli_and_rest_triggers_move_the_champion(live, mlflow_serv
     _scheduler_preloads_heavy_modules(live)
     assert _marked_processes(live["state_dir"]), "the services should be running"
 
-    # 1. CLI: `airflow dags trigger` on a batch with rotated labels -> v1, the first champion.
+    # 1. CLI: `mlstack airflow trigger` on a batch with rotated labels -> v1, the first champion.
     bad_labels = _permuted_labels_batch(live["root"] / "rotated.csv")
-    cli = live["services"]("trigger", DAG, "--conf", json.dumps({"source": bad_labels}), check=False)
+    cli = live["mlstack"](
+        "airflow", "trigger", DAG, "--conf", json.dumps({"source": bad_labels}), check=False
+    )
     assert cli.returncode == 0, cli.stderr[-3000:]
     champion, versions = _registry(mlflow_server)
     assert (champion, versions) == ("1", ["1"])

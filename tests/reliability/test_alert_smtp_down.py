@@ -27,7 +27,7 @@ MAX_SECONDS = 120  # the failing run plus the bounded mail attempts
 
 @pytest.fixture(scope="module")
 def airflow_ready():
-    from mlstack.orchestration import airflow_db_ready, migrate_airflow_db
+    from mlstack.airflow.embedded import airflow_db_ready, migrate_airflow_db
 
     if not airflow_db_ready(AIRFLOW_ENV):
         migrate_airflow_db(AIRFLOW_ENV)

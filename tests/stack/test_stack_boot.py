@@ -305,6 +305,14 @@ def airflow_token(stack: Stack, password: str) -> str:
     return body["access_token"]
 
 
+def airflow_client(stack: Stack):
+    """The platform's REST v2 client, logged in as the stack's admin through the published port."""
+    from mlstack.airflow.client import AirflowClient
+
+    user = stack.env.get("MLSTACK_AIRFLOW_ADMIN_USER", "admin")
+    return AirflowClient(stack.url("AIRFLOW_PORT"), user, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])
+
+
 def test_airflow_login_with_the_password_from_secrets(stack):
     token = airflow_token(stack, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])
     status, version = http_json(
@@ -595,30 +603,15 @@ def test_streamlit_predicts_with_the_champion_in_a_browser(stack, trained, monke
 def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, trained, monkeypatch):
     champion_before = champion_version(stack, monkeypatch).version
     bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
-    token = airflow_token(stack, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])
-    auth = {"Authorization": f"Bearer {token}"}
+    client = airflow_client(stack)
     run_id = f"boot_failure_{uuid.uuid4().hex[:8]}"
-    status, _ = http_json(
-        stack.url("AIRFLOW_PORT", "/api/v2/dags/training_pipeline/dagRuns"),
-        data={
-            "dag_run_id": run_id,
-            "logical_date": None,
-            "conf": {"source": f"s3://{bucket}/does/not/exist.csv"},
-        },
-        headers=auth,
+    # trigger() raises on any HTTP error: the run was created.
+    created = client.trigger(
+        "training_pipeline", {"source": f"s3://{bucket}/does/not/exist.csv"}, run_id=run_id
     )
-    assert status == 200
+    assert created["dag_run_id"] == run_id
     t0 = time.monotonic()
-    deadline = t0 + 600
-    state = None
-    while time.monotonic() < deadline:
-        _, run_ = http_json(
-            stack.url("AIRFLOW_PORT", f"/api/v2/dags/training_pipeline/dagRuns/{run_id}"), headers=auth
-        )
-        state = run_["state"]
-        if state in ("failed", "success"):
-            break
-        time.sleep(5)
+    state = client.wait("training_pipeline", run_id, timeout=600, interval=5)["state"]
     assert state == "failed", f"run {run_id} ended {state}"
 
     deadline = time.monotonic() + 120

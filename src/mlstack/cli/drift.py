@@ -169,7 +169,7 @@ def env() -> None:
     """Print `export` lines of the embedded Airflow environment (its DB migrated once)."""
     import shlex
 
-    from mlstack.drift.embedded import embedded_env
+    from mlstack.airflow.embedded_runs import embedded_env
 
     for key, value in embedded_env().items():
         typer.echo(f"export {key}={shlex.quote(value)}")
@@ -186,7 +186,7 @@ def dag_test(
     as_json: JsonOpt = False,
 ) -> None:
     """Run drift_monitor with dag.test() on the embedded Airflow, once per --current."""
-    from mlstack.drift import embedded
+    from mlstack.airflow import embedded_runs as embedded
 
     embedded.use_embedded_env()
     confs: list[dict[str, str]] = [{"current": c} for c in current] if current else [{}]
@@ -198,7 +198,7 @@ def dag_test(
 @drift_app.command("run-triggered")
 def run_triggered(as_json: JsonOpt = False) -> None:
     """Execute the queued training DAG runs (no scheduler in embedded mode)."""
-    from mlstack.drift import embedded
+    from mlstack.airflow import embedded_runs as embedded
 
     embedded.use_embedded_env()
     training_runs = embedded.run_triggered()

@@ -1,4 +1,4 @@
-"""The scheduler's pre-fork warm-up (mlstack.orchestration.preload) on a local SQLite store."""
+"""The scheduler's pre-fork warm-up (mlstack.airflow.preload) on a local SQLite store."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from mlstack.orchestration import _warm_local_tracking_stores
+from mlstack.airflow.preload import _warm_local_tracking_stores
 from tests.unit.conftest import make_settings
 
 

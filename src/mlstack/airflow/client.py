@@ -6,18 +6,15 @@
     GET  /api/v2/dags/{dag_id}/dagRuns/{run_id}   until state is success or failed
 
 The address and the login come from settings: ``MLSTACK_AIRFLOW_URL``,
-``MLSTACK_AIRFLOW_ADMIN_USER`` and ``MLSTACK_AIRFLOW_ADMIN_PASSWORD`` (``.secrets``).
-
-    python -m mlstack.airflow_client trigger [DAG_ID] [--conf JSON] [--no-wait] [--timeout S]
+``MLSTACK_AIRFLOW_ADMIN_USER`` and ``MLSTACK_AIRFLOW_ADMIN_PASSWORD`` (``.secrets``). The one way
+mlstack triggers a DAG and waits for it: ``mlstack airflow trigger``, the stack's ``make trigger``,
+Jenkins' Retrain stage, the live tests and the benchmarks all come here.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,6 +34,8 @@ class AirflowApiError(MlstackError):
 
 @dataclass
 class RunResult:
+    """A finished DAG run: its state, how long it took, and each task's state and timings."""
+
     dag_id: str
     run_id: str
     state: str
@@ -46,6 +45,7 @@ class RunResult:
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task_id -> state, duration, try
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON-ready data."""
         return {
             "dag_id": self.dag_id,
             "run_id": self.run_id,
@@ -70,6 +70,7 @@ class AirflowClient:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> AirflowClient:
+        """A client for ``MLSTACK_AIRFLOW_URL`` with the admin login; refuses an empty password."""
         settings = settings or load_settings()
         password = settings.airflow_admin_password
         if password is None or not password.get_secret_value():
@@ -80,6 +81,7 @@ class AirflowClient:
 
     # -- plumbing ----------------------------------------------------------------------------
     def token(self, *, renew: bool = False) -> str:
+        """A JWT from ``/auth/token`` (cached; ``renew`` fetches a new one)."""
         if self._token and not renew:
             return self._token
         response = self.session.post(
@@ -96,6 +98,7 @@ class AirflowClient:
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """``method /api/v2<path>`` with the token (renewed once on 401); the JSON body or None."""
         kwargs.setdefault("timeout", self.timeout)
         url = f"{self.base_url}/api/v2{path}"
         for attempt in (1, 2):
@@ -109,11 +112,13 @@ class AirflowClient:
 
     # -- API ---------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
+        """``/api/v2/monitor/health`` (no login needed)."""
         response = self.session.get(f"{self.base_url}/api/v2/monitor/health", timeout=self.timeout)
         response.raise_for_status()
         return response.json()
 
     def get_dag(self, dag_id: str) -> dict[str, Any]:
+        """The DAG's details; HTTP 404 (AirflowApiError) until the DAG processor has parsed it."""
         return self.request("GET", f"/dags/{quote(dag_id, safe='')}")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> dict[str, Any]:
@@ -123,29 +128,47 @@ class AirflowClient:
             try:
                 return self.get_dag(dag_id)
             except AirflowApiError as exc:
-                if "HTTP 404" not in str(exc) or time.monotonic() > deadline:
+                if "HTTP 404" not in str(exc):
                     raise
+                if time.monotonic() > deadline:
+                    try:
+                        errors: object = self.import_errors()
+                    except (AirflowApiError, requests.RequestException) as listing:
+                        errors = f"not listed ({listing})"
+                    raise AirflowApiError(
+                        f"DAG {dag_id} not found after {timeout:.0f}s; import errors: {errors}"
+                    ) from exc
             time.sleep(1.0)
 
+    def import_errors(self) -> list[str]:
+        """The DAG files that failed to import, each with the last line of its error."""
+        errors = self.request("GET", "/importErrors").get("import_errors", [])
+        return [f"{e['filename']}: {(e.get('stack_trace') or '').strip().splitlines()[-1:]}" for e in errors]
+
     def set_paused(self, dag_id: str, paused: bool) -> dict[str, Any]:
+        """Pause or unpause the DAG."""
         return self.request("PATCH", f"/dags/{quote(dag_id, safe='')}", json={"is_paused": paused})
 
     def trigger(
         self, dag_id: str, conf: Mapping[str, Any] | None = None, *, run_id: str | None = None
     ) -> dict[str, Any]:
+        """Create a run now (``logical_date`` null) with ``conf`` as its params; returns the run."""
         body: dict[str, Any] = {"logical_date": None, "conf": dict(conf or {})}
         if run_id:
             body["dag_run_id"] = run_id
         return self.request("POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json=body)
 
     def get_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        """The run as the API shows it (``state``, ``queued_at``, ``start_date``, ...)."""
         return self.request("GET", f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}")
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The run's task instances."""
         path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances"
         return self.request("GET", path)["task_instances"]
 
     def extra_links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
+        """The task's extra links (name -> URL), e.g. the plugin's MLflow links."""
         path = (
             f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
             f"/taskInstances/{quote(task_id, safe='')}/links"
@@ -153,6 +176,7 @@ class AirflowClient:
         return self.request("GET", path)["extra_links"]
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        """One XCom value of a task, deserialized."""
         path = (
             f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
             f"/taskInstances/{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}"
@@ -184,6 +208,18 @@ class AirflowClient:
                 raise AirflowApiError(f"run {run_id} of {dag_id} still {run['state']} after {timeout:.0f}s")
             time.sleep(interval)
 
+    def unpause(self, dag_id: str) -> None:
+        """Unpause the DAG once it is parsed (new DAGs start paused)."""
+        self.wait_for_dag(dag_id)
+        self.set_paused(dag_id, False)
+
+    def start_run(
+        self, dag_id: str, conf: Mapping[str, Any] | None = None, *, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Unpause the DAG, then trigger it; returns the created run (no wait)."""
+        self.unpause(dag_id)
+        return self.trigger(dag_id, conf, run_id=run_id)
+
     def trigger_and_wait(
         self,
         dag_id: str,
@@ -192,13 +228,20 @@ class AirflowClient:
         unpause: bool = True,
         timeout: float = 1800.0,
         interval: float = 0.5,
+        run_id: str | None = None,
+        on_triggered: Callable[[dict[str, Any]], None] | None = None,
     ) -> RunResult:
-        """Unpause, trigger, wait; returns the state and the timings of the run and its tasks."""
+        """Unpause, trigger, wait; returns the state and the timings of the run and its tasks.
+
+        ``run_id`` names the run (default: Airflow's); ``on_triggered`` is called with the created
+        run before the wait (e.g. to say its id).
+        """
         if unpause:
-            self.wait_for_dag(dag_id)
-            self.set_paused(dag_id, False)
-        started = time.monotonic()
-        created = self.trigger(dag_id, conf)
+            self.unpause(dag_id)
+        started = time.monotonic()  # from the POST: the unpause is not the run's time
+        created = self.trigger(dag_id, conf, run_id=run_id)
+        if on_triggered is not None:
+            on_triggered(created)
         run = self.wait(dag_id, created["dag_run_id"], timeout=timeout, interval=interval)
         elapsed = time.monotonic() - started
         result = RunResult(dag_id, run["dag_run_id"], run["state"], elapsed)
@@ -228,38 +271,3 @@ def _detail(response: requests.Response) -> str:
     except ValueError:
         return response.text[:300]
     return str(body.get("detail", body))[:500] if isinstance(body, dict) else str(body)[:500]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlstack.airflow_client", description=__doc__.split("\n")[0]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    trig = sub.add_parser("trigger", help="trigger a DAG run through REST API v2 and wait for it")
-    trig.add_argument("dag_id", nargs="?", default="training_pipeline")
-    trig.add_argument("--conf", default="{}", help="run conf as a JSON object (the DAG's params)")
-    trig.add_argument("--no-wait", action="store_true", help="return once the run is created")
-    trig.add_argument("--timeout", type=float, default=1800.0)
-    trig.add_argument("--url", help="Airflow base URL (default MLSTACK_AIRFLOW_URL)")
-    args = parser.parse_args(argv)
-
-    try:
-        settings = load_settings(**({"airflow_url": args.url} if args.url else {}))
-        client = AirflowClient.from_settings(settings)
-        conf = json.loads(args.conf)
-        if args.no_wait:
-            client.wait_for_dag(args.dag_id)
-            client.set_paused(args.dag_id, False)
-            run = client.trigger(args.dag_id, conf)
-            print(json.dumps({"dag_id": args.dag_id, "run_id": run["dag_run_id"], "state": run["state"]}))
-            return 0
-        result = client.trigger_and_wait(args.dag_id, conf, timeout=args.timeout)
-    except (MlstackError, requests.RequestException, json.JSONDecodeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.to_dict(), indent=2))
-    return 0 if result.state == "success" else 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

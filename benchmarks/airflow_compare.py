@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Trigger-to-success of the training DAG on live Airflow services vs the in-process lifecycle.
 
-    python scripts/airflow/bench.py [--runs N] [--no-preload] [--out FILE.json]
+    python -m benchmarks.airflow_compare [--runs N] [--no-preload] [--out FILE.json]
 
-Starts the native services (scripts/airflow/services.py, local PostgreSQL, LocalExecutor) in a
+Starts the native services (``mlstack airflow services``, local PostgreSQL, LocalExecutor) in a
 throwaway folder, then alternates DAG runs triggered through REST API v2 with `mlstack run` CLI
 runs, and times warm in-process ``lifecycle.run_all`` calls, all on the default dataset and the same
 kind of store (embedded SQLite MLflow, one store per side); one warm-up run per side, then N. Prints one JSON document; the
@@ -26,10 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "src"))
-SERVICES = [sys.executable, str(REPO / "scripts" / "airflow" / "services.py")]
 BIN = Path(sys.executable).parent
+SERVICES = [str(BIN / "mlstack"), "airflow", "services"]
 
 # The warm in-process timing: imports paid before the clock starts, like a long-lived worker.
 _WARM_RUN_ALL = """
@@ -77,7 +74,7 @@ def _hops(tasks: dict[str, dict[str, Any]]) -> list[float]:
 
 def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None) -> dict[str, Any]:
     """Run the comparison; returns timings (seconds) and ratios. Stops everything it started."""
-    from mlstack.airflow_client import AirflowClient
+    from mlstack.airflow.client import AirflowClient
     from mlstack.config import Settings
 
     root = Path(workdir or tempfile.mkdtemp(prefix="mlstack-bench-airflow-"))
@@ -93,12 +90,12 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
     )
     cli_env = _clean_env({"MLSTACK_HOME": str(root / "cli-home")})
     warm_env = _clean_env({"MLSTACK_HOME": str(root / "warm-home")})
-    state = ["--state-dir", str(root / "services")]
+    state = ["--state-dir", str(root / "services")]  # after the sub-command
     out: dict[str, Any] = {"runs": runs, "preload": preload, "cpus": os.cpu_count()}
     load_before = os.getloadavg()[0]
 
     started = subprocess.run(
-        [*SERVICES, *state, "up", "--cwd", str(root), "--json"],
+        [*SERVICES, "up", *state, "--cwd", str(root), "--json"],
         env=dag_env,
         cwd=root,
         capture_output=True,
@@ -106,7 +103,7 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
         check=False,
     )
     if started.returncode != 0:
-        subprocess.run([*SERVICES, *state, "purge"], env=dag_env, cwd=root, capture_output=True, check=False)
+        subprocess.run([*SERVICES, "purge", *state], env=dag_env, cwd=root, capture_output=True, check=False)
         raise RuntimeError(f"airflow services did not start:\n{started.stderr[-4000:]}")
     out["services_up"] = json.loads(started.stdout.strip().splitlines()[-1])
     dag_runs: list[dict[str, Any]] = []
@@ -135,7 +132,7 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
             cli_wall.append(time.perf_counter() - t0)
     finally:
         stopped = subprocess.run(
-            [*SERVICES, *state, "purge"], env=dag_env, cwd=root, capture_output=True, text=True, check=False
+            [*SERVICES, "purge", *state], env=dag_env, cwd=root, capture_output=True, text=True, check=False
         )
         out["services_down_ok"] = stopped.returncode == 0
     warm = subprocess.run(

@@ -1,4 +1,4 @@
-"""Airflow glue: the drift DAG run embedded with `dag.test()`, and the training runs it queued.
+"""The drift DAG run embedded with `dag.test()`, and the training runs it queued.
 
 The simulation without servers (``make drift-demo``) and the DAG tests run the real DAGs with
 ``dag.test()`` on embedded defaults. There is no scheduler in that mode, so `run_triggered`
@@ -19,15 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlstack.airflow.dag_files import DRIFT_DAG_ID, TRAINING_DAG_ID, load_dag
+from mlstack.airflow.embedded import airflow_db_ready, describe_run, embedded_airflow_env, migrate_airflow_db
 from mlstack.config import Settings, load_settings
-
-DRIFT_DAG_ID = "drift_monitor"
 
 
 def embedded_env(settings: Settings | None = None) -> dict[str, str]:
     """The embedded Airflow environment under MLSTACK_HOME/airflow, its DB migrated once."""
-    from mlstack.orchestration import airflow_db_ready, embedded_airflow_env, migrate_airflow_db
-
     settings = settings or load_settings()
     env = embedded_airflow_env(Path(os.environ.get("AIRFLOW_HOME") or settings.home_dir / "airflow"))
     env["MLSTACK_HOME"] = str(settings.home_dir)
@@ -47,9 +45,7 @@ def run_drift_dag(conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One `drift_monitor` run with dag.test(); returns describe_run() plus seconds."""
     from airflow.sdk import timezone
 
-    from mlstack.orchestration import describe_run, load_training_dag
-
-    dag = load_training_dag(DRIFT_DAG_ID)
+    dag = load_dag(DRIFT_DAG_ID)
     started = time.perf_counter()
     run = dag.test(run_conf=dict(conf or {}), logical_date=timezone.utcnow())
     return {**describe_run(run.dag_id, run.run_id), "seconds": round(time.perf_counter() - started, 2)}
@@ -83,12 +79,10 @@ def run_triggered(dag_id: str | None = None) -> list[dict[str, Any]]:
     dag.test() replaces the run with the same logical date, and names its run after run_after: given
     the logical date there too, the run keeps its id, logical date and conf.
     """
-    from mlstack.orchestration import TRAINING_DAG_ID, describe_run, load_training_dag
-
     dag_id = dag_id or TRAINING_DAG_ID
     out = []
     for queued in queued_runs(dag_id):
-        dag = load_training_dag(dag_id)
+        dag = load_dag(dag_id)
         started = time.perf_counter()
         # TriggerDagRunOperator names the run after its logical date; dag.test() after run_after.
         run_after = queued["logical_date"] or queued["run_after"]

@@ -1,0 +1,64 @@
+"""`mlstack airflow ...`: argument checks and the dev-tooling guard, without servers."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from typer.testing import CliRunner
+
+from mlstack.cli import app
+
+runner = CliRunner()
+
+
+def test_services_say_they_are_dev_tooling_when_devstack_is_absent(monkeypatch):
+    # given devstack is not installed (None in sys.modules makes its import fail)
+    monkeypatch.setitem(sys.modules, "devstack", None)
+    monkeypatch.setitem(sys.modules, "devstack.airflow_services", None)
+    for command in ("up", "down", "purge", "status"):
+        # when a services command runs
+        result = runner.invoke(app, ["airflow", "services", command])
+        # then it exits 2 and says how to get the tooling
+        assert result.exit_code == 2, (command, result.output)
+        assert "dev tooling" in result.output and "make setup" in result.output
+
+
+def test_trigger_refuses_a_conf_that_is_not_a_json_object():
+    for conf in ("{not json", "[1, 2]"):
+        result = runner.invoke(app, ["airflow", "trigger", "training_pipeline", "--conf", conf])
+        assert result.exit_code == 2, result.output
+        assert "--conf" in result.output
+
+
+def test_airflow_commands_are_listed():
+    result = runner.invoke(app, ["airflow", "--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "trigger", "scheduler", "services"):
+        assert command in result.output
+
+
+def test_scheduler_hands_its_arguments_to_airflow(monkeypatch):
+    seen: list[list[str]] = []
+    monkeypatch.setattr("mlstack.airflow.preload.run_airflow_preloaded", seen.append)
+    result = runner.invoke(app, ["airflow", "scheduler", "--skip-serve-logs", "-n", "1"])
+    assert result.exit_code == 0, result.output
+    assert seen == [["scheduler", "--skip-serve-logs", "-n", "1"]]
+
+
+def test_services_airflow_runs_any_airflow_command_against_the_state(monkeypatch, tmp_path):
+    # given a stand-in for devstack.airflow_services that records the call
+    calls: list[tuple[object, list[str]]] = []
+    fake = types.ModuleType("devstack.airflow_services")
+    fake.state_at = lambda state_dir: ("state", state_dir)  # type: ignore[attr-defined]
+    fake.run_airflow = lambda state, args: calls.append((state, args)) or 3  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "devstack", types.ModuleType("devstack"))
+    monkeypatch.setitem(sys.modules, "devstack.airflow_services", fake)
+    # when `airflow dags list --output json` runs through it
+    result = runner.invoke(
+        app,
+        ["airflow", "services", "airflow", "--state-dir", str(tmp_path), "dags", "list", "--output", "json"],
+    )
+    # then airflow gets exactly those arguments, and its exit code is ours
+    assert result.exit_code == 3, result.output
+    assert calls == [(("state", tmp_path), ["dags", "list", "--output", "json"])]
