@@ -2,7 +2,7 @@
 
 Uses the platform's own front doors: ``scripts/airflow/services.py`` (api-server, scheduler,
 dag-processor, triggerer on PostgreSQL — what ``make airflow-up`` runs), the Airflow helper's
-``scripts/airflow/bench.py`` (``compare``), ``tests.support.servers`` for PostgreSQL, the S3 server
+``scripts/airflow/bench.py`` (``compare``), ``devstack`` for PostgreSQL, the S3 server
 and ``mlflow server``.
 
 B1 (trigger-to-success): ``compare()`` of ``scripts/airflow/bench.py`` (also ``make
@@ -81,7 +81,9 @@ class LiveServices:
     """PostgreSQL + S3 + MLflow server + Airflow services, started and stopped by us."""
 
     def __init__(self, root: Path) -> None:
-        from tests.support.servers import free_port, start_postgres, start_s3_server
+        from devstack.ports import free_port
+        from devstack.postgres import start_postgres
+        from devstack.s3 import start_s3_server
 
         self.root = root
         self.state_dir = root / "airflow-services"
@@ -106,7 +108,7 @@ class LiveServices:
 
     def start(self) -> dict[str, float]:
         """Start MLflow and Airflow at once; seconds until each, and both, are healthy."""
-        from tests.support.servers import start_mlflow_server
+        from devstack.mlflow_server import start_mlflow_server
 
         started = time.perf_counter()
         timings: dict[str, float] = {}

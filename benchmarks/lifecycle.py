@@ -215,7 +215,9 @@ def _run_all(runs: int, source: str | None) -> dict[str, Any]:
     for _ in range(runs):
         marks: list[tuple[str, float]] = []
         t = time.perf_counter()
-        summary = lifecycle.run_all(ctx, source, on_step=lambda s, m=marks: m.append((s, time.perf_counter())))
+        summary = lifecycle.run_all(
+            ctx, source, on_step=lambda s, m=marks: m.append((s, time.perf_counter()))
+        )
         end = time.perf_counter()
         samples.append(end - t)
         bounds = [*marks, ("end", end)]

@@ -4,7 +4,7 @@ Nothing starts unless a test asks for it. Session-scoped servers are shared by e
 pytest process (each xdist worker gets its own). A server that cannot start here goes through
 ``tests.support.require.unavailable``: skipped locally, a failure under CI=true.
 
-Fixtures (see tests/support/servers.py for the dataclasses):
+Fixtures (the dataclasses come from the ``devstack`` package, devstack/src/devstack):
 
 - ``postgres``               session  PostgresServer   (``.create_database(name)``)
 - ``s3_server``              session  S3Server         (``.create_bucket()``, ``.list_keys()``)
@@ -21,19 +21,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from devstack.mlflow_server import MlflowServer, start_mlflow_server
+from devstack.postgres import PostgresServer, start_postgres
+from devstack.s3 import S3Server, start_s3_server
+from devstack.smtp import SmtpServer, start_smtp_server
 
+from devstack import ServerUnavailable
 from tests.support.require import unavailable
-from tests.support.servers import (
-    MlflowServer,
-    PostgresServer,
-    S3Server,
-    ServerUnavailable,
-    SmtpServer,
-    start_mlflow_server,
-    start_postgres,
-    start_s3_server,
-    start_smtp_server,
-)
 
 
 def _start(what: str, start: Callable[[], Any]) -> Any:

@@ -10,17 +10,12 @@ from email.message import EmailMessage
 
 import pytest
 import requests
-
-from tests.support.servers import (
-    ManagedProcess,
-    MlflowServer,
-    PostgresServer,
-    S3Server,
-    SmtpServer,
-    free_port,
-    group_members,
-    port_is_open,
-)
+from devstack.mlflow_server import MlflowServer
+from devstack.ports import free_port, port_is_open
+from devstack.postgres import PostgresServer
+from devstack.processes import ManagedProcess, group_members
+from devstack.s3 import S3Server
+from devstack.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +82,7 @@ def test_managed_process_sigkills_what_ignores_sigterm(tmp_path):
 
 
 def test_managed_process_reports_early_exit(tmp_path):
-    from tests.support.servers import ServerUnavailable
+    from devstack import ServerUnavailable
 
     proc = ManagedProcess(
         "dies", [sys.executable, "-c", "print('boom'); raise SystemExit(3)"], log_dir=tmp_path
