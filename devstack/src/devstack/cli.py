@@ -33,7 +33,9 @@ def requirements_cmd(
 @app.command("stack-secrets")
 def stack_secrets_cmd(
     output: Annotated[Path | None, typer.Option(help="the file to write [default: <repo>/.secrets]")] = None,
-    example: Annotated[Path | None, typer.Option(help="the template [default: <repo>/.secrets.example]")] = None,
+    example: Annotated[
+        Path | None, typer.Option(help="the template [default: <repo>/.secrets.example]")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite an existing output file")] = False,
 ) -> None:
     """Write .secrets from .secrets.example with fresh random values (mode 0600, never printed)."""

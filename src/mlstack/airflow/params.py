@@ -22,9 +22,7 @@ def settings_for(params: Mapping[str, Any] | None) -> Settings:
     """Settings with this run's overrides applied; other params (e.g. ``source``) are not settings."""
     params = params or {}
     overrides = {
-        field: params[name]
-        for name, field in PARAM_SETTINGS.items()
-        if params.get(name) not in (None, "")
+        field: params[name] for name, field in PARAM_SETTINGS.items() if params.get(name) not in (None, "")
     }
     return load_settings(**overrides)
 
