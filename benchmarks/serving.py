@@ -308,9 +308,8 @@ def bench_serving(*, quick: bool = True, repeats: int = 3, ids: list[str] | None
     """B4, B5 and B6 on one S3-backed MLflow server (started here, stopped at the end)."""
     wanted = ids or ["B4", "B5", "B6"]
     try:
-        from devstack.mlflow_server import running_stack
-
         from devstack import ServerUnavailable
+        from devstack.mlflow_server import running_stack
     except ImportError as exc:
         return [unavailable(i, TITLES[i], f"devstack cannot be imported (make setup): {exc}") for i in wanted]
 

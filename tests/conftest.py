@@ -17,17 +17,57 @@ Fixtures (the dataclasses come from the ``devstack`` package, devstack/src/devst
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from devstack.mlflow_server import MlflowServer, start_mlflow_server
-from devstack.postgres import PostgresServer, start_postgres
-from devstack.s3 import S3Server, start_s3_server
-from devstack.smtp import SmtpServer, start_smtp_server
 
 from devstack import ServerUnavailable
+from devstack.mlflow_server import MlflowServer, start_mlflow_server
+from devstack.postgres import PostgresServer, start_postgres
+from devstack.processes import live_descendants
+from devstack.s3 import S3Server, start_s3_server
+from devstack.smtp import SmtpServer, start_smtp_server
 from tests.support.require import unavailable
+
+# Helpers that end with this interpreter (multiprocessing's tracker, joblib's loky pool), not servers.
+_ENDS_WITH_US = ("multiprocessing", "loky", "joblib")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (
+            (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")).decode(errors="replace").strip()
+        )
+    except OSError:
+        return ""
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test run leaves no process behind: fail the run if a child of pytest outlives the tests.
+
+    Runs in each xdist worker (its own children); the controller's children are the workers.
+    """
+    if getattr(session.config, "workerinput", None) is None and session.config.getoption(
+        "numprocesses", None
+    ):
+        return
+    left = {pid: _cmdline(pid) for pid in live_descendants(os.getpid())}
+    left = {pid: cmd for pid, cmd in left.items() if cmd and not any(k in cmd for k in _ENDS_WITH_US)}
+    if not left:
+        return
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    listing = "\n".join(f"  {pid}: {cmd[:200]}" for pid, cmd in sorted(left.items()))
+    session.config.get_terminal_writer().line(
+        f"\nprocesses left behind by the tests (now killed):\n{listing}", red=True
+    )
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _start(what: str, start: Callable[[], Any]) -> Any:

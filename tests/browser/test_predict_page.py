@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from devstack.ports import LOOPBACK, free_port
 from devstack.processes import ManagedProcess, venv_tool
-
 from tests.app.support import APP, REPO, SPEC, train
 from tests.support.require import unavailable
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from devstack.ports import free_port, port_is_open
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 import requests
+
 from devstack.mlflow_server import MlflowServer
 from devstack.ports import free_port, port_is_open
 from devstack.postgres import PostgresServer

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from devstack.ports import LOOPBACK, free_port
 
 # Sets up the embedded Airflow environment before Airflow is imported (see tests/dags/_airflow.py).

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from devstack import ServerUnavailable
 from devstack.mlflow_server import start_mlflow_server
 from devstack.postgres import start_postgres
 from devstack.s3 import start_s3_server
 from devstack.smtp import start_smtp_server
-
-from devstack import ServerUnavailable
 from mlstack import lifecycle, tracking
 from mlstack.config import Settings
 from mlstack.registry import CHAMPION, LOCK_SUFFIX, champion_version

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from devstack.ports import LOOPBACK, free_port
-from devstack.processes import ManagedProcess, venv_tool
 
 from devstack import ServerUnavailable
+from devstack.ports import LOOPBACK, free_port
+from devstack.processes import ManagedProcess, venv_tool
 from tests.reliability.streamlit_client import StreamlitSession
 from tests.support.require import unavailable
 
