@@ -29,7 +29,7 @@ $(CURDIR)/.tools/bin/uv:
 # Airflow service, task and CLI run pays it). Project sources too (their caches are git-ignored).
 $(VENV)/.synced: uv.lock pyproject.toml Makefile | $(UV)
 	$(UV) sync --frozen --all-extras --compile-bytecode
-	$(VENV)/bin/python -m compileall -q -j 0 src dags plugins benchmarks scripts tests streamlit >/dev/null
+	$(VENV)/bin/python -m compileall -q -j 0 src dags plugins benchmarks scripts tests streamlit devstack/src >/dev/null
 	touch $@
 
 .PHONY: setup

@@ -93,6 +93,21 @@ def test_managed_process_reports_early_exit(tmp_path):
     proc.stop()
 
 
+def test_live_descendants_sees_a_child_until_it_is_gone():
+    import os
+    import subprocess
+
+    from devstack.processes import live_descendants
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        assert child.pid in live_descendants(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    assert child.pid not in live_descendants(os.getpid())
+
+
 # ------------------------------------------------------------------------------ postgres
 
 

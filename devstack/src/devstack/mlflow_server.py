@@ -49,10 +49,12 @@ class MlflowServer:
 
     @property
     def health_url(self) -> str:
+        """GET here answers 200 when the server is up."""
         return f"{self.tracking_uri}/health"
 
     @property
     def log_path(self) -> Path:
+        """The server's log file."""
         return self.process.log_path
 
     def client_env(self) -> dict[str, str]:
@@ -64,6 +66,7 @@ class MlflowServer:
         return env
 
     def is_running(self) -> bool:
+        """True while the server process runs."""
         return self.process.is_running()
 
     def wait_ready(self, timeout: float | None = None) -> float:
@@ -90,6 +93,7 @@ class MlflowServer:
         return self.process.kill()
 
     def restart(self, timeout: float | None = None) -> float:
+        """Graceful stop, then start again; returns seconds to healthy."""
         self.stop()
         return self.start(timeout)
 

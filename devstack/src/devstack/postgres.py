@@ -85,14 +85,17 @@ class PostgresCluster:
 
     @property
     def data_dir(self) -> Path:
+        """The PGDATA directory."""
         return self.base_dir / "data"
 
     @property
     def log_path(self) -> Path:
+        """The postmaster's log file."""
         return self.base_dir / "postgres.log"
 
     @property
     def socket_dir(self) -> Path:
+        """Where the Unix socket lives (the cluster directory)."""
         return self.base_dir
 
     def _run(self, *args: str, what: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -228,14 +231,17 @@ class PostgresServer:
 
     @property
     def base_dir(self) -> Path:
+        """The cluster directory."""
         return self.cluster.base_dir
 
     @property
     def data_dir(self) -> Path:
+        """The PGDATA directory."""
         return self.cluster.data_dir
 
     @property
     def log_path(self) -> Path:
+        """The postmaster's log file."""
         return self.cluster.log_path
 
     @property

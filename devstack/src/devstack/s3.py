@@ -91,9 +91,11 @@ class S3Server:
         }
 
     def is_running(self) -> bool:
+        """True while the moto server process runs."""
         return self.process.is_running()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (its objects are gone: moto keeps them in memory)."""
         self.process.stop(timeout=timeout)
 
     def __enter__(self) -> S3Server:

@@ -128,6 +128,7 @@ class SmtpServer:
 
     @property
     def url(self) -> str:
+        """smtp://host:port."""
         return f"smtp://{self.host}:{self.port}"
 
     def wait_for(self, n: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
@@ -140,6 +141,7 @@ class SmtpServer:
             return list(self.messages)
 
     def clear(self) -> None:
+        """Empty the mailbox."""
         with self._mailbox.cond:
             self.messages.clear()
             self.deliveries.clear()
@@ -151,9 +153,11 @@ class SmtpServer:
         return ssl.create_default_context(cafile=str(self.cert_path))
 
     def is_running(self) -> bool:
+        """True while the server accepts connections."""
         return not self._stopped and port_is_open(self.port, self.host)
 
     def stop(self) -> None:
+        """Stop the server; raise if its port still answers."""
         if self._stopped:
             return
         self._controller.stop()
