@@ -47,27 +47,21 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A test run leaves no process behind: fail the run if a child of pytest outlives the tests.
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """A test run leaves no process behind: a child of pytest alive after the last teardown fails it.
 
-    Runs in each xdist worker (its own children); the controller's children are the workers.
+    Set up first, so torn down last (after every server fixture). Each xdist worker checks its
+    own children. What is left is killed, then reported as an error of the last test.
     """
-    if getattr(session.config, "workerinput", None) is None and session.config.getoption(
-        "numprocesses", None
-    ):
-        return
+    yield
     left = {pid: _cmdline(pid) for pid in live_descendants(os.getpid())}
     left = {pid: cmd for pid, cmd in left.items() if cmd and not any(k in cmd for k in _ENDS_WITH_US)}
-    if not left:
-        return
     for pid in left:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     listing = "\n".join(f"  {pid}: {cmd[:200]}" for pid, cmd in sorted(left.items()))
-    session.config.get_terminal_writer().line(
-        f"\nprocesses left behind by the tests (now killed):\n{listing}", red=True
-    )
-    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    assert not left, f"processes left behind by the tests (now killed):\n{listing}"
 
 
 def _start(what: str, start: Callable[[], Any]) -> Any:
