@@ -1,18 +1,13 @@
 """A local PostgreSQL cluster from the installed binaries: throwaway for tests, or kept for services.
 
-Ours rather than pytest-postgresql's executor: PostgreSQL refuses to run as root, and this
-machine (and CI) runs as root, so ``initdb`` and ``pg_ctl`` must run as the ``postgres`` user
-through ``runuser``, with the cluster directory handed to that user. pytest-postgresql's executor
-calls the binaries directly and has no such hook; it is also a pytest plugin, while scripts and
-benchmarks start the same clusters outside pytest.
+Ours rather than pytest-postgresql's executor: PostgreSQL refuses to run as root, and this machine
+(and CI) runs as root, so ``initdb`` and ``pg_ctl`` run as ``postgres`` through ``runuser`` on a
+directory handed to that user; pytest-postgresql calls the binaries directly, with no such hook.
 
-Two uses, one code path:
-
-- :func:`start_postgres` with no ``base_dir``: a fresh cluster under /tmp, fsync off, removed by
-  ``stop()`` (tests, benchmarks).
-- :func:`start_postgres` with ``base_dir`` (kept between runs, ``throwaway=False``,
-  ``stop_at_exit=False``): created on the first call, started again on later ones with the
-  same password; stopped from any process by ``PostgresCluster(base_dir).stop()``.
+:func:`start_postgres` without ``base_dir``: a fresh cluster under /tmp, fsync off, removed by
+``stop()``. With ``base_dir`` (``throwaway=False, stop_at_exit=False``): created on the first call,
+started again later with the same password, stopped from any process by
+``PostgresCluster(base_dir).stop()``.
 """
 
 from __future__ import annotations
