@@ -31,7 +31,7 @@ $(CURDIR)/.tools/bin/uv:
 # benchmarks/README.md). Project sources too (their caches are git-ignored).
 $(VENV)/.synced: uv.lock pyproject.toml Makefile | $(UV)
 	$(UV) sync --frozen --all-extras --compile-bytecode
-	$(VENV)/bin/python -m compileall -q -j 0 src dags plugins benchmarks scripts tests streamlit >/dev/null
+	$(VENV)/bin/python -m compileall -q -j 0 src dags plugins benchmarks scripts tests streamlit devstack/src >/dev/null
 	touch $@
 
 .PHONY: setup

@@ -2,7 +2,7 @@
 
 Uses the platform's own front doors: ``mlstack airflow services`` (api-server, scheduler,
 dag-processor, triggerer on PostgreSQL — what ``make airflow-up`` runs), ``benchmarks.airflow_compare``
-(``compare``), ``tests.support.servers`` for PostgreSQL, the S3 server
+(``compare``), ``devstack`` for PostgreSQL, the S3 server
 and ``mlflow server``.
 
 B1 (trigger-to-success): ``compare()`` of ``benchmarks/airflow_compare.py`` (also ``make
@@ -82,7 +82,9 @@ class LiveServices:
     """PostgreSQL + S3 + MLflow server + Airflow services, started and stopped by us."""
 
     def __init__(self, root: Path) -> None:
-        from tests.support.servers import free_port, start_postgres, start_s3_server
+        from devstack.ports import free_port
+        from devstack.postgres import start_postgres
+        from devstack.s3 import start_s3_server
 
         self.root = root
         self.state_dir = root / "airflow-services"
@@ -107,7 +109,7 @@ class LiveServices:
 
     def start(self) -> dict[str, float]:
         """Start MLflow and Airflow at once; seconds until each, and both, are healthy."""
-        from tests.support.servers import start_mlflow_server
+        from devstack.mlflow_server import start_mlflow_server
 
         started = time.perf_counter()
         timings: dict[str, float] = {}

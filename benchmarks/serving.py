@@ -1,7 +1,7 @@
 """B4-B6: serving the champion through ``mlstack.serving`` (what the Streamlit app and the CLI use).
 
 One set-up for the three figures (``bench_serving``): PostgreSQL + moto S3 + ``mlflow server
---serve-artifacts`` started by ``tests.support.servers``, and the penguins champion trained on it
+--serve-artifacts`` started by ``devstack``, and the penguins champion trained on it
 with ``mlstack.lifecycle.run_all`` (the real lifecycle, artifacts in S3 behind the server).
 
 * **B4 cold load.** A fresh child process per sample: imports (mlflow, scikit-learn, mlstack) are
@@ -311,9 +311,10 @@ def bench_serving(*, quick: bool = True, repeats: int = 3, ids: list[str] | None
     """B4, B5 and B6 on one S3-backed MLflow server (started here, stopped at the end)."""
     wanted = ids or ["B4", "B5", "B6"]
     try:
-        from tests.support.servers import ServerUnavailable, running_stack
+        from devstack import ServerUnavailable
+        from devstack.mlflow_server import running_stack
     except ImportError as exc:
-        return [unavailable(i, TITLES[i], f"tests.support.servers cannot be imported: {exc}") for i in wanted]
+        return [unavailable(i, TITLES[i], f"devstack cannot be imported (make setup): {exc}") for i in wanted]
 
     from mlstack import lifecycle
     from mlstack.data.spec import load_spec

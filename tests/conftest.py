@@ -4,7 +4,7 @@ Nothing starts unless a test asks for it. Session-scoped servers are shared by e
 pytest process (each xdist worker gets its own). A server that cannot start here goes through
 ``tests.support.require.unavailable``: skipped locally, a failure under CI=true.
 
-Fixtures (see tests/support/servers.py for the dataclasses):
+Fixtures (the dataclasses come from the ``devstack`` package, devstack/src/devstack):
 
 - ``postgres``               session  PostgresServer   (``.create_database(name)``)
 - ``s3_server``              session  S3Server         (``.create_bucket()``, ``.list_keys()``)
@@ -17,23 +17,51 @@ Fixtures (see tests/support/servers.py for the dataclasses):
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devstack import ServerUnavailable
+from devstack.mlflow_server import MlflowServer, start_mlflow_server
+from devstack.postgres import PostgresServer, start_postgres
+from devstack.processes import live_descendants
+from devstack.s3 import S3Server, start_s3_server
+from devstack.smtp import SmtpServer, start_smtp_server
 from tests.support.require import unavailable
-from tests.support.servers import (
-    MlflowServer,
-    PostgresServer,
-    S3Server,
-    ServerUnavailable,
-    SmtpServer,
-    start_mlflow_server,
-    start_postgres,
-    start_s3_server,
-    start_smtp_server,
-)
+
+# Helpers that end with this interpreter (multiprocessing's tracker, joblib's loky pool), not servers.
+_ENDS_WITH_US = ("multiprocessing", "loky", "joblib")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (
+            (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")).decode(errors="replace").strip()
+        )
+    except OSError:
+        return ""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """A test run leaves no process behind: a child of pytest alive after the last teardown fails it.
+
+    Set up first, so torn down last (after every server fixture). Each xdist worker checks its
+    own children. What is left is killed, then reported as an error of the last test.
+    """
+    yield
+    left = {pid: _cmdline(pid) for pid in live_descendants(os.getpid())}
+    left = {pid: cmd for pid, cmd in left.items() if cmd and not any(k in cmd for k in _ENDS_WITH_US)}
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    listing = "\n".join(f"  {pid}: {cmd[:200]}" for pid, cmd in sorted(left.items()))
+    assert not left, f"processes left behind by the tests (now killed):\n{listing}"
 
 
 def _start(what: str, start: Callable[[], Any]) -> Any:

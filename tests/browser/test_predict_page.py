@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack.ports import LOOPBACK, free_port
+from devstack.processes import ManagedProcess, venv_tool
 from tests.app.support import APP, REPO, SPEC, train
 from tests.support.require import unavailable
-from tests.support.servers import LOOPBACK, ManagedProcess, free_port, venv_tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

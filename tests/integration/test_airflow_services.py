@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import free_port, port_is_open
+from devstack.ports import free_port, port_is_open
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

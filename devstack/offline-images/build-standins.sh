@@ -6,18 +6,18 @@
 # org.mlstack.standin=true (see `docker image inspect`), and an image with an upstream tag but no
 # such label (a real pulled image) is never overwritten.
 #
-#   scripts/stack/build-standins.sh            build what is missing or out of date
-#   scripts/stack/build-standins.sh --list     print "stand-in-dir<TAB>tags" and exit
-#   scripts/stack/build-standins.sh --force    rebuild everything (rootfs too)
+#   devstack/offline-images/build-standins.sh            build what is missing or out of date
+#   devstack/offline-images/build-standins.sh --list     print "stand-in-dir<TAB>tags" and exit
+#   devstack/offline-images/build-standins.sh --force    rebuild everything (rootfs too)
 #
 # Cache: the rootfs tarball in ${MLSTACK_STANDIN_CACHE:-/var/cache/mlstack-standins}; images in
 # the engine's data root. A stand-in is rebuilt only when its definition (files under
-# scripts/stack/standins/<name>/, build args, parent) changes: its hash is an image label.
+# devstack/offline-images/<name>/, build args, parent) changes: its hash is an image label.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "${HERE}/../.." && pwd)"
-STANDINS="${HERE}/standins"
+STANDINS="${HERE}" # one folder per stand-in image, beside this script
 CACHE="${MLSTACK_STANDIN_CACHE:-/var/cache/mlstack-standins}"
 SUITE=bookworm
 MIRROR="${MLSTACK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -166,7 +166,7 @@ build_standin() { # name parent tags...
     --label org.mlstack.standin=true \
     --label "org.mlstack.standin.for=${tags[*]}" \
     --label "org.mlstack.standin.hash=${hash}" \
-    --label "org.mlstack.standin.source=scripts/stack/standins/${name}" \
+    --label "org.mlstack.standin.source=devstack/offline-images/${name}" \
     "${buildargs[@]+"${buildargs[@]}"}" "${tagargs[@]}" "$ctx" >"${ctx}.log" 2>&1; then
     cat "${ctx}.log" >&2
     rm -rf "$ctx" "${ctx}.log"
@@ -181,7 +181,7 @@ main() {
   local t0
   t0=$(now)
   if ! docker info >/dev/null 2>&1; then
-    log "no engine answers on ${DOCKER_HOST}: run scripts/stack/dockerd.sh start"
+    log "no engine answers on ${DOCKER_HOST}: run devstack/docker-engine/dockerd.sh start"
     exit 1
   fi
   ensure_rootfs

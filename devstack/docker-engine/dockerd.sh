@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # A private Docker engine for the mlstack compose stack (no systemd, no registry needed).
 #
-#   scripts/stack/dockerd.sh start    start Debian's dockerd (installs docker.io if absent), wait for it
-#   scripts/stack/dockerd.sh stop     stop the engine this script started (by its PID)
-#   scripts/stack/dockerd.sh status   exit 0 when the engine answers
-#   scripts/stack/dockerd.sh env      print `export DOCKER_HOST=...` for callers: eval "$(... env)"
+#   devstack/docker-engine/dockerd.sh start    start Debian's dockerd (installs docker.io if absent), wait for it
+#   devstack/docker-engine/dockerd.sh stop     stop the engine this script started (by its PID)
+#   devstack/docker-engine/dockerd.sh status   exit 0 when the engine answers
+#   devstack/docker-engine/dockerd.sh env      print `export DOCKER_HOST=...` for callers: eval "$(... env)"
 #
 # The data root persists between runs (/var/lib/mlstack-docker) so the stand-in base images and
 # the build cache survive: a second boot only rebuilds what changed.

@@ -1,6 +1,6 @@
 """Write a .secrets file from .secrets.example with fresh random values (mode 0600).
 
-    python scripts/stack/gen_secrets.py [--output .secrets] [--force]
+    devstack stack-secrets [--output .secrets] [--force]      (`make secrets`)
 
 Every `NAME=change-me` line gets a new value: a Fernet key for AIRFLOW_FERNET_KEY, a random
 URL-safe token otherwise. Other lines (comments, the commented cloud block) are copied as they
@@ -10,20 +10,19 @@ Values are never printed.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import re
 import secrets
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # devstack/src/devstack/ -> the repository
 PLACEHOLDER = "change-me"
 LINE = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
 
 
 def fresh(name: str) -> str:
+    """A new random value of the right form for the variable ``name``."""
     if name == "AIRFLOW_FERNET_KEY":
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
     if name == "RUSTFS_ACCESS_KEY":
@@ -32,6 +31,7 @@ def fresh(name: str) -> str:
 
 
 def render(example: str) -> str:
+    """The example file's text with every ``change-me`` value replaced by a fresh one."""
     out = []
     for line in example.splitlines():
         match = LINE.match(line)
@@ -41,24 +41,13 @@ def render(example: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--example", type=Path, default=ROOT / ".secrets.example")
-    parser.add_argument("--output", type=Path, default=ROOT / ".secrets")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    args = parser.parse_args()
-    if args.output.exists() and not args.force:
-        print(f"{args.output} exists: kept (use --force to replace it)", file=sys.stderr)
-        return 0
-    text = render(args.example.read_text())
-    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_secrets(example: Path, output: Path, *, force: bool = False) -> int | None:
+    """Write ``output`` (0600) from ``example``; the number of random values, None if kept."""
+    if output.exists() and not force:
+        return None
+    text = render(example.read_text())
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
-    os.chmod(args.output, 0o600)
-    count = sum(1 for ln in args.example.read_text().splitlines() if ln.endswith("=" + PLACEHOLDER))
-    print(f"wrote {args.output} ({count} random values)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    os.chmod(output, 0o600)
+    return sum(1 for ln in example.read_text().splitlines() if ln.endswith("=" + PLACEHOLDER))
