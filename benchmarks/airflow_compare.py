@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from devstack.ports import free_port
 
 BIN = Path(sys.executable).parent
 SERVICES = [str(BIN / "mlstack"), "airflow", "services"]
@@ -42,12 +43,6 @@ for _ in range(int(sys.argv[1])):
     times.append(time.perf_counter() - t0)
 print(json.dumps(times))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _clean_env(extra: dict[str, str]) -> dict[str, str]:
@@ -78,7 +73,7 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
     from mlstack.config import Settings
 
     root = Path(workdir or tempfile.mkdtemp(prefix="mlstack-bench-airflow-"))
-    port, password = _free_port(), secrets.token_urlsafe(12)
+    port, password = free_port(), secrets.token_urlsafe(12)
     dag_env = _clean_env(
         {
             "MLSTACK_HOME": str(root / "dag-home"),

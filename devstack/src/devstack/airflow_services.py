@@ -42,17 +42,16 @@ from pathlib import Path
 from typing import Any
 
 from devstack.airflow_state import (
-    LOOPBACK,
     ServicesError,
     State,
-    alive,
     log,
-    port_open,
     start_local_postgres,
     stop_local_postgres,
     write_config,
 )
-
+from devstack.ports import LOOPBACK
+from devstack.ports import port_is_open as port_open
+from devstack.processes import pid_alive as alive
 from mlstack.airflow.dag_files import REPO_ROOT
 from mlstack.config import load_settings
 

@@ -9,24 +9,19 @@ are root: PostgreSQL refuses to run as root).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import secrets
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from devstack.ports import LOOPBACK
 from mlstack.airflow.dag_files import DAGS_FOLDER, PLUGINS_FOLDER
 from mlstack.config import load_settings
 from mlstack.errors import MlstackError
-
-LOOPBACK = "127.0.0.1"
 
 
 class ServicesError(MlstackError):
@@ -86,19 +81,6 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    """True when something listens on ``port`` of the loopback address."""
-    with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=0.5):
-        return True
-    return False
 
 
 def _secrets(state: State) -> dict[str, str]:
@@ -202,97 +184,29 @@ def _async_url(db_url: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _pg_bindir() -> Path:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not candidates:
-        raise ServicesError("PostgreSQL binaries (initdb, pg_ctl) not found: `make system-deps`")
-    return candidates[-1].parent
-
-
-def _runas() -> list[str]:
-    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-
 def start_local_postgres(state: State) -> str:
-    """A PostgreSQL cluster in ``state/pg`` (created once), started on a free port; returns its URL."""
+    """A PostgreSQL cluster in ``state/pg`` (created once, kept between ``up``s); returns its URL."""
+    from devstack.postgres import start_postgres
+
+    pg = state.load().get("postgres") or {}
+    server = start_postgres(
+        user="airflow",
+        password=pg.get("password"),
+        port=pg.get("port"),
+        base_dir=state.pg,
+        max_connections=100,
+        throwaway=False,  # the services' metadata outlives a crash
+        stop_at_exit=False,  # `services up` returns; the cluster runs until `services down`
+    )
+    server.create_database("airflow", exist_ok=True)
     data = state.load()
-    pg = data.get("postgres") or {}
-    bindir = _pg_bindir()
-    datadir = state.pg / "data"
-    if not (datadir / "PG_VERSION").exists():
-        state.pg.mkdir(parents=True, exist_ok=True)
-        password = secrets.token_urlsafe(18)
-        pwfile = state.pg / "pwfile"
-        _write_private(pwfile, password + "\n")
-        if os.geteuid() == 0:
-            import pwd
-
-            pw = pwd.getpwnam("postgres")
-            os.chown(state.pg, pw.pw_uid, pw.pw_gid)
-            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
-        subprocess.run(
-            [*_runas(), str(bindir / "initdb"), "-D", str(datadir), "-U", "airflow", f"--pwfile={pwfile}",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync"],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        pwfile.unlink()
-        pg = {"user": "airflow", "password": password, "port": None}
-    if not _pg_running(datadir):
-        port = pg.get("port") if pg.get("port") and not port_open(pg["port"]) else _free_port()
-        options = f"-p {port} -k {state.pg} -c listen_addresses={LOOPBACK} -c max_connections=100"
-        result = subprocess.run(
-            [*_runas(), str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(state.pg / "postgres.log"),
-             "-w", "-t", "60", "-o", options, "start"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise ServicesError(
-                f"PostgreSQL did not start: {result.stderr}\nlog: {state.pg / 'postgres.log'}"
-            )
-        pg["port"] = port
-        data = state.load()
-        data["postgres"] = pg
-        state.save(data)
-        _create_database(pg)
-    return f"postgresql+psycopg://{pg['user']}:{pg['password']}@{LOOPBACK}:{pg['port']}/airflow"
-
-
-def _pg_running(datadir: Path) -> bool:
-    pidfile = datadir / "postmaster.pid"
-    if not pidfile.exists():
-        return False
-    pid = int(pidfile.read_text().splitlines()[0])
-    return alive(pid)
-
-
-def _create_database(pg: dict[str, Any]) -> None:
-    import psycopg
-
-    with psycopg.connect(
-        host=LOOPBACK, port=pg["port"], user=pg["user"], password=pg["password"], dbname="postgres",
-        autocommit=True,
-    ) as conn:  # fmt: skip
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'").fetchone():
-            conn.execute("CREATE DATABASE airflow")
+    data["postgres"] = {"user": server.user, "password": server.password, "port": server.port}
+    state.save(data)
+    return server.database("airflow").sqlalchemy_url
 
 
 def stop_local_postgres(state: State) -> None:
-    datadir = state.pg / "data"
-    if not _pg_running(datadir):
-        return
-    subprocess.run(
-        [*_runas(), str(_pg_bindir() / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "-t", "30", "stop"],
-        capture_output=True, check=False,
-    )  # fmt: skip
+    """Stop the local cluster if it runs (its data stays for the next ``up``)."""
+    from devstack.postgres import PostgresCluster
 
-
-def alive(pid: int) -> bool:
-    """True when process ``pid`` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+    PostgresCluster(state.pg).stop(timeout=30)
