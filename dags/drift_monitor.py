@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from mlstack.airflow.dag_files import DRIFT_DAG_ID, TRAINING_DAG_ID
+from mlstack.airflow.params import drift_params, task_defaults
 from mlstack.airflow.schedule import drift_schedule
-from mlstack.alerts import failure_notifier
 from mlstack.config import load_settings
 
 _settings = load_settings()
@@ -37,40 +37,14 @@ lineage tag `mlstack.dataset_id`) using Evidently's `DataDriftPreset` with tests
 """
 
 
-default_args = {
-    "owner": "mlstack",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=5),
-    "execution_timeout": timedelta(minutes=30),
-    # A failed check (or a failed mail/trigger) is a *failure* alert, never a drift alert.
-    "on_failure_callback": failure_notifier(),
-}
-
-
 @dag(
     dag_id=DRIFT_DAG_ID,
     schedule=drift_schedule(_settings),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
-    params={
-        "current": Param(
-            _settings.drift_current,
-            type="string",
-            minLength=1,
-            description="Batch URI (path, s3://, http(s)://, postgresql://...?table=) or predictions:<window>",
-        ),
-        "dataset": Param(_settings.dataset, type="string", description="Dataset spec name or YAML path."),
-        "drift_share": Param(
-            None, type=["null", "number"], minimum=0, maximum=1, description="Empty: MLSTACK_DRIFT_SHARE."
-        ),
-        "sample_size": Param(
-            None, type=["null", "integer"], minimum=0, description="Empty: MLSTACK_DRIFT_SAMPLE_SIZE."
-        ),
-    },
+    default_args=task_defaults(retry_delay=timedelta(seconds=30)),
+    params=drift_params(_settings),
     tags=["mlstack", "monitoring", "drift"],
     doc_md=DOC_MD,
     description="Drift of new data vs the champion's training data; alert and retrain on drift",

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from mlstack.airflow.dag_files import TRAINING_DAG_ID
+from mlstack.airflow.params import task_defaults, training_params
 from mlstack.airflow.schedule import training_schedule
-from mlstack.alerts import failure_notifier
 from mlstack.config import load_settings
 
 _settings = load_settings()
@@ -42,51 +42,14 @@ The task buttons *MLflow run* and *Model version* open the run and the version i
 """
 
 
-def _params() -> dict[str, Param]:
-    return {
-        "source": Param(
-            _settings.source,
-            type=["null", "string"],
-            description="Source URI: path, s3://, http(s)://, postgresql://...?table=. Empty: the spec's source.",
-        ),
-        "dataset": Param(
-            _settings.dataset, type="string", description="Dataset spec: a bundled name or a YAML path."
-        ),
-        "gate_metric": Param(
-            None, type=["null", "string"], description="Gate metric (empty: the spec's, e.g. f1_macro)."
-        ),
-        "gate_floor": Param(
-            None, type=["null", "number"], description="Absolute floor of the gate metric (empty: spec)."
-        ),
-        "gate_min_improvement": Param(
-            None,
-            type=["null", "number"],
-            minimum=0,
-            description="Minimum improvement over the champion (empty: MLSTACK_GATE_MIN_IMPROVEMENT).",
-        ),
-    }
-
-
-default_args = {
-    "owner": "mlstack",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=15),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=5),
-    "execution_timeout": timedelta(minutes=30),
-    # One mail after the last try; AirflowFailException (bad data) skips the retries.
-    "on_failure_callback": failure_notifier(),
-}
-
-
 @dag(
     dag_id=TRAINING_DAG_ID,
     schedule=training_schedule(_settings),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
-    params=_params(),
+    default_args=task_defaults(retry_delay=timedelta(seconds=15)),
+    params=training_params(_settings),
     tags=["mlstack", "training", "mlflow"],
     doc_md=DOC_MD,
     description="Model lifecycle: ingest, validate, train, evaluate, register, promote",
