@@ -17,6 +17,10 @@ streamlit: setup ## Serve the app on http://127.0.0.1:8501 (STREAMLIT_PORT=...):
 test-app: setup system-deps ## Streamlit tests: AppTest on every page, registry down, Predict page in headless Chromium
 	$(BIN)/pytest tests/app tests/browser $(PYTEST_ARGS)
 
+.PHONY: screenshots
+screenshots: setup system-deps ## Refresh the README's screenshots (docs/img/) from the browser tests
+	MLSTACK_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser $(PYTEST_ARGS)
+
 .PHONY: bench-serving
 bench-serving: setup system-deps ## Serving benchmark: cold load from an S3-backed MLflow, p50/p99, batch vs raw predict
 	$(BIN)/python -m benchmarks.serving $(BENCH_ARGS)
