@@ -1,4 +1,4 @@
-"""One Settings object, read from the environment, `.env` and `.secrets` (in that priority).
+"""One Settings object, read from the environment, `.secrets` and `.env` (in that priority).
 
 Embedded defaults need no server and no account: a SQLite MLflow store and local folders under
 `MLSTACK_HOME` (default `.mlstack/`). Setting variables switches to Postgres/NeonDB, S3, SMTP.

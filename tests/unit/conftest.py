@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from mlstack import lifecycle
@@ -15,10 +17,16 @@ def make_settings(home, **overrides) -> Settings:
     return Settings(_env_file=None, home=home, **overrides)
 
 
+# What the caller's environment may hold (a Jenkins controller sets MLSTACK_SMTP_PASSWORD="", a
+# shell may point MLFLOW_TRACKING_URI at a server): unit tests see none of it.
+_CALLER_PREFIXES = ("MLSTACK_", "MLFLOW_TRACKING_", "MLFLOW_REGISTRY_")
+
+
 @pytest.fixture(autouse=True)
-def _no_leaked_tracking_uri(monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+def _no_caller_environment(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith(_CALLER_PREFIXES):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from mlstack.config import SECRET_MASK, load_settings, mask_url_password
@@ -21,6 +23,22 @@ def test_env_and_secrets_files_are_read_with_env_winning(tmp_path, monkeypatch):
     assert settings.dataset == "diabetes"
     assert settings.smtp_port == 587
     assert settings.smtp_password.get_secret_value() == "hunter2"
+
+
+def test_unit_tests_do_not_see_the_callers_environment():
+    # The Jenkins controller's environment (compose) sets empty MLSTACK_* values; tests/unit clears
+    # them, or an empty MLSTACK_SMTP_PASSWORD would beat .secrets in the test above.
+    assert not [k for k in os.environ if k.startswith(("MLSTACK_", "MLFLOW_TRACKING_"))]
+
+
+def test_a_key_in_both_files_takes_its_value_from_secrets(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLSTACK_SMTP_USER", raising=False)
+    (tmp_path / ".env").write_text("MLSTACK_SMTP_USER=from-env-file\n")
+    (tmp_path / ".secrets").write_text("MLSTACK_SMTP_USER=from-secrets\n")
+    assert load_settings().smtp_user == "from-secrets"
+    monkeypatch.setenv("MLSTACK_SMTP_USER", "from-environment")
+    assert load_settings().smtp_user == "from-environment"
 
 
 def test_malformed_setting_names_variable_and_expectation(monkeypatch):
