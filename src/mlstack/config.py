@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     airflow_url: str = "http://127.0.0.1:8080"
     airflow_admin_user: str = "admin"
     airflow_admin_password: SecretStr | None = None
+    # The native services' metadata database (e.g. NeonDB); unset: a local PostgreSQL is started.
+    airflow_db_url: SecretStr | None = None
     git_commit: str | None = None
 
     @field_validator("alert_recipients", mode="before")

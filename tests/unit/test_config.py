@@ -72,3 +72,14 @@ def test_masked_hides_secrets_and_url_passwords(monkeypatch):
 def test_mask_url_password_leaves_plain_urls():
     assert mask_url_password("http://host:5000") == "http://host:5000"
     assert mask_url_password("postgresql://u:p@h/db") == f"postgresql://u:{SECRET_MASK}@h/db"
+
+
+def test_native_airflow_database_url_is_read_from_secrets_and_masked(tmp_path, monkeypatch):
+    # `make airflow-up` takes MLSTACK_AIRFLOW_DB_URL from .secrets like every other setting.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".secrets").write_text(
+        "MLSTACK_AIRFLOW_DB_URL=postgresql+psycopg://af:s3cret@db.example:5432/airflow\n"
+    )
+    settings = load_settings()
+    assert settings.airflow_db_url.get_secret_value().endswith("@db.example:5432/airflow")
+    assert "s3cret" not in str(settings.masked())

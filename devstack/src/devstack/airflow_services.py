@@ -261,7 +261,8 @@ def up(
     port = port or data.get("port") or _default_port()
     if not running and port_open(port):
         raise ServicesError(f"port {port} on {LOOPBACK} is taken by another program; use --port")
-    db_url = os.environ.get("MLSTACK_AIRFLOW_DB_URL") or os.environ.get("AIRFLOW_DB_URL")
+    configured = load_settings().airflow_db_url  # environment, .secrets or .env, like every setting
+    db_url = (configured.get_secret_value() if configured else None) or os.environ.get("AIRFLOW_DB_URL")
     local_pg = not db_url
     if not db_url:
         db_url = start_local_postgres(state)
