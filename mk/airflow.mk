@@ -43,5 +43,5 @@ bench-airflow: setup system-deps ## Trigger-to-success of the DAG on live servic
 	$(BIN)/python -m benchmarks.airflow_compare
 
 .PHONY: airflow-purge
-airflow-purge: setup ## Stop the Airflow services and delete their state (config, logs, local PostgreSQL)
+airflow-purge: setup ## Stop the Airflow services and delete their state (config, logs, local PostgreSQL), after confirmation
 	$(AIRFLOW_SERVICES) purge

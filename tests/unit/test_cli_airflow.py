@@ -62,3 +62,18 @@ def test_services_airflow_runs_any_airflow_command_against_the_state(monkeypatch
     # then airflow gets exactly those arguments, and its exit code is ours
     assert result.exit_code == 3, result.output
     assert calls == [(("state", tmp_path), ["dags", "list", "--output", "json"])]
+
+
+def test_purge_asks_first_and_keeps_the_state_unless_confirmed(tmp_path):
+    # given a state folder of the native services (nothing running)
+    state = tmp_path / "airflow-services"
+    (state / "home").mkdir(parents=True)
+    (state / "home" / "airflow.cfg").write_text("[core]\n")
+    # when the user answers no, nothing is deleted
+    result = runner.invoke(app, ["airflow", "services", "purge", "--state-dir", str(state)], input="n\n")
+    assert result.exit_code == 1 and "Delete" in result.output
+    assert (state / "home" / "airflow.cfg").exists()
+    # when the user answers yes, the state is gone
+    result = runner.invoke(app, ["airflow", "services", "purge", "--state-dir", str(state)], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert not state.exists()

@@ -173,8 +173,16 @@ def down(state_dir: StateDirOpt = None) -> None:
 
 @services_app.command()
 @guard
-def purge(state_dir: StateDirOpt = None) -> None:
-    """Stop the services, then delete their state folder and local database."""
+def purge(
+    state_dir: StateDirOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (scripts, CI)")] = False,
+) -> None:
+    """Stop the services, then delete their state folder and local database (asks first)."""
+    if not yes:
+        where = _services().state_at(state_dir).root
+        typer.confirm(
+            f"Delete {where} (Airflow config, logs, run history and its local PostgreSQL)?", abort=True
+        )
     _stop(state_dir, purge=True)
 
 
