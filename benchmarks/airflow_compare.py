@@ -98,7 +98,9 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
         check=False,
     )
     if started.returncode != 0:
-        subprocess.run([*SERVICES, "purge", "--yes", *state], env=dag_env, cwd=root, capture_output=True, check=False)
+        subprocess.run(
+            [*SERVICES, "purge", "--yes", *state], env=dag_env, cwd=root, capture_output=True, check=False
+        )
         raise RuntimeError(f"airflow services did not start:\n{started.stderr[-4000:]}")
     out["services_up"] = json.loads(started.stdout.strip().splitlines()[-1])
     dag_runs: list[dict[str, Any]] = []
@@ -127,7 +129,12 @@ def compare(runs: int = 2, *, preload: bool = True, workdir: Path | None = None)
             cli_wall.append(time.perf_counter() - t0)
     finally:
         stopped = subprocess.run(
-            [*SERVICES, "purge", "--yes", *state], env=dag_env, cwd=root, capture_output=True, text=True, check=False
+            [*SERVICES, "purge", "--yes", *state],
+            env=dag_env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         out["services_down_ok"] = stopped.returncode == 0
     warm = subprocess.run(
