@@ -15,6 +15,13 @@ class SourceError(MlstackError):
     """A data source cannot be read (missing file or key, unreadable format, empty)."""
 
 
+class UnreadableSourceError(SourceError):
+    """The batch can never be read as given (missing, empty, not the expected format).
+
+    Bad input, not a transient fault: retrying cannot help, so a DAG task fails at once.
+    """
+
+
 class DataValidationError(MlstackError):
     """A batch failed the dataset spec. `report` holds every failing check."""
 

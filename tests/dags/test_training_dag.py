@@ -180,3 +180,26 @@ def test_bad_batch_alert_over_starttls_with_login(airflow_db, smtp_starttls_serv
     assert after["versions"] == [] and after["champion"] is None
     _assert_one_failure_mail(smtp_starttls_server, result, error_word="DataValidationError")
     assert smtp_starttls_server.deliveries[0].login == smtp_starttls_server.username
+
+
+def test_a_batch_that_can_never_parse_fails_ingest_at_once_and_mails_once(
+    champion_home, smtp_server, tmp_path
+):
+    # given a JSON file where a CSV batch is expected (bad data, not a transient fault)
+    source = tmp_path / "rows.csv"
+    source.write_text('[{"island": "Biscoe", "bill_length_mm": 40.1}]\n')
+    home = champion_home["home"]
+    with lifecycle_env(home, **_smtp_env(smtp_server, starttls=False)):
+        before = registry(home)
+        result = run_dag({"source": str(source)})
+        after = registry(home)
+    # then ingest fails on its first try, nothing downstream runs, the champion stays
+    assert result["state"] == "failed"
+    assert result["tasks"]["ingest"] == "failed"
+    assert after["champion"] == before["champion"]
+    messages = smtp_server.wait_for(1, timeout=30)
+    assert len(messages) == 1, [m["Subject"] for m in messages]
+    subject = messages[0]["Subject"]
+    assert "training_pipeline.ingest failed" in subject and "try 1 " in subject, subject
+    body = messages[0].get_body(("html", "plain")).get_content()
+    assert "UnreadableSourceError" in body and "JSON, not CSV" in body

@@ -7,15 +7,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlstack.airflow.params import context_for
-from mlstack.errors import ConfigError, DataValidationError
+from mlstack.errors import ConfigError, DataValidationError, UnreadableSourceError
 
 
 def run_step(step: str, params: Mapping[str, Any] | None, *args: Any) -> dict:
     """Run one lifecycle step for an Airflow task; bad data and bad settings are not retried.
 
-    ``DataValidationError`` and ``ConfigError`` become ``AirflowFailException`` (the task fails at
-    once, the failure mail goes out, the champion stays); anything else propagates and Airflow
-    retries it with backoff (MLflow, S3 or database hiccups).
+    Bad input is not retried: ``DataValidationError``, ``UnreadableSourceError`` (a batch that can
+    never be read as given: missing, empty, not CSV/Parquet) and ``ConfigError`` become
+    ``AirflowFailException`` (the task fails at once, the failure mail goes out, the champion
+    stays). Anything else, an unreachable source included, propagates and Airflow retries it with
+    backoff (MLflow, S3 or database hiccups).
     """
     from mlstack import lifecycle
 
@@ -31,7 +33,7 @@ def run_step(step: str, params: Mapping[str, Any] | None, *args: Any) -> dict:
             if step == "ingest":
                 return lifecycle.ingest(ctx, (params or {}).get("source") or None)
             return getattr(lifecycle, step)(ctx, *args)
-    except (DataValidationError, ConfigError) as exc:
+    except (DataValidationError, UnreadableSourceError, ConfigError) as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc

@@ -55,7 +55,7 @@ def ingest(source: str, settings: Settings) -> IngestResult:
     try:
         frame = sources.parse(raw)
     except SourceError as exc:
-        raise SourceError(f"{exc} (raw batch kept at {raw_uri})") from None
+        raise type(exc)(f"{exc} (raw batch kept at {raw_uri})") from None
 
     dataset_id = dataset_id_of(frame)
     key = snapshot_key(dataset_id)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import pandas as pd
 
 from mlstack.data.store import read_uri_bytes
-from mlstack.errors import SourceError
+from mlstack.errors import SourceError, UnreadableSourceError
 
 PARQUET_MAGIC = b"PAR1"
 
@@ -52,18 +52,18 @@ def fetch(source: str, s3_endpoint_url: str | None = None, timeout: float = 60.0
 
 
 def parse(raw: RawBatch) -> pd.DataFrame:
-    """Bytes to a DataFrame; garbled, empty or truncated input raises SourceError."""
+    """Bytes to a DataFrame; garbled, empty or truncated input raises UnreadableSourceError."""
     if not raw.data.strip():
-        raise SourceError(f"source {raw.source}: the file is empty")
+        raise UnreadableSourceError(f"source {raw.source}: the file is empty")
     if raw.format == "parquet":
         try:
             return pd.read_parquet(io.BytesIO(raw.data))
         except Exception as exc:
-            raise SourceError(f"source {raw.source}: not a readable Parquet file ({exc})") from None
+            raise UnreadableSourceError(f"source {raw.source}: not a readable Parquet file ({exc})") from None
     try:
         text = raw.data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SourceError(
+        raise UnreadableSourceError(
             f"source {raw.source}: not valid UTF-8 text (byte {exc.start}: "
             f"{raw.data[exc.start : exc.start + 1]!r}); save the CSV as UTF-8"
         ) from None
@@ -71,13 +71,13 @@ def parse(raw: RawBatch) -> pd.DataFrame:
     try:
         frame = pd.read_csv(io.StringIO(text))
     except pd.errors.EmptyDataError:
-        raise SourceError(f"source {raw.source}: the file has no columns") from None
+        raise UnreadableSourceError(f"source {raw.source}: the file has no columns") from None
     except pd.errors.ParserError as exc:
-        raise SourceError(f"source {raw.source}: malformed CSV ({exc})") from None
+        raise UnreadableSourceError(f"source {raw.source}: malformed CSV ({exc})") from None
     header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
     dupes = sorted({c for c in header if header.count(c) > 1})
     if dupes:
-        raise SourceError(f"source {raw.source}: duplicate column names {dupes}")
+        raise UnreadableSourceError(f"source {raw.source}: duplicate column names {dupes}")
     return frame
 
 
@@ -88,18 +88,18 @@ def _sniff(source: str, text: str) -> None:
     """Refuse text that is plainly not comma-separated CSV, saying what it looks like instead."""
     start = text.lstrip()[:1]
     if start in ("[", "{"):
-        raise SourceError(
+        raise UnreadableSourceError(
             f"source {source}: the file is JSON, not CSV; export the rows as comma-separated CSV"
         )
     if start == "<":
-        raise SourceError(
+        raise UnreadableSourceError(
             f"source {source}: the file is HTML or XML (an error page?), not CSV; check where it came from"
         )
     header = text.lstrip().split("\n", 1)[0]
     if "," not in header:
         for sep, name in _SEPARATORS.items():
             if sep in header:
-                raise SourceError(
+                raise UnreadableSourceError(
                     f"source {source}: the header has no commas but {header.count(sep)} {name}s: the file "
                     f"looks {name}-separated; save it as comma-separated CSV"
                 )
@@ -168,7 +168,7 @@ def _builtin(source: str) -> RawBatch:
 
         frame = load_diabetes(as_frame=True).frame
         return RawBatch(source, frame.to_csv(index=False).encode(), "csv")
-    raise SourceError(f"source {source}: unknown builtin dataset (penguins, diabetes)")
+    raise UnreadableSourceError(f"source {source}: unknown builtin dataset (penguins, diabetes)")
 
 
 def _redact(source: str) -> str:

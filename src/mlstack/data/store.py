@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlstack.config import Settings
-from mlstack.errors import SourceError
+from mlstack.errors import SourceError, UnreadableSourceError
 
 
 def s3_client(endpoint_url: str | None = None):
@@ -110,9 +110,13 @@ def read_uri_bytes(uri: str, endpoint_url: str | None = None) -> bytes:
             obj = s3_client(endpoint_url).get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            raise SourceError(f"source {uri}: S3 says {code or exc}") from None
+            # A missing key or bucket will not appear by retrying; anything else may pass.
+            missing = code in ("NoSuchKey", "NoSuchBucket", "404")
+            raise (UnreadableSourceError if missing else SourceError)(
+                f"source {uri}: S3 says {code or exc}"
+            ) from None
         return obj["Body"].read()
     path = Path(uri.removeprefix("file://")).expanduser()
     if not path.is_file():
-        raise SourceError(f"source {uri}: no such file")
+        raise UnreadableSourceError(f"source {uri}: no such file")
     return path.read_bytes()
