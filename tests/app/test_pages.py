@@ -104,7 +104,7 @@ def test_predict_never_sends_a_value_outside_the_spec_range(app_home):
 
 
 # A PostgreSQL prediction log nobody listens on: connecting is refused at once.
-DOWN_LOG = "postgresql://mlstack:hunter2@127.0.0.1:9/predictions"
+DOWN_LOG = "postgresql://mlstack:hunter2@127.0.0.1:9/predictions"  # pragma: allowlist secret
 
 
 def test_predict_with_the_prediction_log_down_shows_the_prediction_and_warns(app_home, monkeypatch):

@@ -8,7 +8,6 @@ tests/integration/test_airflow_services.py (Airflow); image layers by the stack 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
@@ -192,12 +191,9 @@ def test_secrets_example_is_refused_and_make_secrets_output_is_accepted():
     report = check_secrets(["airflow", "mlflow"], env={"MLSTACK_ENV": "production", **placeholders})
     assert report.refused and len(report.findings) == 6, report.to_text()
 
-    spec = importlib.util.spec_from_file_location(
-        "gen_secrets", REPO / "scripts" / "stack" / "gen_secrets.py"
-    )
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    generated = dotenv_values(stream=__import__("io").StringIO(gen.render(example)))
+    from devstack.stack_secrets import render
+
+    generated = dotenv_values(stream=__import__("io").StringIO(render(example)))
     report = check_secrets(["airflow", "mlflow"], env={"MLSTACK_ENV": "production", **generated})
     assert not report.findings, report.to_text()
 

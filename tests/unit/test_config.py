@@ -78,7 +78,7 @@ def test_native_airflow_database_url_is_read_from_secrets_and_masked(tmp_path, m
     # `make airflow-up` takes MLSTACK_AIRFLOW_DB_URL from .secrets like every other setting.
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".secrets").write_text(
-        "MLSTACK_AIRFLOW_DB_URL=postgresql+psycopg://af:s3cret@db.example:5432/airflow\n"
+        "MLSTACK_AIRFLOW_DB_URL=postgresql+psycopg://af:s3cret@db.example:5432/airflow\n"  # pragma: allowlist secret
     )
     settings = load_settings()
     assert settings.airflow_db_url.get_secret_value().endswith("@db.example:5432/airflow")

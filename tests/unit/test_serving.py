@@ -109,7 +109,7 @@ def test_registry_unreachable_keeps_last_model_and_flags_stale(trained, tmp_path
 # --------------------------------------------------------------------------------------------
 
 # A PostgreSQL log nobody listens on: connecting is refused at once, like a log that is down.
-DOWN_LOG = "postgresql://mlstack:hunter2@127.0.0.1:9/predictions"
+DOWN_LOG = "postgresql://mlstack:hunter2@127.0.0.1:9/predictions"  # pragma: allowlist secret
 
 
 def _logged(settings, source: str) -> pd.DataFrame:
