@@ -275,7 +275,7 @@ def test_batch_accepts_parquet_and_keeps_the_target_column(app_home):
         (
             "noyear.csv",
             pd.DataFrame([{k: v for k, v in GOOD_ROW.items() if k != "year"}]).to_csv(index=False).encode(),
-            "field 'year' is required",
+            "absent field(s) 'year'",
         ),
         ("empty.csv", b"", "the file is empty"),
         ("broken.parquet", b"PAR1 not really", "cannot be read"),
