@@ -56,3 +56,13 @@ def test_readme_prediction_examples_give_every_field(prefix):
     else:
         rows = dict(argv[i + 1].split("=", 1) for i, arg in enumerate(argv) if arg == "-f")
     assert len(prepare_inputs(rows, spec)) == 1
+
+
+def test_readme_native_path_says_what_it_needs_and_how_to_stop():
+    text = README.read_text()
+    airflow = text.split("## Orchestration: Airflow", 1)[1].split("\n## ", 1)[0]
+    assert "PostgreSQL server" in airflow and "`initdb`" in airflow  # a prerequisite of airflow-up
+    app = text.split("## The Streamlit app", 1)[1].split("\n## ", 1)[0]
+    assert "Ctrl-C stops it" in app and "`make mlflow-ui`" in app
+    stack = text.split("## Run the stack (Docker Compose)", 1)[1].split("\n## ", 1)[0]
+    assert "make stack-engine-stop" in stack
