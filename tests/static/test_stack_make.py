@@ -202,3 +202,8 @@ def test_readme_stack_section_lists_the_commands_in_order():
         "stack-engine-stop",
     ]
     assert [c for c in commands if c in order] == order
+
+
+def test_trigger_api_passes_conf_to_the_cli():
+    out = make_n("trigger-api", """CONF={"source": "s3://bucket/batch.csv"}""")
+    assert """mlstack airflow trigger training_pipeline --conf '{"source": "s3://bucket/batch.csv"}'""" in out
