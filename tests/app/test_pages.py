@@ -275,7 +275,7 @@ def test_batch_accepts_parquet_and_keeps_the_target_column(app_home):
         (
             "noyear.csv",
             pd.DataFrame([{k: v for k, v in GOOD_ROW.items() if k != "year"}]).to_csv(index=False).encode(),
-            "field 'year' is required",
+            "absent field(s) 'year'",
         ),
         ("empty.csv", b"", "the file is empty"),
         ("broken.parquet", b"PAR1 not really", "cannot be read"),
@@ -360,4 +360,8 @@ def test_monitoring_shows_the_latest_drift_report(app_home, tmp_path):
     assert set(columns["column"]) == set(SPEC.feature_names)
     drifted = set(columns.loc[columns["drifted"], "column"])
     assert {"bill_length_mm", "body_mass_g"} <= drifted
+    # tiny p-values and the huge severities they give read as numbers, the severity in view
+    assert list(columns.columns[:5]) == ["column", "drifted", "score", "threshold", "severity"]
+    assert set(columns["score"]) == {f"{c.score:.4g}" for c in result.columns}
+    assert all(len(text) <= 10 for text in [*columns["score"], *columns["severity"]])
     assert any(b.label == "Download the Evidently report (HTML)" for b in at.get("download_button"))

@@ -57,7 +57,8 @@ def live(postgres, mlflow_server, tmp_path_factory):
             "MLSTACK_AIRFLOW_DB_URL": db.sqlalchemy_url,
             "MLSTACK_AIRFLOW_URL": f"http://127.0.0.1:{port}",
             "MLSTACK_AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(12),
-            "MLSTACK_SCHEDULE": "none",  # only the runs we trigger
+            # The product's schedule: the first trigger unpauses the DAG, and must start no scheduled run.
+            "MLSTACK_SCHEDULE": "@daily",
             **mlflow_server.client_env(),
         }
     )
@@ -165,9 +166,30 @@ def test_live_services_cli_and_rest_triggers_move_the_champion(live, mlflow_serv
     assert cli.returncode == 0, cli.stderr[-3000:]
     champion, versions = _registry(mlflow_server)
     assert (champion, versions) == ("1", ["1"])
+    # Unpausing the @daily DAG started no run of its own: the manual run took the due period.
+    client = _client(live)
+    runs = client.request("GET", f"/dags/{DAG}/dagRuns")["dag_runs"]
+    assert [r["run_type"] for r in runs] == ["manual"], runs
+    dag = client.get_dag(DAG)
+    assert dag["is_paused"] is False
+    assert dag["next_dagrun_logical_date"] > runs[0]["logical_date"], dag  # the schedule moved on
+
+    # A failed run names the failed task and its error (from the task's log), not only "failed".
+    few = live["root"] / "few_rows.csv"
+    few.write_text(
+        Path(bad_labels).read_text().splitlines()[0]
+        + "\n"
+        + "\n".join(Path(bad_labels).read_text().splitlines()[1:6])
+        + "\n"
+    )
+    failed = live["mlstack"](
+        "airflow", "trigger", DAG, "--conf", json.dumps({"source": str(few)}), check=False
+    )
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert "task validate failed: " in failed.stderr, failed.stderr[-3000:]
+    assert json.loads(failed.stdout)["failures"].keys() == {"validate"}
 
     # 2. REST v2: the real data -> v2 beats v1 on the same holdout: the alias moves.
-    client = _client(live)
     result = client.trigger_and_wait(DAG, {}, timeout=900)
     print(f"REST run: {result.trigger_to_finish_s:.1f}s trigger-to-success; tasks {result.tasks}")
     assert result.state == "success", result.tasks

@@ -13,6 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -191,12 +192,13 @@ def test_bad_batch_rows_reported_good_rows_scored(serving, name):
     ctx, summary = serving
     case = PREDICTIONS[name]
     server = ModelServer(ctx.settings, ctx.spec)
+    rows = pd.DataFrame(case["rows"]) if case.get("table") else case["rows"]
     if "error" in case:
         with pytest.raises(errors.InputError) as info:
-            score_batch(server, case["rows"])
+            score_batch(server, rows)
         _assert_mentions(str(info.value), case["error"])
         return
-    result = score_batch(server, case["rows"])
+    result = score_batch(server, rows)
     problems = {p.index: " ".join(p.reasons) for p in result.problems}
     assert sorted(problems) == sorted(case["bad_rows"])
     for index, fragments in case["bad_rows"].items():
@@ -213,6 +215,9 @@ def test_a_good_cli_prediction_still_works(serving):
     from mlstack.cli import app
 
     ctx, summary = serving
-    result = CliRunner().invoke(app, ["predict", "--field", "island=Dream", "--field", "year=2008", "--json"])
+    fields = ["island=Dream", "bill_length_mm=45", "bill_depth_mm=", "flipper_length_mm=200"]
+    fields += ["body_mass_g=4000", "sex=", "year=2008"]  # empty: an explicit null where allowed
+    args = [arg for field in fields for arg in ("--field", field)]
+    result = CliRunner().invoke(app, ["predict", *args, "--json"])
     assert result.exit_code == 0, result.output
     assert f'"version": "{summary["champion"]}"' in result.output

@@ -209,6 +209,7 @@ def test_serving_keeps_answering_while_registry_is_down(stack):
     ctx = lifecycle.context(settings, "penguins")
     server = ModelServer(settings, ctx.spec)
     row = {"island": "Biscoe", "bill_length_mm": 47.0, "bill_depth_mm": 15.0, "year": 2008}
+    row.update(flipper_length_mm=None, body_mass_g=None, sex=None)  # explicit nulls: absent is refused
     before = server.predict(row)
     assert not before.stale
     stack.mlflow.kill()

@@ -64,7 +64,7 @@ def test_trigger_and_wait_unpauses_names_the_run_and_times_it(monkeypatch):
         {
             "GET /dags/dag1": [
                 Response(404, {"detail": "not parsed yet"}),
-                Response(200, {"dag_id": "dag1"}),
+                Response(200, {"dag_id": "dag1", "is_paused": True}),
             ],
             "PATCH /dags/dag1": [Response(200, {"is_paused": False})],
             "POST /dags/dag1/dagRuns": [Response(200, {"dag_run_id": "manual__cli_1", "state": "queued"})],
@@ -86,7 +86,8 @@ def test_trigger_and_wait_unpauses_names_the_run_and_times_it(monkeypatch):
     assert result.tasks["t"]["duration_s"] == 2.0
     posted = [body for method, path, body in api.calls if method == "POST"]
     assert posted == [{"logical_date": None, "conf": {"source": "x.csv"}, "dag_run_id": "manual__cli_1"}]
-    assert ("PATCH", "/dags/dag1", {"is_paused": False}) in api.calls
+    order = [(method, path) for method, path, _ in api.calls if method != "GET"]
+    assert order == [("POST", "/dags/dag1/dagRuns"), ("PATCH", "/dags/dag1")]  # unpaused once the run exists
 
 
 def test_a_dag_that_never_parses_names_the_import_errors(monkeypatch):
@@ -109,3 +110,118 @@ def test_an_expired_token_is_renewed_once():
     client, api = client_with({"GET /dags/d": [Response(401), Response(200, {"dag_id": "d"})]})
     assert client.get_dag("d") == {"dag_id": "d"}
     assert api.tokens == 2
+
+
+# --- triggering a paused DAG never starts a scheduled run ------------------------------------
+DUE = {"dag_id": "d", "is_paused": True, "next_dagrun_logical_date": "2026-01-02T00:00:00Z"}
+
+
+def _start(dag: dict, posts: list[Response]) -> list[tuple[str, str, Any]]:
+    client, api = client_with(
+        {
+            "GET /dags/d": [Response(200, dag)],
+            "POST /dags/d/dagRuns": posts,
+            "PATCH /dags/d": [Response(200, {"is_paused": False})],
+        }
+    )
+    client.start_run("d", {"a": 1}, run_id="manual__1")
+    return [(method, path, body) for method, path, body in api.calls if method != "GET"]
+
+
+def test_a_due_paused_dag_gets_the_manual_run_as_its_period_then_is_unpaused():
+    # The scheduler creates no run for a logical date that has one: the unpause starts nothing more.
+    calls = _start(
+        {**DUE, "next_dagrun_run_after": "2026-01-02T00:00:00Z"}, [Response(200, {"dag_run_id": "m"})]
+    )
+    assert calls == [
+        (
+            "POST",
+            "/dags/d/dagRuns",
+            {"logical_date": "2026-01-02T00:00:00Z", "conf": {"a": 1}, "dag_run_id": "manual__1"},
+        ),
+        ("PATCH", "/dags/d", {"is_paused": False}),
+    ]
+
+
+def test_a_period_that_has_a_run_already_gets_a_run_of_no_period():
+    taken = Response(409, {"detail": "logical date taken"})
+    calls = _start(
+        {**DUE, "next_dagrun_run_after": "2026-01-02T00:00:00Z"}, [taken, Response(200, {"dag_run_id": "m"})]
+    )
+    assert [body["logical_date"] for _, _, body in calls[:2]] == ["2026-01-02T00:00:00Z", None]
+    assert calls[2][0] == "PATCH"
+
+
+def test_a_period_not_due_yet_or_an_active_dag_is_left_to_its_schedule():
+    later = {**DUE, "next_dagrun_run_after": "2999-01-01T00:00:00Z"}
+    calls = _start(later, [Response(200, {"dag_run_id": "m"})])
+    assert calls[0][2]["logical_date"] is None and calls[1][0] == "PATCH"
+    active = {**DUE, "is_paused": False, "next_dagrun_run_after": "2026-01-02T00:00:00Z"}
+    calls = _start(active, [Response(200, {"dag_run_id": "m"})])
+    assert calls == [
+        ("POST", "/dags/d/dagRuns", {"logical_date": None, "conf": {"a": 1}, "dag_run_id": "manual__1"})
+    ]
+
+
+def test_a_failed_run_names_the_failed_task_and_its_error(monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    run = "/dags/d/dagRuns/r1"
+    log = [
+        {"event": "starting", "level": "info"},
+        {
+            "event": "Task failed with exception",
+            "level": "error",
+            "error_detail": [
+                {"exc_type": "DataValidationError", "exc_value": "column 'year': dtype should be int64"}
+            ],
+        },
+        {"event": "done", "level": "info"},
+    ]
+    client, _ = client_with(
+        {
+            "GET /dags/d": [Response(200, {"dag_id": "d", "is_paused": False})],
+            "POST /dags/d/dagRuns": [Response(200, {"dag_run_id": "r1", "state": "queued"})],
+            f"GET {run}": [Response(200, {"dag_run_id": "r1", "state": "failed"})],
+            f"GET {run}/taskInstances": [
+                Response(
+                    200,
+                    {
+                        "task_instances": [
+                            {"task_id": "ingest", "state": "success", "try_number": 1},
+                            {"task_id": "validate", "state": "failed", "try_number": 2},
+                            {"task_id": "train", "state": "upstream_failed", "try_number": 0},
+                        ]
+                    },
+                )
+            ],
+            f"GET {run}/taskInstances/validate/logs/2": [
+                Response(200, {"content": log, "continuation_token": None})
+            ],
+        }
+    )
+    result = client.trigger_and_wait("d", {}, run_id="r1")
+    assert result.state == "failed"
+    assert result.failures == {"validate": "DataValidationError: column 'year': dtype should be int64"}
+    assert (
+        result.failure_summary()
+        == "task validate failed: DataValidationError: column 'year': dtype should be int64"
+    )
+    assert result.to_dict()["failures"] == result.failures
+
+
+def test_an_unreadable_log_still_names_the_task(monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    run = "/dags/d/dagRuns/r1"
+    client, _ = client_with(
+        {
+            "GET /dags/d": [Response(200, {"dag_id": "d", "is_paused": False})],
+            "POST /dags/d/dagRuns": [Response(200, {"dag_run_id": "r1", "state": "queued"})],
+            f"GET {run}": [Response(200, {"dag_run_id": "r1", "state": "failed"})],
+            f"GET {run}/taskInstances": [
+                Response(200, {"task_instances": [{"task_id": "train", "state": "failed", "try_number": 1}]})
+            ],
+            f"GET {run}/taskInstances/train/logs/1": [Response(404, {"detail": "log not found"})],
+        }
+    )
+    result = client.trigger_and_wait("d", {}, run_id="r1")
+    assert "log could not be read" in result.failures["train"] and "HTTP 404" in result.failures["train"]

@@ -77,3 +77,26 @@ def test_purge_asks_first_and_keeps_the_state_unless_confirmed(tmp_path):
     result = runner.invoke(app, ["airflow", "services", "purge", "--state-dir", str(state)], input="y\n")
     assert result.exit_code == 0, result.output
     assert not state.exists()
+
+
+def test_a_failed_run_says_which_task_failed_and_why(monkeypatch):
+    # No Airflow here: the client is replaced by one that returns a failed run (its REST calls are
+    # tested in test_airflow_client.py, and live in tests/integration/test_airflow_services.py).
+    from mlstack.airflow import client as client_module
+
+    class FailedRun:
+        def trigger_and_wait(self, dag_id, params, **kwargs):
+            result = client_module.RunResult(dag_id, "manual__x", "failed", 9.7)
+            result.tasks = {"validate": {"state": "failed"}}
+            result.failures = {"validate": "AirflowFailException: too few rows: 5 rows, min_rows>=50"}
+            return result
+
+    monkeypatch.setattr(
+        client_module.AirflowClient, "from_settings", classmethod(lambda cls, s=None: FailedRun())
+    )
+    result = runner.invoke(
+        app, ["airflow", "trigger", "training_pipeline", "--conf", '{"source": "few.csv"}']
+    )
+    assert result.exit_code == 1
+    assert "manual__x: FAILED after" in result.stderr
+    assert "task validate failed: AirflowFailException: too few rows: 5 rows, min_rows>=50" in result.stderr

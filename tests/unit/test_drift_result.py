@@ -102,3 +102,18 @@ def test_alert_mail_counts_every_drifted_column_and_names_the_top_ones():
     assert "http://mlflow/#/runs/r2" in body
     assert "Retraining triggered: DAG training_pipeline on /data/raw/new.csv" in body
     assert retrain_action(summary, None) == ""
+
+
+def test_column_rows_read_tiny_p_values_and_huge_severities():
+    from mlstack.drift.result import ColumnDrift, column_rows
+
+    columns = [
+        ColumnDrift("sex", "chi-square p_value", 0.61, 0.05, False, 0.0),
+        ColumnDrift("bill_length_mm", "K-S p_value", 1e-67, 0.05, True, 0.05 / 1e-67),
+        ColumnDrift("body_mass_g", "Wasserstein distance (normed)", 0.4321987, 0.1, True, 4.321987),
+    ]
+    rows = column_rows(columns)
+    assert [r["column"] for r in rows] == ["bill_length_mm", "body_mass_g", "sex"]  # most severe first
+    assert (rows[0]["score"], rows[0]["severity"]) == ("1e-67", "5e+65")
+    assert (rows[1]["score"], rows[1]["severity"]) == ("0.4322", "4.32")
+    assert list(rows[0]) == ["column", "drifted", "score", "threshold", "severity", "method"]

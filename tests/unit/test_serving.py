@@ -31,10 +31,10 @@ def test_champion_predicts_and_says_which_version(trained):
     assert set(result.probabilities[0]) == {"Adelie", "Chinstrap", "Gentoo"}
 
 
-def test_numbers_as_strings_and_missing_nullable_fields(trained):
+def test_numbers_as_strings_and_null_nullable_fields(trained):
     ctx, _ = trained
     row = {k: str(v) for k, v in ROW.items()}
-    del row["sex"]
+    row["sex"] = None  # an explicit null where the spec allows it
     result = ModelServer(ctx.settings, ctx.spec).predict(row)
     assert result.predictions == ["Gentoo"]
 
@@ -59,13 +59,72 @@ def test_bad_inputs_name_field_and_problem(change, fragment):
     assert fragment in str(info.value)
 
 
-def test_missing_required_field():
+def test_absent_fields_are_all_named_even_nullable_ones():
     from mlstack.data.spec import load_spec
 
-    row = dict(ROW)
-    del row["island"]
-    with pytest.raises(InputError, match="field 'island' is required"):
+    row = {k: v for k, v in ROW.items() if k not in ("island", "sex", "body_mass_g")}
+    with pytest.raises(InputError) as info:
         prepare_inputs(row, load_spec("penguins"))
+    assert "absent field(s) 'island', 'body_mass_g', 'sex'" in str(info.value)
+    assert "a value is required" not in str(info.value)  # absent is said once, not as a null
+
+
+def test_explicit_null_allowed_where_nullable():
+    from mlstack.data.spec import load_spec
+
+    nulls = {"sex": None, "bill_length_mm": None, "body_mass_g": ""}
+    features = prepare_inputs({**ROW, **nulls}, load_spec("penguins"))
+    assert features["sex"].tolist() == [None]
+    assert features[["bill_length_mm", "body_mass_g"]].isna().all(axis=None)
+
+
+def test_empty_object_is_one_row_with_every_field_absent():
+    from mlstack.data.spec import load_spec
+
+    spec = load_spec("penguins")
+    valid, bad = check_rows({}, spec)
+    assert valid.empty and len(bad) == 1 and bad[0].index == 0
+    assert bad[0].reasons == [
+        "absent field(s) " + ", ".join(map(repr, spec.feature_names)) + ": "
+        "give every field (null or empty where the spec allows it)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("NaN", "'NaN' is not a number"),
+        (" nan ", "' nan ' is not a number"),
+        (float("nan"), "'NaN' is not a number"),  # JSON's bare NaN, as Python's json reads it
+        ("Infinity", "'Infinity' is not finite"),
+        (True, "True is not a number"),
+    ],
+)
+def test_nan_text_and_booleans_are_not_numbers(value, fragment):
+    from mlstack.data.spec import load_spec
+
+    with pytest.raises(InputError) as info:
+        prepare_inputs({**ROW, "bill_length_mm": value}, load_spec("penguins"))
+    assert f"field 'bill_length_mm': {fragment}" in str(info.value)
+
+
+def test_boolean_column_is_not_numbers():
+    from mlstack.data.spec import load_spec
+
+    rows = [{**ROW, "year": True}, {**ROW, "year": False}]
+    _, bad = check_rows(rows, load_spec("penguins"))
+    assert [b.reasons for b in bad] == [
+        ["field 'year': True is not a number"],
+        ["field 'year': False is not a number"],
+    ]
+
+
+def test_table_missing_columns_names_every_one():
+    from mlstack.data.spec import load_spec
+
+    table = pd.DataFrame([ROW]).drop(columns=["sex", "year"])
+    with pytest.raises(InputError, match="absent field\\(s\\) 'sex', 'year'"):
+        check_rows(table, load_spec("penguins"))
 
 
 def test_check_rows_splits_good_and_bad():

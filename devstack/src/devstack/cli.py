@@ -36,14 +36,20 @@ def stack_secrets_cmd(
     example: Annotated[
         Path | None, typer.Option(help="the template [default: <repo>/.secrets.example]")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="overwrite an existing output file")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing output file")] = False,
 ) -> None:
-    """Write .secrets from .secrets.example with fresh random values (mode 0600, never printed)."""
+    """Write .secrets from .secrets.example with fresh random values (mode 0600, never printed).
+
+    An existing file is completed: its values stay, absent keys and `change-me` values are filled."""
     from devstack.stack_secrets import ROOT, write_secrets
 
     output = output or ROOT / ".secrets"
-    count = write_secrets(example or ROOT / ".secrets.example", output, force=force)
-    if count is None:
-        typer.echo(f"{output} exists: kept (use --force to replace it)", err=True)
-    else:
-        typer.echo(f"wrote {output} ({count} random values)")
+    done = write_secrets(example or ROOT / ".secrets.example", output, force=force)
+    if done.created:
+        typer.echo(f"wrote {output} ({len(done.fresh)} random values)")
+        return
+    typer.echo(f"{output}: kept {len(done.kept)} existing value(s)")
+    if done.added:
+        typer.echo(f"  added (random where the example says change-me): {', '.join(done.added)}")
+    if done.fresh:
+        typer.echo(f"  change-me replaced by a random value: {', '.join(done.fresh)}")

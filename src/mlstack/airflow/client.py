@@ -1,9 +1,16 @@
 """Trigger and follow DAG runs through Airflow's REST API v2 (Airflow 3).
 
     POST {airflow}/auth/token                     {"username", "password"} -> access_token (JWT)
-    PATCH /api/v2/dags/{dag_id}                   {"is_paused": false}     (new DAGs start paused)
     POST /api/v2/dags/{dag_id}/dagRuns            {"logical_date": null, "conf": {...}}
+    PATCH /api/v2/dags/{dag_id}                   {"is_paused": false}     (new DAGs start paused)
     GET  /api/v2/dags/{dag_id}/dagRuns/{run_id}   until state is success or failed
+    GET  .../taskInstances, .../{task_id}/logs/{try}   a failed run: which task, which error
+
+Unpausing a scheduled DAG makes the scheduler create the run of the period that is due (with
+catchup off it still runs the latest one): a run nobody asked for, which registers a version of
+its own and, with max_active_runs=1, delays the manual one. The scheduler creates no run for a
+logical date that already has one. So a run triggered on a paused DAG whose period is due takes
+that period's logical date, and the DAG is unpaused only once that run exists.
 
 The address and the login come from settings: ``MLSTACK_AIRFLOW_URL``,
 ``MLSTACK_AIRFLOW_ADMIN_USER`` and ``MLSTACK_AIRFLOW_ADMIN_PASSWORD`` (``.secrets``). The one way
@@ -16,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -43,6 +50,7 @@ class RunResult:
     queued_to_start_s: float | None = None  # scheduler pickup (from the run's own timestamps)
     run_duration_s: float | None = None  # start_date -> end_date of the run
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task_id -> state, duration, try
+    failures: dict[str, str] = field(default_factory=dict)  # failed task_id -> its error, from its log
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON-ready data."""
@@ -54,7 +62,12 @@ class RunResult:
             "queued_to_start_s": self.queued_to_start_s,
             "run_duration_s": self.run_duration_s,
             "tasks": self.tasks,
+            "failures": self.failures,
         }
+
+    def failure_summary(self) -> str:
+        """One line per failed task with its error ("" when no task failed)."""
+        return "\n".join(f"task {task} failed: {error}" for task, error in self.failures.items())
 
 
 class AirflowClient:
@@ -102,7 +115,10 @@ class AirflowClient:
         kwargs.setdefault("timeout", self.timeout)
         url = f"{self.base_url}/api/v2{path}"
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self.token(renew=attempt == 2)}"}
+            headers = {
+                "Authorization": f"Bearer {self.token(renew=attempt == 2)}",
+                "Accept": "application/json",
+            }
             response = self.session.request(method, url, headers=headers, **kwargs)
             if response.status_code != 401:
                 break
@@ -150,10 +166,17 @@ class AirflowClient:
         return self.request("PATCH", f"/dags/{quote(dag_id, safe='')}", json={"is_paused": paused})
 
     def trigger(
-        self, dag_id: str, conf: Mapping[str, Any] | None = None, *, run_id: str | None = None
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        logical_date: str | None = None,
     ) -> dict[str, Any]:
-        """Create a run now (``logical_date`` null) with ``conf`` as its params; returns the run."""
-        body: dict[str, Any] = {"logical_date": None, "conf": dict(conf or {})}
+        """Create a run now with ``conf`` as its params; returns the run.
+
+        ``logical_date`` null (the default) is a run of no period; a date makes it that period's run."""
+        body: dict[str, Any] = {"logical_date": logical_date, "conf": dict(conf or {})}
         if run_id:
             body["dag_run_id"] = run_id
         return self.request("POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json=body)
@@ -214,11 +237,48 @@ class AirflowClient:
         self.set_paused(dag_id, False)
 
     def start_run(
-        self, dag_id: str, conf: Mapping[str, Any] | None = None, *, run_id: str | None = None
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        unpause: bool = True,
     ) -> dict[str, Any]:
-        """Unpause the DAG, then trigger it; returns the created run (no wait)."""
-        self.unpause(dag_id)
-        return self.trigger(dag_id, conf, run_id=run_id)
+        """Trigger the DAG once it is parsed, then unpause it; returns the created run (no wait).
+
+        No scheduled run is started by the unpause (see the module doc)."""
+        return self._start(dag_id, self.wait_for_dag(dag_id), conf, run_id=run_id, unpause=unpause)
+
+    def _start(
+        self,
+        dag_id: str,
+        dag: Mapping[str, Any],
+        conf: Mapping[str, Any] | None,
+        *,
+        run_id: str | None,
+        unpause: bool,
+    ) -> dict[str, Any]:
+        paused = dag.get("is_paused") is not False  # unknown counts as paused: unpausing twice is harmless
+        due = dag.get("next_dagrun_logical_date") if paused and _due(dag) else None
+        try:
+            created = self.trigger(dag_id, conf, run_id=run_id, logical_date=due)
+        except AirflowApiError as exc:
+            if due is None or "HTTP 409" not in str(exc):
+                raise
+            # that period has a run already: the scheduler will not create another one for it
+            created = self.trigger(dag_id, conf, run_id=run_id)
+        if unpause and paused:
+            self.set_paused(dag_id, False)
+        return created
+
+    def task_error(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        """The error a task attempt failed with, from its log (the exception, else the last error)."""
+        path = (
+            f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+            f"/taskInstances/{quote(task_id, safe='')}/logs/{max(try_number, 1)}"
+        )
+        content = self.request("GET", path, params={"full_content": "true"})["content"]
+        return _error_of(content)
 
     def trigger_and_wait(
         self,
@@ -231,15 +291,15 @@ class AirflowClient:
         run_id: str | None = None,
         on_triggered: Callable[[dict[str, Any]], None] | None = None,
     ) -> RunResult:
-        """Unpause, trigger, wait; returns the state and the timings of the run and its tasks.
+        """Trigger, unpause, wait; returns the state and the timings of the run and its tasks, and
+        for a failed run each failed task's error.
 
         ``run_id`` names the run (default: Airflow's); ``on_triggered`` is called with the created
         run before the wait (e.g. to say its id).
         """
-        if unpause:
-            self.unpause(dag_id)
-        started = time.monotonic()  # from the POST: the unpause is not the run's time
-        created = self.trigger(dag_id, conf, run_id=run_id)
+        dag = self.wait_for_dag(dag_id)
+        started = time.monotonic()  # from the POST: waiting for the DAG to be parsed is not the run's time
+        created = self._start(dag_id, dag, conf, run_id=run_id, unpause=unpause)
         if on_triggered is not None:
             on_triggered(created)
         run = self.wait(dag_id, created["dag_run_id"], timeout=timeout, interval=interval)
@@ -258,11 +318,41 @@ class AirflowClient:
                 "start": ti.get("start_date"),
                 "end": ti.get("end_date"),
             }
+            if ti["state"] == "failed":
+                try:
+                    error = self.task_error(
+                        dag_id, run["dag_run_id"], ti["task_id"], ti.get("try_number") or 1
+                    )
+                except (AirflowApiError, requests.RequestException, KeyError, TypeError) as exc:
+                    error = f"(its log could not be read: {exc})"
+                result.failures[ti["task_id"]] = error
         return result
 
 
 def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _due(dag: Mapping[str, Any]) -> bool:
+    """Whether the DAG's next scheduled run would be created at once (its time has come)."""
+    run_after = _ts(dag.get("next_dagrun_run_after"))
+    return run_after is not None and run_after <= datetime.now(UTC)
+
+
+def _error_of(content: list[Any]) -> str:
+    """The error of a task log (Airflow 3 structured lines): the exception of the last line that
+    carries one, else the last line at level error, else the log's last line."""
+    events = [c for c in content if isinstance(c, dict)]
+    for event in reversed(events):
+        for exc in event.get("error_detail") or []:
+            if isinstance(exc, dict) and exc.get("exc_type"):
+                return f"{exc['exc_type']}: {exc.get('exc_value', '')}".strip()
+    for event in reversed(events):
+        if str(event.get("level", "")).lower() in ("error", "critical"):
+            return str(event.get("event", ""))
+    lines = [str(c.get("event", "")) if isinstance(c, dict) else str(c) for c in content]
+    lines = [line for line in lines if line.strip()]
+    return lines[-1] if lines else "(no log)"
 
 
 def _detail(response: requests.Response) -> str:

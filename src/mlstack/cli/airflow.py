@@ -58,7 +58,11 @@ def trigger(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the run")] = 1800.0,
     url: Annotated[str | None, typer.Option(help="Airflow base URL (MLSTACK_AIRFLOW_URL)")] = None,
 ) -> None:
-    """Trigger a DAG run through the REST API v2 (unpausing the DAG) and wait for it.
+    """Trigger a DAG run through the REST API v2 (then unpause the DAG) and wait for it.
+
+    A paused DAG is unpaused only once the run exists, and the run stands for the period that is
+    due: the unpause starts no scheduled run of its own. A failed run names each failed task and
+    its error.
 
     Prints the run (state, timings, tasks) as JSON. Exit 0: success; 1: the run failed; 2: the
     trigger itself failed (login, unknown DAG, timeout).
@@ -98,6 +102,8 @@ def trigger(
     outcome = "success" if result.state == "success" else "FAILED"
     typer.echo(f"{result.run_id}: {outcome} after {time.monotonic() - started:.0f}s", err=True)
     if result.state != "success":
+        failed = result.failure_summary() or "no task failed: see the run in the Airflow UI"
+        typer.echo(failed, err=True)
         raise typer.Exit(1)
 
 

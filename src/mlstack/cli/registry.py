@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import getpass
+import os
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from mlstack.cli.common import DatasetOpt, JsonOpt, app, console, context, emit, guard
+from mlstack.cli.common import DatasetOpt, JsonOpt, app, console, context, emit, err, guard
+
+
+def os_user() -> str:
+    """Who runs this: the login name ($LOGNAME/$USER, else the password database), else the uid."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no such variable and no passwd entry (a bare container uid)
+        return f"uid {os.getuid()}"
 
 
 @app.command(rich_help_panel="Registry")
@@ -17,21 +29,54 @@ def rollback(
         str | None, typer.Option("--to", help="Version (default: the previous champion)")
     ] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded on the version)")] = "manual rollback",
+    by: Annotated[str | None, typer.Option(help="Who (recorded) [default: the OS user]")] = None,
     dataset: DatasetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Point @champion back to the previous (or a named) version; records who and why."""
+    """Point @champion back to the previous (or a named) version; records who and why.
+
+    Warns when the version the champion moves to was refused by the gate (or never judged)."""
     from mlstack.registry.aliases import rollback as run
 
     ctx = context(dataset)
-    result = run(ctx.settings, ctx.spec, to_version=to_version, reason=reason)
+    result: dict[str, Any] = run(
+        ctx.settings, ctx.spec, to_version=to_version, reason=reason, actor=by or os_user()
+    )
+    warning = _gate_warning(ctx.settings, result["name"], result["champion"])
+    if warning:
+        result["warning"] = warning
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     emit(result, as_json, "rolled back")
+
+
+def _gate_warning(settings: Any, name: str, version: str) -> str | None:
+    """Why the new champion deserves a second look: the gate refused it, or never judged it."""
+    from mlstack import tracking
+    from mlstack.lineage import TAG_PREFIX
+
+    tags = tracking.configure(settings).get_model_version(name, version).tags
+    verdict = tags.get(TAG_PREFIX + "gate.verdict")
+    if verdict == "promoted":
+        return None
+    if verdict is None:
+        return f"version {version} was never judged by the gate (no gate verdict recorded)"
+    reason = tags.get(TAG_PREFIX + "gate.reason")
+    return f"version {version} was {verdict} by the gate" + (f": {reason}" if reason else "")
 
 
 @app.command(rich_help_panel="Registry")
 @guard
-def models(dataset: DatasetOpt = None, as_json: JsonOpt = False) -> None:
-    """Registered versions: aliases, metrics, lineage and gate decisions."""
+def models(
+    dataset: DatasetOpt = None,
+    as_json: JsonOpt = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="One line per version, whatever the terminal's width")
+    ] = False,
+) -> None:
+    """Registered versions: aliases, metrics, lineage and gate decisions.
+
+    Fits the terminal: a long value is folded onto more lines, never cut. `--wide` keeps each
+    version on one line (for a pager or a file); `--json` gives every field."""
     from mlstack.registry.versions import list_versions
 
     ctx = context(dataset)
@@ -44,7 +89,7 @@ def models(dataset: DatasetOpt = None, as_json: JsonOpt = False) -> None:
         return
     table = Table(title=f"{versions[0]['name']}")
     for col in ("version", "aliases", "metrics", "dataset", "orchestrator run", "gate"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold", no_wrap=wide)
     for v in versions:
         tags = v["tags"]
         table.add_row(
@@ -55,4 +100,7 @@ def models(dataset: DatasetOpt = None, as_json: JsonOpt = False) -> None:
             tags.get("orchestrator_run_id", ""),
             tags.get("gate.verdict", ""),
         )
+    if wide:  # as wide as the rows need: a terminal narrower than that wraps the lines itself
+        Console(width=100_000, highlight=False).print(table, crop=False)
+        return
     console.print(table)

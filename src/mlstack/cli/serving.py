@@ -13,8 +13,6 @@ from mlstack.cli.common import DatasetOpt, JsonOpt, app, console, context, emit,
 
 
 def _parse_rows(json_text: str | None, file: Path | None, fields: list[str]) -> Any:
-    import pandas as pd
-
     from mlstack.errors import InputError
 
     given = [x for x in (json_text, file, fields or None) if x]
@@ -35,7 +33,7 @@ def _parse_rows(json_text: str | None, file: Path | None, fields: list[str]) -> 
             raise InputError(f"--field {item!r}: expected name=value")
         key, value = item.split("=", 1)
         row[key.strip()] = value
-    return pd.DataFrame([row])
+    return row  # one object, as --json-row gives: a field not given is absent, `name=` is empty
 
 
 @app.command(rich_help_panel="Serving")

@@ -51,6 +51,24 @@ def most_drifted(columns: list[ColumnDrift], n: int = TOP_COLUMNS) -> list[Colum
     return sorted(drifted, key=lambda c: c.severity, reverse=True)[:n]
 
 
+def column_rows(columns: list[ColumnDrift]) -> list[dict[str, Any]]:
+    """The columns as table rows for a person, most severe first: numbers as text with 4
+    significant digits, scientific when tiny or huge (a p-value of 1e-67 reads "1e-67", not
+    "0.0000"), the long method name last so the numbers stay in view."""
+    ordered = sorted(columns, key=lambda c: c.severity, reverse=True)
+    return [
+        {
+            "column": c.column,
+            "drifted": c.drifted,
+            "score": f"{c.score:.4g}",
+            "threshold": f"{c.threshold:.4g}",
+            "severity": f"{c.severity:.3g}",
+            "method": c.method,
+        }
+        for c in ordered
+    ]
+
+
 @dataclass
 class DriftResult:
     """One check, as plain data: what the JSON report, `--json` and the Monitoring page read."""

@@ -72,13 +72,14 @@ def score_batch(
 
     `on_chunk(features, prediction, rows_done, rows_valid)` runs after each chunk (progress bars,
     the prediction log). Raises InputError only for problems of the whole file (unknown or
-    missing required columns); bad rows are returned in `problems`. Chunks are large on purpose:
+    absent columns); bad rows are returned in `problems`. Chunks are large on purpose:
     every model call has a fixed cost (a forest pays it per tree).
     """
     loaded = server.current()  # one version for the whole batch, even if the alias moves
     spec = server.spec
     frame = as_frame(rows).reset_index(drop=True)
-    valid, problems = check_rows(frame, spec)
+    # objects go in as given: a key absent from one object is that row's problem, not a null
+    valid, problems = check_rows(frame if isinstance(rows, pd.DataFrame) else rows, spec)
     step = max(1, chunk_size)
     values_parts: list[np.ndarray] = []
     proba_parts: list[np.ndarray] = []

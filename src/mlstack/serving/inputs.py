@@ -33,14 +33,35 @@ def as_frame(rows: Rows) -> pd.DataFrame:
     """Rows as a DataFrame: a frame as is, one object as one row, a list of objects; else InputError."""
     if isinstance(rows, pd.DataFrame):
         return rows
+    return _records_frame(_records(rows))
+
+
+def _records(rows: Rows) -> list[dict]:
+    """One object or a list of objects as a list of objects; else InputError."""
     if isinstance(rows, dict):
         rows = [rows]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise InputError("input: expected a JSON object (one row) or a list of objects")
-    return pd.DataFrame.from_records(rows)
+    return rows
 
 
-_MISSING_TEXT = frozenset({"", "None", "nan", "NaN"})
+def _records_frame(records: list[dict]) -> pd.DataFrame:
+    """Objects as rows (one row per object, even `{}`). A float NaN (JSON's bare `NaN`) becomes the
+    text "NaN", so it is refused like "Infinity" instead of passing for a null."""
+    clean = [{k: "NaN" if isinstance(v, float) and v != v else v for k, v in r.items()} for r in records]
+    columns = list(dict.fromkeys(k for r in clean for k in r))
+    return pd.DataFrame.from_records(clean, columns=columns, index=pd.RangeIndex(len(clean)))
+
+
+def absent_message(names: list[str]) -> str:
+    """The problem of absent fields: every one named (a null is not the same as an absent field)."""
+    listed = ", ".join(repr(n) for n in names)
+    return f"absent field(s) {listed}: give every field (null or empty where the spec allows it)"
+
+
+# Text that stands for a null (what CSV cells and cleared form fields give). "NaN" is not in it: it
+# is refused like "Infinity", a number that is not one.
+_MISSING_TEXT = frozenset({"", "None"})
 
 
 def _is_number_dtype(values: np.ndarray) -> bool:
@@ -72,7 +93,7 @@ def _scalar_missing(value: Any) -> bool:
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
-    """Missing: NA, or text that is empty / "None" / "nan" / "NaN" once stripped."""
+    """Missing: NA, or text that is empty or "None" once stripped."""
     na = pd.isna(values)
     if _is_number_dtype(values):
         return na  # str() of a number is never one of the missing texts but NaN's
@@ -90,27 +111,43 @@ def _without_missing(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
 def _numbers(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """The column as numbers (text stripped first); values that are not numbers become NaN.
 
-    Integer and float columns keep their dtype (messages print 2031, not 2031.0)."""
+    Integer and float columns keep their dtype (messages print 2031, not 2031.0). A boolean
+    (JSON `true`) is not a number, though Python counts it as 1."""
     if _is_number_dtype(values):
         return values
     kept = _without_missing(values, missing)
-    stripped = _per_value(kept, lambda v: v.strip() if isinstance(v, str) else v, None)
+    stripped = _per_value(kept, _number_text, None)
     return pd.to_numeric(stripped, errors="coerce")
+
+
+def _number_text(value: Any) -> Any:
+    if isinstance(value, bool | np.bool_):
+        return "not a number"  # coerces to NaN: reported as "True is not a number"
+    return value.strip() if isinstance(value, str) else value
+
+
+def _shown(value: Any) -> str:
+    """A value as the user gave it (`True`, not NumPy's `np.True_`)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 Flag = Callable[[np.ndarray, Callable[[int], str]], None]
 
 
-def _check_column(name: str, feature: FeatureSpec, column: np.ndarray, flag: Flag) -> np.ndarray:
-    """The column cast to the feature's type; problems reported through `flag(mask, message)`."""
+def _check_column(
+    name: str, feature: FeatureSpec, column: np.ndarray, flag: Flag, absent: np.ndarray
+) -> np.ndarray:
+    """The column cast to the feature's type; problems reported through `flag(mask, message)`.
+
+    Cells in `absent` (the object had no such key) are reported once as absent, by the caller."""
     missing = _missing(column)
     if feature.is_numeric:
         numbers = _numbers(column, missing)
         floats = numbers.astype("float64", copy=False)
         nan = np.isnan(floats)
-        flag(nan & ~missing, lambda i: f"field {name!r}: {column[i]!r} is not a number")
+        flag(nan & ~missing, lambda i: f"field {name!r}: {_shown(column[i])} is not a number")
         infinite = np.isinf(floats)
-        flag(infinite, lambda i: f"field {name!r}: {column[i]!r} is not finite")
+        flag(infinite, lambda i: f"field {name!r}: {_shown(column[i])} is not finite")
         low, high = feature.min, feature.max
         bad_range = np.zeros(len(floats), dtype=bool)
         if low is not None:
@@ -131,7 +168,7 @@ def _check_column(name: str, feature: FeatureSpec, column: np.ndarray, flag: Fla
         flag(unknown, lambda i: f"field {name!r}: {values[i]!r} is not one of {sorted(allowed)}")
         result = values
     if not feature.nullable:
-        flag(missing, lambda i: f"field {name!r}: a value is required")
+        flag(missing & ~absent, lambda i: f"field {name!r}: a value is required")
     return result
 
 
@@ -142,9 +179,17 @@ def check_rows(rows: Rows, spec: DatasetSpec) -> tuple[pd.DataFrame, list[RowPro
     row): checking a batch costs a small fraction of scoring it. The valid rows keep their
     position in the input as index.
     """
-    frame = as_frame(rows)
-    if frame.empty and not len(frame.columns):  # `[]` or `{}`: say so, not "field ... is required"
-        raise InputError("input: no rows to predict")
+    if isinstance(rows, pd.DataFrame):
+        frame, absent_in = rows, {}
+        absent = [name for name in spec.features if name not in frame.columns]
+        if absent:  # a column missing from a table is a problem of the whole table
+            raise InputError(absent_message(absent))
+    else:
+        records = _records(rows)
+        if not records:
+            raise InputError("input: no rows to predict")
+        frame = _records_frame(records)
+        absent_in = {name: np.array([name not in r for r in records], dtype=bool) for name in spec.features}
     unknown = [c for c in frame.columns if c not in spec.features and c != spec.target]
     if unknown:
         raise InputError(f"unknown field(s) {unknown}; expected fields: {', '.join(spec.feature_names)}")
@@ -155,14 +200,15 @@ def check_rows(rows: Rows, spec: DatasetSpec) -> tuple[pd.DataFrame, list[RowPro
             problems.setdefault(i, []).append(message(i))
 
     n = len(frame)
+    no_absent = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(np.any([*absent_in.values(), no_absent], axis=0)).tolist():
+        names = [name for name, mask in absent_in.items() if mask[i]]
+        problems.setdefault(i, []).append(absent_message(names))
     out: dict[str, np.ndarray] = {}
     for name, feature in spec.features.items():
-        if name in frame.columns:
-            out[name] = _check_column(name, feature, frame[name].to_numpy(), flag)
-        elif feature.nullable:
-            out[name] = np.full(n, np.nan) if feature.is_numeric else np.full(n, None, dtype=object)
-        else:
-            raise InputError(f"field {name!r} is required")
+        # a field absent from every object is no column: its cells count as absent, not null
+        column = frame[name].to_numpy() if name in frame.columns else np.full(n, None, dtype=object)
+        out[name] = _check_column(name, feature, column, flag, absent_in.get(name, no_absent))
     keep = None
     if problems:
         keep = np.ones(n, dtype=bool)
