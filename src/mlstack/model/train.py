@@ -18,7 +18,7 @@ from mlstack.data.ingest import load_snapshot
 from mlstack.data.spec import DatasetSpec
 from mlstack.data.validation import conform
 from mlstack.lineage import lineage_tags
-from mlstack.model.estimator import build, model_inputs
+from mlstack.model.estimator import TRUSTED_TYPES, build, model_inputs
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 MODEL_NAME_IN_RUN = "model"
@@ -79,30 +79,6 @@ def fit(pipeline, features: pd.DataFrame, target: pd.Series, n_jobs: int, hyperp
     return n_jobs
 
 
-def trusted_types(pipeline) -> list[str]:
-    """The types skops does not trust by default in our own freshly built pipeline.
-
-    They are trusted by construction (we just built and fitted the pipeline). The fitted trees of
-    an ensemble are all of the same types, so a shallow copy holding only the first tree gives the
-    same list without serialising every tree (about a second for 200 trees: skops writes its
-    schema with the pure-Python JSON encoder). Should a type be missing all the same, MLflow's
-    save reloads the model with this list and fails loudly: nothing is trusted by accident.
-    """
-    import copy
-
-    import skops.io
-
-    probe = pipeline
-    estimator = pipeline.steps[-1][1]
-    trees = getattr(estimator, "estimators_", None)
-    if isinstance(trees, list) and len(trees) > 1:
-        light = copy.copy(estimator)
-        light.estimators_ = trees[:1]
-        probe = copy.copy(pipeline)
-        probe.steps = [*pipeline.steps[:-1], (pipeline.steps[-1][0], light)]
-    return skops.io.get_untrusted_types(data=skops.io.dumps(probe))
-
-
 def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetSpec) -> TrainResult:
     import mlflow
     from mlflow.models import infer_signature
@@ -146,7 +122,6 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
             holdout.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), artifact_path=str(Path(HOLDOUT_ARTIFACT).parent))
         example = model_inputs(holdout.head(5), spec)
-        trusted = trusted_types(pipeline)
         with warnings.catch_warnings():
             # our integer features are never null (the spec says so); MLflow's hint is noise
             warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
@@ -157,7 +132,9 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
                 signature=signature,
                 input_example=example,
                 pip_requirements=pinned_requirements(),
-                skops_trusted_types=trusted,
+                # MLflow's save reloads the file with this list, so a type the code's list
+                # lacks fails here, at training, not later in serving.
+                skops_trusted_types=list(TRUSTED_TYPES),
             )
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return TrainResult(
@@ -189,11 +166,12 @@ def evaluate(run_id: str, settings: Settings, spec: DatasetSpec) -> dict:
     import matplotlib.pyplot as plt
     import mlflow
 
+    from mlstack.model.artifact import load_pipeline
     from mlstack.model.evaluate import compute_metrics, plots, scores
 
     tracking.configure(settings)
     holdout = load_holdout(run_id)
-    model = mlflow.sklearn.load_model(run_model_uri(run_id))
+    model = load_pipeline(run_model_uri(run_id), f"run {run_id}")
     features, target = model_inputs(holdout, spec), holdout[spec.target]
     predicted, proba = scores(model, features, spec)  # once, for the metrics and the plots
     metrics = compute_metrics(model, features, target, spec, predicted, proba)

@@ -16,7 +16,7 @@ from typing import Any
 from mlstack import tracking
 from mlstack.config import Settings
 from mlstack.data.spec import DatasetSpec
-from mlstack.errors import NoChampionError, RegistryError
+from mlstack.errors import NoChampionError, RegistryError, UntrustedModelError
 from mlstack.registry import CHAMPION
 from mlstack.serving.inputs import Rows, prepare_inputs
 from mlstack.serving.scoring import Prediction, predict_with
@@ -46,21 +46,31 @@ class LoadedModel:
 
 
 _MODEL_CACHE: dict[tuple[str, str, str], LoadedModel] = {}
+# Versions refused once stay refused (their files are not fetched again on every refresh).
+_REFUSED: dict[tuple[str, str, str], UntrustedModelError] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def load_version(settings: Settings, name: str, version: str) -> LoadedModel:
-    """Load one model version once per process (versions are immutable)."""
-    import mlflow
+    """Load one model version once per process (versions are immutable), as data: see
+    `model.artifact.load_pipeline`. UntrustedModelError names the version and the reason."""
+    from mlstack.model.artifact import load_pipeline
 
     key = (settings.resolved_tracking_uri, name, str(version))
     with _CACHE_LOCK:
-        cached = _MODEL_CACHE.get(key)
+        cached, refused = _MODEL_CACHE.get(key), _REFUSED.get(key)
     if cached is not None:
         return cached
+    if refused is not None:
+        raise refused
     client = tracking.configure(settings)
     info = client.get_model_version(name, str(version))
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    try:
+        model = load_pipeline(f"models:/{name}/{version}", f"{name} version {version}")
+    except UntrustedModelError as exc:
+        with _CACHE_LOCK:
+            _REFUSED[key] = exc
+        raise
     loaded = LoadedModel(name, str(version), info.run_id, model, time.time())
     with _CACHE_LOCK:
         _MODEL_CACHE[key] = loaded
@@ -142,6 +152,11 @@ class ModelServer:
                 self.stale, self.last_error = False, None
             except NoChampionError:
                 raise
+            except UntrustedModelError as exc:
+                if self._current is None:
+                    raise
+                # A refused version never replaces the one serving; the page says why.
+                self.stale, self.last_error = True, str(exc)[:300]
             except Exception as exc:
                 if self._current is None:
                     raise RegistryError(f"cannot load {self.name}@{self.alias}: {exc}") from exc
