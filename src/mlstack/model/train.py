@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import logging
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass
@@ -53,6 +55,23 @@ def split(frame: pd.DataFrame, spec: DatasetSpec, dataset_id: str, fraction: flo
     return train_test_split(
         frame, test_size=fraction, random_state=split_seed(dataset_id) % (2**31), stratify=stratify
     )
+
+
+class _DropServingInputCheck(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to validate serving input example")
+
+
+@contextlib.contextmanager
+def _without_serving_input_check_warning():
+    """MLflow checks the input example by loading the model with its own loader, which refuses
+    every model here (MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false): that warning is expected."""
+    logger, dropped = logging.getLogger("mlflow.models.model"), _DropServingInputCheck()
+    logger.addFilter(dropped)
+    try:
+        yield
+    finally:
+        logger.removeFilter(dropped)
 
 
 def pinned_requirements() -> list[str]:
@@ -122,7 +141,7 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
             holdout.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), artifact_path=str(Path(HOLDOUT_ARTIFACT).parent))
         example = model_inputs(holdout.head(5), spec)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _without_serving_input_check_warning():
             # our integer features are never null (the spec says so); MLflow's hint is noise
             warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
             signature = infer_signature(example, pipeline.predict(example))
@@ -137,6 +156,7 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
                 skops_trusted_types=list(TRUSTED_TYPES),
             )
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+        log_onnx_form(pipeline, model_inputs(holdout, spec), spec, settings.seed)
     return TrainResult(
         run_id=run.info.run_id,
         model_uri=info.model_uri,
@@ -144,6 +164,25 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
         train_rows=len(train_frame),
         holdout_rows=len(holdout),
     )
+
+
+def log_onnx_form(pipeline, holdout: pd.DataFrame, spec: DatasetSpec, seed: int) -> None:
+    """Log the pipeline's ONNX form when it matches the pipeline, and the outcome as a run tag.
+
+    Done here, not at registration: the fitted pipeline and its holdout are in memory (no second
+    download and load), and registration copies the run's `mlstack.*` tags onto the version.
+    """
+    import mlflow
+
+    from mlstack.model import onnx_form
+
+    form = onnx_form.build(pipeline, holdout, spec, seed)
+    if form.data is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(onnx_form.ONNX_ARTIFACT).name
+            path.write_bytes(form.data)
+            mlflow.log_artifact(str(path), artifact_path=str(Path(onnx_form.ONNX_ARTIFACT).parent))
+    mlflow.set_tag(onnx_form.ONNX_TAG, form.tag_value)
 
 
 def run_model_uri(run_id: str) -> str:

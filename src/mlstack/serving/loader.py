@@ -7,10 +7,13 @@ answering and says it may be stale.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlstack import tracking
@@ -36,8 +39,20 @@ class LoadedModel:
     name: str
     version: str
     run_id: str
-    model: Any  # the scikit-learn Pipeline
+    model: Any  # the scikit-learn Pipeline, the source of truth
     loaded_at: float
+    fast: Any = None  # its ONNX form (model.onnx_form.OnnxModel) when it passed parity
+    fast_note: str = ""  # why there is no fast form, for the pages that show the model
+
+    @property
+    def predictor(self) -> Any:
+        """What answers: the ONNX form when it passed parity at training, else the pipeline."""
+        return self.fast if self.fast is not None else self.model
+
+    @property
+    def served_by(self) -> str:
+        """ "onnx" or "skops"."""
+        return "onnx" if self.fast is not None else "skops"
 
     @property
     def classes(self) -> list[str]:
@@ -71,10 +86,34 @@ def load_version(settings: Settings, name: str, version: str) -> LoadedModel:
         with _CACHE_LOCK:
             _REFUSED[key] = exc
         raise
-    loaded = LoadedModel(name, str(version), info.run_id, model, time.time())
+    fast, note = fast_form(info.run_id, info.tags, model)
+    loaded = LoadedModel(name, str(version), info.run_id, model, time.time(), fast, note)
     with _CACHE_LOCK:
         _MODEL_CACHE[key] = loaded
     return loaded
+
+
+def fast_form(run_id: str, tags: dict[str, str], pipeline: Any) -> tuple[Any, str]:
+    """The version's ONNX form when its tag says it passed parity and its file is the one that
+    passed (same sha256); else (None, why). Any failure here serves the pipeline instead."""
+    import mlflow
+
+    from mlstack.model import onnx_form
+
+    tag = onnx_form.read_tag(tags.get(onnx_form.ONNX_TAG))
+    if tag.get("status") != "passed":
+        return None, f"no ONNX form: {tag.get('reason') or tag.get('status') or 'not tagged'}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlstack-onnx-") as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=onnx_form.ONNX_ARTIFACT, dst_path=tmp
+            )
+            data = Path(path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != tag.get("sha256"):
+            return None, "ONNX form refused: its file is not the one that passed parity"
+        return onnx_form.OnnxModel(data, pipeline), ""
+    except Exception as exc:  # the pipeline still answers; the note says why it is slower
+        return None, f"ONNX form not loaded: {type(exc).__name__}: {str(exc)[:200]}"
 
 
 def registry_reachable(settings: Settings, timeout: float = 2.0) -> bool:
