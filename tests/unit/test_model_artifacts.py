@@ -6,7 +6,6 @@ import os
 import pathlib
 import pickle
 import shutil
-from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -19,6 +18,7 @@ from mlstack.errors import RegistryError, UntrustedModelError
 from mlstack.model import estimator
 from mlstack.serving import service
 from mlstack.serving.loader import ModelServer
+from tests.support.tamper import Payload, model_dir, store_pickle
 
 from .conftest import make_settings
 
@@ -31,32 +31,6 @@ ROW = {
     "sex": "female",
     "year": 2008,
 }
-
-
-class Payload:
-    """Unpickling this writes `marker`: what an attacker's pickle would do, harmlessly."""
-
-    def __init__(self, marker: pathlib.Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.write_text, (self.marker, "code ran"))
-
-
-def model_dir(settings, name: str, version: str) -> pathlib.Path:
-    """Where the embedded store keeps the files of a registered version."""
-    client = tracking.configure(settings)
-    return pathlib.Path(urlparse(client.get_model_version_download_uri(name, version)).path)
-
-
-def store_pickle(directory: pathlib.Path, marker: pathlib.Path) -> None:
-    """Replace the stored model with a pickle, the MLmodel file saying so (as an attacker would)."""
-    (directory / "model.pkl").write_bytes(pickle.dumps(Payload(marker)))
-    (directory / "model.skops").unlink(missing_ok=True)
-    meta = yaml.safe_load((directory / "MLmodel").read_text())
-    meta["flavors"]["sklearn"].update(serialization_format="cloudpickle", pickled_model="model.pkl")
-    meta["flavors"]["python_function"]["model_path"] = "model.pkl"
-    (directory / "MLmodel").write_text(yaml.safe_dump(meta))
 
 
 def store_untrusted_skops(directory: pathlib.Path) -> None:

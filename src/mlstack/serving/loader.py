@@ -173,6 +173,7 @@ class ModelServer:
         self._current: LoadedModel | None = None
         self._checked_at = 0.0
         self.stale = False
+        self.refused = False  # stale because the alias points at a version that was refused
         self.last_error: str | None = None
         self._lock = threading.Lock()
 
@@ -188,19 +189,19 @@ class ModelServer:
                     raise RegistryError(f"registry {self.settings.resolved_tracking_uri} is unreachable")
                 version = resolve_alias(self.settings, self.name, self.alias)
                 self._current = self.loader(self.settings, self.name, version)
-                self.stale, self.last_error = False, None
+                self.stale, self.refused, self.last_error = False, False, None
             except NoChampionError:
                 raise
             except UntrustedModelError as exc:
                 if self._current is None:
                     raise
                 # A refused version never replaces the one serving; the page says why.
-                self.stale, self.last_error = True, str(exc)[:300]
+                self.stale, self.refused, self.last_error = True, True, str(exc)[:300]
             except Exception as exc:
                 if self._current is None:
                     raise RegistryError(f"cannot load {self.name}@{self.alias}: {exc}") from exc
                 # Keep answering with what we have; the page shows it may be stale.
-                self.stale, self.last_error = True, str(exc)[:300]
+                self.stale, self.refused, self.last_error = True, False, str(exc)[:300]
             self._checked_at = time.monotonic()
             return self._current
 
