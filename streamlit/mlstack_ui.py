@@ -21,7 +21,7 @@ import streamlit as st
 from mlstack import mlflow_links, tracking
 from mlstack.config import Settings, load_settings, mask_url_password
 from mlstack.data.spec import DatasetSpec, FeatureSpec, load_spec
-from mlstack.errors import ConfigError, NoChampionError, RegistryError
+from mlstack.errors import ConfigError, NoChampionError, RegistryError, UntrustedModelError
 from mlstack.registry import CHAMPION
 from mlstack.serving import form
 from mlstack.serving.loader import TRAIN_HINT, LoadedModel, ModelServer, load_version
@@ -111,13 +111,22 @@ def current_model(settings: Settings, spec: DatasetSpec) -> tuple[ModelServer, L
     except NoChampionError as exc:
         st.info(f"**No champion model yet.** {exc}.\n\n{TRAIN_HINT}", icon="ℹ️")
         st.stop()
+    except UntrustedModelError as exc:
+        st.error(f"**The champion model was refused, nothing of it was run.**\n\n`{exc}`")
+        st.stop()
     except RegistryError as exc:
         st.error(
             f"**The model registry cannot be reached** and no model was loaded yet.\n\n`{exc}`\n\n"
             "Check that the MLflow server is up and `MLFLOW_TRACKING_URI` points at it, then reload."
         )
         st.stop()
-    if server.stale:
+    if server.refused:
+        st.warning(
+            f"A new `@{server.alias}` was refused, nothing of it was run: still serving "
+            f"**{loaded.name} v{loaded.version}**. `{server.last_error}`",
+            icon="⚠️",
+        )
+    elif server.stale:
         age = time.time() - loaded.loaded_at
         st.warning(
             f"The registry is unreachable: serving **{loaded.name} v{loaded.version}** loaded "

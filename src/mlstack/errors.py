@@ -40,3 +40,7 @@ class RegistryError(MlstackError):
 
 class NoChampionError(RegistryError):
     """No version carries the champion alias yet."""
+
+
+class UntrustedModelError(RegistryError):
+    """A stored model was refused unloaded: not skops, or holding types outside the trusted list."""

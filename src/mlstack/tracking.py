@@ -15,6 +15,9 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # Models carry explicit pip requirements; they need not copy the platform's own uv project.
 os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+# Loading a model never runs code: mlstack loads skops files itself (model/artifact.py), and
+# MLflow's own loaders refuse every model. Set, not defaulted: no environment turns it back on.
+os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
 
 
 def configure(settings: Settings):

@@ -147,7 +147,7 @@ def run_dag_tasks(
 
 def assert_registry_consistent(settings: Settings, name: str) -> dict:
     """Every version READY; every alias on a version whose model loads; lock released."""
-    import mlflow
+    from mlstack.model.artifact import load_pipeline
 
     client = tracking.configure(settings)
     model = client.get_registered_model(name)
@@ -155,7 +155,7 @@ def assert_registry_consistent(settings: Settings, name: str) -> dict:
     assert versions, f"{name}: no versions"
     assert all(v.status == "READY" for v in versions), [(v.version, v.status) for v in versions]
     for alias, version in model.aliases.items():
-        loaded = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+        loaded = load_pipeline(f"models:/{name}/{version}")
         assert hasattr(loaded, "predict"), (alias, version)
     assert not client.search_registered_models(f"name = '{name}{LOCK_SUFFIX}'"), "promotion lock left behind"
     history = json.loads(model.tags.get("mlstack.champion_history", "[]"))

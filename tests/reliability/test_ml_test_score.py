@@ -33,11 +33,10 @@ def _pin_embedded_store(monkeypatch):
 
 
 def _holdout_and_model(ctx, run_id):
-    import mlflow
-
+    from mlstack.model.artifact import load_pipeline
     from mlstack.model.train import load_holdout, run_model_uri
 
-    return load_holdout(run_id), mlflow.sklearn.load_model(run_model_uri(run_id))
+    return load_holdout(run_id), load_pipeline(run_model_uri(run_id))
 
 
 def test_training_is_reproducible(trained):

@@ -44,6 +44,8 @@ PRELOAD_MODULES = (
     "pyarrow.dataset",
     "pyarrow.pandas_compat",
     "skops.io",
+    "skl2onnx",  # the train task converts the pipeline (model/onnx_form.py)
+    "onnxruntime",
     "matplotlib",
     "matplotlib.pyplot",
     "matplotlib.backends.backend_agg",
@@ -52,6 +54,8 @@ PRELOAD_MODULES = (
     "mlstack.data.validation",
     "mlstack.model.train",
     "mlstack.model.evaluate",
+    "mlstack.model.artifact",
+    "mlstack.model.onnx_form",
     "mlstack.registry.versions",
     "mlstack.registry.promotion",
     "mlstack.alerts",

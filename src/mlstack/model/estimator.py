@@ -13,6 +13,15 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from mlstack.data.spec import DatasetSpec
 from mlstack.errors import ConfigError
 
+# The types a fitted pipeline of `build` holds beyond the ones skops trusts by default (scikit-learn
+# estimators, numpy, builtins). Models are loaded with this list and never with the one in their
+# own MLmodel file; tests/unit/test_model_artifacts.py derives it again from every estimator.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+)
+
 
 def _estimators() -> dict[str, dict[str, Any]]:
     from sklearn.ensemble import (

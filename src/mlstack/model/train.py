@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import logging
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass
@@ -18,7 +20,7 @@ from mlstack.data.ingest import load_snapshot
 from mlstack.data.spec import DatasetSpec
 from mlstack.data.validation import conform
 from mlstack.lineage import lineage_tags
-from mlstack.model.estimator import build, model_inputs
+from mlstack.model.estimator import TRUSTED_TYPES, build, model_inputs
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 MODEL_NAME_IN_RUN = "model"
@@ -55,6 +57,23 @@ def split(frame: pd.DataFrame, spec: DatasetSpec, dataset_id: str, fraction: flo
     )
 
 
+class _DropServingInputCheck(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to validate serving input example")
+
+
+@contextlib.contextmanager
+def _without_serving_input_check_warning():
+    """MLflow checks the input example by loading the model with its own loader, which refuses
+    every model here (MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false): that warning is expected."""
+    logger, dropped = logging.getLogger("mlflow.models.model"), _DropServingInputCheck()
+    logger.addFilter(dropped)
+    try:
+        yield
+    finally:
+        logger.removeFilter(dropped)
+
+
 def pinned_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
@@ -77,30 +96,6 @@ def fit(pipeline, features: pd.DataFrame, target: pd.Series, n_jobs: int, hyperp
     finally:
         estimator.set_params(n_jobs=serving_n_jobs)
     return n_jobs
-
-
-def trusted_types(pipeline) -> list[str]:
-    """The types skops does not trust by default in our own freshly built pipeline.
-
-    They are trusted by construction (we just built and fitted the pipeline). The fitted trees of
-    an ensemble are all of the same types, so a shallow copy holding only the first tree gives the
-    same list without serialising every tree (about a second for 200 trees: skops writes its
-    schema with the pure-Python JSON encoder). Should a type be missing all the same, MLflow's
-    save reloads the model with this list and fails loudly: nothing is trusted by accident.
-    """
-    import copy
-
-    import skops.io
-
-    probe = pipeline
-    estimator = pipeline.steps[-1][1]
-    trees = getattr(estimator, "estimators_", None)
-    if isinstance(trees, list) and len(trees) > 1:
-        light = copy.copy(estimator)
-        light.estimators_ = trees[:1]
-        probe = copy.copy(pipeline)
-        probe.steps = [*pipeline.steps[:-1], (pipeline.steps[-1][0], light)]
-    return skops.io.get_untrusted_types(data=skops.io.dumps(probe))
 
 
 def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetSpec) -> TrainResult:
@@ -146,8 +141,7 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
             holdout.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), artifact_path=str(Path(HOLDOUT_ARTIFACT).parent))
         example = model_inputs(holdout.head(5), spec)
-        trusted = trusted_types(pipeline)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _without_serving_input_check_warning():
             # our integer features are never null (the spec says so); MLflow's hint is noise
             warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
             signature = infer_signature(example, pipeline.predict(example))
@@ -157,9 +151,12 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
                 signature=signature,
                 input_example=example,
                 pip_requirements=pinned_requirements(),
-                skops_trusted_types=trusted,
+                # MLflow's save reloads the file with this list, so a type the code's list
+                # lacks fails here, at training, not later in serving.
+                skops_trusted_types=list(TRUSTED_TYPES),
             )
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+        log_onnx_form(pipeline, model_inputs(holdout, spec), spec, settings.seed)
     return TrainResult(
         run_id=run.info.run_id,
         model_uri=info.model_uri,
@@ -167,6 +164,25 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
         train_rows=len(train_frame),
         holdout_rows=len(holdout),
     )
+
+
+def log_onnx_form(pipeline, holdout: pd.DataFrame, spec: DatasetSpec, seed: int) -> None:
+    """Log the pipeline's ONNX form when it matches the pipeline, and the outcome as a run tag.
+
+    Done here, not at registration: the fitted pipeline and its holdout are in memory (no second
+    download and load), and registration copies the run's `mlstack.*` tags onto the version.
+    """
+    import mlflow
+
+    from mlstack.model import onnx_form
+
+    form = onnx_form.build(pipeline, holdout, spec, seed)
+    if form.data is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(onnx_form.ONNX_ARTIFACT).name
+            path.write_bytes(form.data)
+            mlflow.log_artifact(str(path), artifact_path=str(Path(onnx_form.ONNX_ARTIFACT).parent))
+    mlflow.set_tag(onnx_form.ONNX_TAG, form.tag_value)
 
 
 def run_model_uri(run_id: str) -> str:
@@ -189,11 +205,12 @@ def evaluate(run_id: str, settings: Settings, spec: DatasetSpec) -> dict:
     import matplotlib.pyplot as plt
     import mlflow
 
+    from mlstack.model.artifact import load_pipeline
     from mlstack.model.evaluate import compute_metrics, plots, scores
 
     tracking.configure(settings)
     holdout = load_holdout(run_id)
-    model = mlflow.sklearn.load_model(run_model_uri(run_id))
+    model = load_pipeline(run_model_uri(run_id), f"run {run_id}")
     features, target = model_inputs(holdout, spec), holdout[spec.target]
     predicted, proba = scores(model, features, spec)  # once, for the metrics and the plots
     metrics = compute_metrics(model, features, target, spec, predicted, proba)

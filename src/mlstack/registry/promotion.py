@@ -69,12 +69,11 @@ def promote(version: str, settings: Settings, spec: DatasetSpec) -> GateDecision
 
 def metric_on_holdout(spec: DatasetSpec, model_uri: str, holdout: pd.DataFrame, metric: str) -> float:
     """The gate metric of the model at `model_uri` on `holdout`; RegistryError for an unknown metric."""
-    import mlflow
-
+    from mlstack.model.artifact import load_pipeline
     from mlstack.model.estimator import model_inputs
     from mlstack.model.evaluate import compute_metrics
 
-    model = mlflow.sklearn.load_model(model_uri)
+    model = load_pipeline(model_uri)
     scores = compute_metrics(model, model_inputs(holdout, spec), holdout[spec.target], spec)
     if metric not in scores:
         raise RegistryError(f"MLSTACK_GATE_METRIC: {metric!r} is not one of {sorted(scores)}")

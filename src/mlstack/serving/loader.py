@@ -7,16 +7,19 @@ answering and says it may be stale.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlstack import tracking
 from mlstack.config import Settings
 from mlstack.data.spec import DatasetSpec
-from mlstack.errors import NoChampionError, RegistryError
+from mlstack.errors import NoChampionError, RegistryError, UntrustedModelError
 from mlstack.registry import CHAMPION
 from mlstack.serving.inputs import Rows, prepare_inputs
 from mlstack.serving.scoring import Prediction, predict_with
@@ -36,8 +39,20 @@ class LoadedModel:
     name: str
     version: str
     run_id: str
-    model: Any  # the scikit-learn Pipeline
+    model: Any  # the scikit-learn Pipeline, the source of truth
     loaded_at: float
+    fast: Any = None  # its ONNX form (model.onnx_form.OnnxModel) when it passed parity
+    fast_note: str = ""  # why there is no fast form, for the pages that show the model
+
+    @property
+    def predictor(self) -> Any:
+        """What answers: the ONNX form when it passed parity at training, else the pipeline."""
+        return self.fast if self.fast is not None else self.model
+
+    @property
+    def served_by(self) -> str:
+        """ "onnx" or "skops"."""
+        return "onnx" if self.fast is not None else "skops"
 
     @property
     def classes(self) -> list[str]:
@@ -46,25 +61,59 @@ class LoadedModel:
 
 
 _MODEL_CACHE: dict[tuple[str, str, str], LoadedModel] = {}
+# Versions refused once stay refused (their files are not fetched again on every refresh).
+_REFUSED: dict[tuple[str, str, str], UntrustedModelError] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def load_version(settings: Settings, name: str, version: str) -> LoadedModel:
-    """Load one model version once per process (versions are immutable)."""
-    import mlflow
+    """Load one model version once per process (versions are immutable), as data: see
+    `model.artifact.load_pipeline`. UntrustedModelError names the version and the reason."""
+    from mlstack.model.artifact import load_pipeline
 
     key = (settings.resolved_tracking_uri, name, str(version))
     with _CACHE_LOCK:
-        cached = _MODEL_CACHE.get(key)
+        cached, refused = _MODEL_CACHE.get(key), _REFUSED.get(key)
     if cached is not None:
         return cached
+    if refused is not None:
+        raise refused
     client = tracking.configure(settings)
     info = client.get_model_version(name, str(version))
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
-    loaded = LoadedModel(name, str(version), info.run_id, model, time.time())
+    try:
+        model = load_pipeline(f"models:/{name}/{version}", f"{name} version {version}")
+    except UntrustedModelError as exc:
+        with _CACHE_LOCK:
+            _REFUSED[key] = exc
+        raise
+    fast, note = fast_form(info.run_id, info.tags, model)
+    loaded = LoadedModel(name, str(version), info.run_id, model, time.time(), fast, note)
     with _CACHE_LOCK:
         _MODEL_CACHE[key] = loaded
     return loaded
+
+
+def fast_form(run_id: str, tags: dict[str, str], pipeline: Any) -> tuple[Any, str]:
+    """The version's ONNX form when its tag says it passed parity and its file is the one that
+    passed (same sha256); else (None, why). Any failure here serves the pipeline instead."""
+    import mlflow
+
+    from mlstack.model import onnx_form
+
+    tag = onnx_form.read_tag(tags.get(onnx_form.ONNX_TAG))
+    if tag.get("status") != "passed":
+        return None, f"no ONNX form: {tag.get('reason') or tag.get('status') or 'not tagged'}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlstack-onnx-") as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=onnx_form.ONNX_ARTIFACT, dst_path=tmp
+            )
+            data = Path(path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != tag.get("sha256"):
+            return None, "ONNX form refused: its file is not the one that passed parity"
+        return onnx_form.OnnxModel(data, pipeline), ""
+    except Exception as exc:  # the pipeline still answers; the note says why it is slower
+        return None, f"ONNX form not loaded: {type(exc).__name__}: {str(exc)[:200]}"
 
 
 def registry_reachable(settings: Settings, timeout: float = 2.0) -> bool:
@@ -124,6 +173,7 @@ class ModelServer:
         self._current: LoadedModel | None = None
         self._checked_at = 0.0
         self.stale = False
+        self.refused = False  # stale because the alias points at a version that was refused
         self.last_error: str | None = None
         self._lock = threading.Lock()
 
@@ -139,14 +189,19 @@ class ModelServer:
                     raise RegistryError(f"registry {self.settings.resolved_tracking_uri} is unreachable")
                 version = resolve_alias(self.settings, self.name, self.alias)
                 self._current = self.loader(self.settings, self.name, version)
-                self.stale, self.last_error = False, None
+                self.stale, self.refused, self.last_error = False, False, None
             except NoChampionError:
                 raise
+            except UntrustedModelError as exc:
+                if self._current is None:
+                    raise
+                # A refused version never replaces the one serving; the page says why.
+                self.stale, self.refused, self.last_error = True, True, str(exc)[:300]
             except Exception as exc:
                 if self._current is None:
                     raise RegistryError(f"cannot load {self.name}@{self.alias}: {exc}") from exc
                 # Keep answering with what we have; the page shows it may be stale.
-                self.stale, self.last_error = True, str(exc)[:300]
+                self.stale, self.refused, self.last_error = True, False, str(exc)[:300]
             self._checked_at = time.monotonic()
             return self._current
 

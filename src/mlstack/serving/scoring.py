@@ -42,8 +42,9 @@ class Prediction:
 def score(
     loaded: LoadedModel, features: pd.DataFrame, spec: DatasetSpec
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predicted values and, for classifiers, class probabilities (columns: `loaded.classes`)."""
-    return scores(loaded.model, features, spec)
+    """Predicted values and, for classifiers, class probabilities (columns: `loaded.classes`),
+    from the ONNX form when the version has one that passed parity, else from the pipeline."""
+    return scores(loaded.predictor, features, spec)
 
 
 def as_prediction(
