@@ -34,6 +34,8 @@ col1, col2, col3 = st.columns(3)
 col1.metric(f"@{CHAMPION}", holder(CHAMPION))
 col2.metric(f"@{CHALLENGER}", holder(CHALLENGER))
 col3.metric("registered versions", len(versions))
+if holder(CHAMPION) == "none":
+    st.info(f"No version of **{name}** is `@{CHAMPION}` yet.\n\n{TRAIN_HINT}", icon="ℹ️")
 
 st.subheader(f"{metric} across versions")
 across = history.metric_history(versions, metric)

@@ -7,13 +7,22 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
+from mlstack import tracking
 from mlstack.config import mask_url_password
 from mlstack.drift.reports import latest_report, latest_report_html
 from mlstack.drift.result import column_rows, format_summary
 from mlstack.monitoring import prediction_log
+from mlstack.registry.versions import champion_version
+from mlstack.serving.loader import TRAIN_HINT, registry_reachable
 
 settings, spec = ui.context()
 st.title("Monitoring")
+if registry_reachable(settings) and champion_version(settings, tracking.model_name(settings, spec)) is None:
+    st.info(
+        f"**No champion model yet**: drift is measured against the champion's training data, and "
+        f"predictions come from it.\n\n{TRAIN_HINT}",
+        icon="ℹ️",
+    )
 
 # --- drift ----------------------------------------------------------------------------------
 st.header("Drift")

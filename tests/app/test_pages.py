@@ -365,3 +365,19 @@ def test_monitoring_shows_the_latest_drift_report(app_home, tmp_path):
     assert set(columns["score"]) == {f"{c.score:.4g}" for c in result.columns}
     assert all(len(text) <= 10 for text in [*columns["score"], *columns["severity"]])
     assert any(b.label == "Download the Evidently report (HTML)" for b in at.get("download_button"))
+
+
+def test_monitoring_and_models_say_there_is_no_champion_and_how_to_train_one(app_home):
+    # given a registry whose only version lost @champion
+    from mlstack import tracking
+    from mlstack.config import load_settings
+
+    settings = load_settings()
+    name = tracking.model_name(settings, SPEC)
+    tracking.configure(settings).delete_registered_model_alias(name, "champion")
+    for page in ("monitoring", "models"):
+        at = open_app(page)
+        assert_no_exception(at)
+        hints = [i for i in texts(at, "info") if "champion" in i.lower()]
+        assert hints, (page, texts(at, "info"))
+        assert "`training_pipeline` DAG" in hints[0] and "make demo" in hints[0]

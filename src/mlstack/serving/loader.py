@@ -27,7 +27,7 @@ from mlstack.serving.scoring import Prediction, predict_with
 # Where the front doors send people who have no champion yet.
 TRAIN_HINT = (
     "Train one: `make demo` (or `mlstack run`) on embedded defaults, or trigger the "
-    "`training` DAG in Airflow. The gate promotes the first version that meets the floor "
+    "`training_pipeline` DAG in Airflow. The gate promotes the first version that meets the floor "
     "to `@champion`; this page picks it up without a restart."
 )
 
