@@ -12,8 +12,8 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
-# The coverage gate of src/mlstack in `make test` (never under 80).
-COVERAGE_MIN ?= 80
+# The coverage gate of src/mlstack in `make test`: the level reached (87% at its introduction), never under 80.
+COVERAGE_MIN ?= 85
 
 ##@ Getting started
 .PHONY: help
@@ -58,7 +58,7 @@ test: setup system-deps ## Run the whole test suite (what CI runs): lint, types,
 .PHONY: coverage
 coverage: setup ## Report coverage of src/mlstack from the last test run; fails under COVERAGE_MIN
 	mkdir -p test-results
-	$(BIN)/coverage report --fail-under=$(COVERAGE_MIN) | tail -n 25
+	$(BIN)/coverage report --fail-under=$(COVERAGE_MIN)
 	$(BIN)/coverage json -q -o test-results/coverage.json
 
 .PHONY: typecheck

@@ -41,7 +41,7 @@ def test_served_predictions_equal_the_pipeline_on_rows_with_missing_values(train
     loaded = ModelServer(ctx.settings, ctx.spec).current()
     assert loaded.served_by == "onnx", loaded.fast_note
     sample = onnx_form.with_missing(model_inputs(reference_frame(ctx.spec), ctx.spec), ctx.spec, seed=11)
-    features = prepare_inputs(sample.to_dict("records"), ctx.spec)
+    features = prepare_inputs(sample, ctx.spec)  # a table: NaN is a missing value
     for name, feature in ctx.spec.features.items():
         if feature.nullable:
             assert features[name].isna().any(), name
