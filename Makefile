@@ -1,5 +1,7 @@
 # mlstack — make help lists every target.
 SHELL := /bin/bash
+# One shell per recipe (.ONESHELL), so a failing line must stop it: -e, and pipefail for pipes.
+.SHELLFLAGS := -e -o pipefail -c
 .DEFAULT_GOAL := help
 .ONESHELL:
 
