@@ -239,6 +239,7 @@ def test_not_ready_before_a_champion(tmp_path):
         assert empty.get("/health").status_code == 200
         ready = empty.get("/ready")
         assert ready.status_code == 503 and "no @champion yet" in ready.json()["detail"]
+        assert ready.json()["status"] == "waiting-for-champion"  # the compose healthcheck reads it
         response = empty.post("/v1/predict", json={"rows": [ROW]})
         assert response.status_code == 503
         # a bad request is still the caller's problem, even with nothing to serve

@@ -50,9 +50,14 @@ def _serve(state: ApiState, rows: Any, source: str) -> ServedPrediction:
     return served
 
 
+WAITING = "waiting-for-champion"  # /ready's status before a first champion (the healthcheck reads it)
+
+
 def _unavailable(exc: RegistryError) -> JSONResponse:
-    hint = f" {TRAIN_HINT}" if isinstance(exc, NoChampionError) else ""
-    return JSONResponse({"detail": f"{exc}{hint}", "problems": []}, status_code=503)
+    waiting = isinstance(exc, NoChampionError)
+    detail = f"{exc} {TRAIN_HINT}" if waiting else str(exc)
+    status = WAITING if waiting else "unavailable"
+    return JSONResponse({"detail": detail, "problems": [], "status": status}, status_code=503)
 
 
 def _count_refusal(state: ApiState, refused: RequestRefused) -> None:
