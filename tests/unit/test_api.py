@@ -4,6 +4,8 @@ auth and metrics."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -175,7 +177,10 @@ def test_probes_and_openapi(client, trained):
     assert row["additionalProperties"] is False
     request = schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert request["schema"]["$ref"].endswith("/PredictRequest")
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # works without a network
+    script = re.search(r'src="([^"]+swagger-ui-bundle\.js)"', docs.text).group(1)
+    assert client.get(script).status_code == 200
 
 
 def test_metrics_move(client, trained):

@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from mlstack import __version__
 from mlstack.api.auth import BearerToken, check_can_start
@@ -44,7 +45,8 @@ def create_app(
         threading.Thread(target=_warm_up, args=(state,), name="mlstack-api-warm-up", daemon=True).start()
         yield
 
-    app = FastAPI(
+    # /docs and /redoc from packaged assets: the stack and its users may have no CDN.
+    app = FastAPIOffline(
         title=f"mlstack prediction API: {spec.name}",
         version=__version__,
         description=(
