@@ -41,5 +41,8 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=False,  # /metrics counts every request; a line per prediction is noise
+        # Longer than the idle timeout of common load balancers (60 s): a connection the server
+        # closes while a client reuses it is a failed request on the client's side.
+        timeout_keep_alive=75,
         proxy_headers=False,
     )

@@ -37,7 +37,20 @@ def as_frame(rows: Rows) -> pd.DataFrame:
         rows = [rows]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise InputError("input: expected a JSON object (one row) or a list of objects")
-    return pd.DataFrame.from_records(rows)
+    try:
+        return pd.DataFrame(rows)  # unlike from_records, `[{}]` stays one row (with no field)
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise InputError(_unreadable(rows, exc)) from None
+
+
+def _unreadable(rows: list[dict], exc: Exception) -> str:
+    """Why rows cannot become a table: a whole number past 64 bits (JSON allows any size), named."""
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 63:
+                digits = int(value.bit_length() * 0.30103) + 1  # str() of a huge int may raise
+                return f"row {i}: field {key!r}: a whole number of about {digits} digits is out of range"
+    return f"input: the rows cannot be read as a table ({type(exc).__name__}: {str(exc)[:200]})"
 
 
 _MISSING_TEXT = frozenset({"", "None", "nan", "NaN"})
@@ -143,7 +156,7 @@ def check_rows(rows: Rows, spec: DatasetSpec) -> tuple[pd.DataFrame, list[RowPro
     position in the input as index.
     """
     frame = as_frame(rows)
-    if frame.empty and not len(frame.columns):  # `[]` or `{}`: say so, not "field ... is required"
+    if not len(frame) and not len(frame.columns):  # `[]`: say so, not "field ... is required"
         raise InputError("input: no rows to predict")
     unknown = [c for c in frame.columns if c not in spec.features and c != spec.target]
     if unknown:
