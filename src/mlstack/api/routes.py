@@ -3,6 +3,7 @@ probes and metrics. Every prediction goes through `serving.service`, like the CL
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -68,6 +69,23 @@ def _count_refusal(state: ApiState, refused: RequestRefused) -> None:
         state.metrics.input_errors.labels(refused.reason).inc()
 
 
+Parse = Callable[[Any, int], Any]
+
+
+async def _answer(state: ApiState, request: Request, parse: Parse, source: str) -> ServedPrediction:
+    """Read the body within the limits, take its rows with `parse`, predict and log them.
+    RequestRefused (counted by reason) for a request to refuse; RegistryError when nothing serves."""
+    try:
+        body = await bodies.read_json(request, state.settings.api_max_body_bytes)
+        rows = parse(body, state.settings.api_max_rows)
+        served = await run_in_threadpool(_serve, state, rows, source)
+    except RequestRefused as refused:
+        _count_refusal(state, refused)
+        raise
+    state.metrics.count_prediction(served.prediction)
+    return served
+
+
 def router(state: ApiState, auth: BearerToken) -> APIRouter:
     """Every route of the API, answering about `state`'s served alias."""
     api = APIRouter()
@@ -96,17 +114,13 @@ def router(state: ApiState, auth: BearerToken) -> APIRouter:
         """Predict with `models:/<name>@champion` (the alias is followed without a restart).
         Each row is checked against the dataset spec; every prediction is logged with its id."""
         try:
-            body = await bodies.read_json(request, settings.api_max_body_bytes)
-            rows = bodies.predict_rows(body, settings.api_max_rows)
-            served = await run_in_threadpool(_serve, state, rows, SOURCE_PREDICT)
+            served = await _answer(state, request, bodies.predict_rows, SOURCE_PREDICT)
         except RequestRefused as refused:
-            _count_refusal(state, refused)
             content = ErrorResponse(detail=refused.detail, problems=refused.problems).model_dump()
             return JSONResponse(content, status_code=refused.status)
         except RegistryError as exc:
             return _unavailable(exc)
         result = served.prediction
-        state.metrics.count_prediction(result)
         items: list[dict[str, Any]] = []
         for i, value in enumerate(result.predictions):
             item: dict[str, Any] = {"prediction_id": served.prediction_ids[i], "prediction": value}
@@ -148,18 +162,13 @@ def router(state: ApiState, auth: BearerToken) -> APIRouter:
         """`{"dataframe_records": [...]}`, `{"dataframe_split": {...}}` or `{"instances": [...]}`
         in, `{"predictions": [...]}` out; refusals as MLflow words them (`error_code`, `message`)."""
         try:
-            body = await bodies.read_json(request, settings.api_max_body_bytes)
-            rows = bodies.invocation_rows(body, settings.api_max_rows)
-            served = await run_in_threadpool(_serve, state, rows, SOURCE_INVOCATIONS)
-        except RequestRefused as refused:
-            _count_refusal(state, refused)
-            code = "BAD_REQUEST" if refused.status < 500 else "INTERNAL_ERROR"
-            return JSONResponse({"error_code": code, "message": refused.detail}, status_code=refused.status)
+            served = await _answer(state, request, bodies.invocation_rows, SOURCE_INVOCATIONS)
+        except RequestRefused as refused:  # every refusal is a 4xx: MLflow calls them BAD_REQUEST
+            words = {"error_code": "BAD_REQUEST", "message": refused.detail}
+            return JSONResponse(words, status_code=refused.status)
         except RegistryError as exc:
-            return JSONResponse(
-                {"error_code": "TEMPORARILY_UNAVAILABLE", "message": str(exc)}, status_code=503
-            )
-        state.metrics.count_prediction(served.prediction)
+            words = {"error_code": "TEMPORARILY_UNAVAILABLE", "message": str(exc)}
+            return JSONResponse(words, status_code=503)
         return JSONResponse({"predictions": served.prediction.predictions})
 
     @api.get(
