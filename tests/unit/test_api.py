@@ -4,6 +4,7 @@ auth and metrics."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -262,3 +263,22 @@ def test_not_ready_before_a_champion(tmp_path):
         # a bad request is still the caller's problem, even with nothing to serve
         assert empty.post("/v1/predict", json={"rows": [{**ROW, "island": "Mars"}]}).status_code == 422
         assert empty.get("/v1/model").status_code == 503
+
+
+def test_secrets_check_api_and_make_secrets_token():
+    """`mlstack secrets check api` checks the token (only when named); `make secrets` writes one
+    that passes; `mlstack config` masks it."""
+    from dotenv import dotenv_values
+
+    from devstack.stack_secrets import ROOT, render
+    from mlstack.secrets_check import check_secrets
+
+    production = {"MLSTACK_ENV": "production"}
+    report = check_secrets(["api"], env=production)
+    assert report.refused and report.findings[0].variable == "MLSTACK_API_TOKEN"
+    assert "set MLSTACK_API_TOKEN in .secrets" in report.to_text()
+    assert "Prediction API token" not in check_secrets(["all"], env=production).to_text()
+    generated = dotenv_values(stream=io.StringIO(render((ROOT / ".secrets.example").read_text())))
+    assert not check_secrets(["api"], env={**production, **generated}).findings
+    settings = make_settings(ROOT / "unused", api_token=SecretStr(generated["MLSTACK_API_TOKEN"]))
+    assert settings.masked()["api_token"] == "********"
