@@ -282,3 +282,22 @@ def test_secrets_check_api_and_make_secrets_token():
     assert not check_secrets(["api"], env={**production, **generated}).findings
     settings = make_settings(ROOT / "unused", api_token=SecretStr(generated["MLSTACK_API_TOKEN"]))
     assert settings.masked()["api_token"] == "********"
+
+
+def test_a_model_that_cannot_load_is_unavailable_and_counted(trained):
+    """A champion exists but its model cannot be loaded (here: a loader that fails, standing in
+    for a broken artifact store): /ready is 503 `unavailable` (the compose healthcheck calls that
+    unhealthy), predictions are 503, and each failed attempt is counted."""
+    ctx, _ = trained
+    settings = ctx.settings.model_copy(update={"alias_refresh_seconds": 0.0})
+
+    def broken(_settings, name, version):
+        raise OSError(f"artifact store unreachable while loading {name}/{version}")
+
+    with TestClient(create_app(settings, ctx.spec, env={}, loader=broken)) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+        assert "artifact store unreachable" in ready.json()["detail"]
+        assert client.post("/v1/predict", json={"rows": [ROW]}).status_code == 503
+        assert _metric(client, "mlstack_api_model_load_failures_total") >= 2
+        assert _metric(client, "mlstack_api_model_load_seconds_count") == 0
