@@ -152,6 +152,10 @@ def test_invocations_accepts_mlflow_formats(client):
         response = client.post("/invocations", json=body)
         assert response.status_code == 200, (body, response.text)
         assert response.json() == {"predictions": ["Gentoo", "Gentoo"]}
+    csv = ",".join(columns) + "\n" + (",".join(str(v) for v in ROW.values()) + "\n") * 2
+    response = client.post("/invocations", content=csv.encode(), headers={"content-type": "text/csv"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": ["Gentoo", "Gentoo"]}
 
 
 @pytest.mark.parametrize(
@@ -160,10 +164,16 @@ def test_invocations_accepts_mlflow_formats(client):
         ({"records": [ROW]}, "expected exactly one of"),
         ({"dataframe_split": {"columns": ["island"], "data": [["Dream", 1]]}}, "has 2 values for 1 columns"),
         ({"dataframe_records": [{**ROW, "island": "Mars"}]}, "'Mars' is not one of"),
+        (b"", "request.csv: the file is empty"),
+        (b"island,year\nMars,2008\n", "'Mars' is not one of"),
+        (b"\xff\xfe\x00garbage", "request.csv"),
     ],
 )
 def test_invocations_refusals_read_like_mlflow(client, body, words):
-    response = client.post("/invocations", json=body)
+    if isinstance(body, bytes):
+        response = client.post("/invocations", content=body, headers={"content-type": "text/csv"})
+    else:
+        response = client.post("/invocations", json=body)
     assert 400 <= response.status_code < 500
     assert response.json()["error_code"] == "BAD_REQUEST"
     assert words in response.json()["message"]

@@ -21,8 +21,8 @@ class RequestRefused(Exception):
         self.problems = problems or []
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The body as JSON; 413 past `max_bytes` (checked while reading), 400 when it is not JSON."""
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body; 413 past `max_bytes` (checked while reading, not after)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise RequestRefused(413, f"request body of {declared} bytes; at most {max_bytes}", "too_large")
@@ -33,7 +33,11 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if size > max_bytes:
             raise RequestRefused(413, f"request body over {max_bytes} bytes", "too_large")
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON; 400 when it is empty or not JSON."""
     if not body.strip():
         raise RequestRefused(400, "request body: empty; expected a JSON object", "bad_json")
     try:
@@ -49,9 +53,10 @@ def _check_count(rows: Any, max_rows: int) -> Any:
     return rows
 
 
-def predict_rows(body: Any, max_rows: int) -> Any:
+def predict_rows(data: bytes, max_rows: int) -> Any:
     """The `rows` of a `/v1/predict` body (a list of objects; the row checks say what is wrong
     with anything else)."""
+    body = parse_json(data)
     if not isinstance(body, dict) or "rows" not in body:
         raise RequestRefused(422, 'request body: expected {"rows": [{...}, ...]}', "malformed")
     extra = sorted(set(body) - {"rows"})
@@ -63,9 +68,24 @@ def predict_rows(body: Any, max_rows: int) -> Any:
 MLFLOW_FORMATS = ("dataframe_records", "dataframe_split", "instances", "inputs")
 
 
-def invocation_rows(body: Any, max_rows: int) -> Any:
+def csv_rows(data: bytes, max_rows: int) -> Any:
+    """Rows of a CSV body (`Content-Type: text/csv`, as `mlflow models serve` also accepts)."""
+    from mlstack.errors import InputError
+    from mlstack.serving.batch import read_table
+
+    try:
+        frame = read_table("request.csv", data)  # messages name the body "request.csv"
+    except InputError as exc:
+        raise RequestRefused(400, str(exc), "bad_csv") from None
+    if len(frame) > max_rows:
+        raise RequestRefused(413, f"{len(frame)} rows in one request; at most {max_rows}", "too_many_rows")
+    return frame
+
+
+def invocation_rows(data: bytes, max_rows: int) -> Any:
     """Rows of an MLflow scoring request (`dataframe_records`, `dataframe_split`, `instances` or
     `inputs`), as `mlflow models serve` accepts them."""
+    body = parse_json(data)
     if not isinstance(body, dict):
         raise RequestRefused(400, f"expected a JSON object with one of {list(MLFLOW_FORMATS)}", "malformed")
     given = [key for key in MLFLOW_FORMATS if key in body]

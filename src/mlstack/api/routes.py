@@ -69,14 +69,14 @@ def _count_refusal(state: ApiState, refused: RequestRefused) -> None:
         state.metrics.input_errors.labels(refused.reason).inc()
 
 
-Parse = Callable[[Any, int], Any]
+Parse = Callable[[bytes, int], Any]
 
 
 async def _answer(state: ApiState, request: Request, parse: Parse, source: str) -> ServedPrediction:
     """Read the body within the limits, take its rows with `parse`, predict and log them.
     RequestRefused (counted by reason) for a request to refuse; RegistryError when nothing serves."""
     try:
-        body = await bodies.read_json(request, state.settings.api_max_body_bytes)
+        body = await bodies.read_body(request, state.settings.api_max_body_bytes)
         rows = parse(body, state.settings.api_max_rows)
         served = await run_in_threadpool(_serve, state, rows, source)
     except RequestRefused as refused:
@@ -153,16 +153,20 @@ def router(state: ApiState, auth: BearerToken) -> APIRouter:
                             "description": "One of dataframe_records, dataframe_split, instances, inputs",
                             "properties": {k: {} for k in bodies.MLFLOW_FORMATS},
                         }
-                    }
+                    },
+                    "text/csv": {"schema": {"type": "string", "description": "A header row, then rows"}},
                 },
             }
         },
     )
     async def invocations(request: Request) -> Response:
-        """`{"dataframe_records": [...]}`, `{"dataframe_split": {...}}` or `{"instances": [...]}`
-        in, `{"predictions": [...]}` out; refusals as MLflow words them (`error_code`, `message`)."""
+        """`{"dataframe_records": [...]}`, `{"dataframe_split": {...}}`, `{"instances": [...]}` or
+        a `text/csv` body in, `{"predictions": [...]}` out; refusals as MLflow words them
+        (`error_code`, `message`)."""
         try:
-            served = await _answer(state, request, bodies.invocation_rows, SOURCE_INVOCATIONS)
+            csv = request.headers.get("content-type", "").startswith("text/csv")
+            parse = bodies.csv_rows if csv else bodies.invocation_rows
+            served = await _answer(state, request, parse, SOURCE_INVOCATIONS)
         except RequestRefused as refused:  # every refusal is a 4xx: MLflow calls them BAD_REQUEST
             words = {"error_code": "BAD_REQUEST", "message": refused.detail}
             return JSONResponse(words, status_code=refused.status)
