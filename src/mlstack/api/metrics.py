@@ -8,6 +8,7 @@ container and scale containers when the figures matter.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -66,6 +67,7 @@ class ApiMetrics:
             registry=r,
         )
         self._served_key: tuple[str, str, str] | None = None
+        self._served_lock = threading.Lock()  # requests run in a thread pool
 
     def count_prediction(self, prediction: Prediction) -> None:
         """Count each row's prediction under its version and class (regressors: `value`)."""
@@ -84,9 +86,10 @@ class ApiMetrics:
         key = (name, alias, str(version))
         if key == self._served_key:
             return
-        self.served.clear()
-        self.served.labels(*key).set(1)
-        self._served_key = key
+        with self._served_lock:
+            self.served.clear()
+            self.served.labels(*key).set(1)
+            self._served_key = key
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
