@@ -1,8 +1,11 @@
 """Container healthcheck without curl (the slim Python base has none).
 
-    python /opt/mlstack/healthcheck.py URL [EXPECTED_TEXT]
+    python /opt/mlstack/healthcheck.py URL [EXPECTED_TEXT] [--or-503 WAITING_TEXT]
 
 Exit 0 when URL answers 2xx (and its body contains EXPECTED_TEXT, if given), 1 otherwise.
+With --or-503, a 503 whose body contains WAITING_TEXT counts as healthy too: the prediction API
+answers /ready with 503 "waiting-for-champion" on a fresh stack, which is waiting, not broken (a
+registry it cannot reach or a model it cannot load stays unhealthy).
 """
 
 from __future__ import annotations
@@ -13,12 +16,24 @@ import urllib.request
 
 
 def main(argv: list[str]) -> int:
-    if not argv or not argv[0].startswith("http://"):
-        print("usage: healthcheck.py http://URL [EXPECTED_TEXT]", file=sys.stderr)
+    waiting = None
+    if "--or-503" in argv:
+        at = argv.index("--or-503")
+        waiting = argv[at + 1] if at + 1 < len(argv) else ""
+        argv = argv[:at] + argv[at + 2 :]
+    if not argv or not argv[0].startswith("http://") or waiting == "":
+        print("usage: healthcheck.py http://URL [EXPECTED_TEXT] [--or-503 WAITING_TEXT]", file=sys.stderr)
         return 2
     try:
         with urllib.request.urlopen(argv[0], timeout=8) as resp:  # noqa: S310 - http:// only
             body = resp.read(65536).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        text = exc.read(65536).decode("utf-8", "replace")
+        if waiting and exc.code == 503 and waiting in text:
+            print(f"waiting: {argv[0]} answered 503 ({waiting})", file=sys.stderr)
+            return 0
+        print(f"unhealthy: {argv[0]}: HTTP {exc.code}: {text[:300]}", file=sys.stderr)
+        return 1
     except (urllib.error.URLError, OSError) as exc:
         print(f"unhealthy: {argv[0]}: {exc}", file=sys.stderr)
         return 1

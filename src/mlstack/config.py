@@ -87,6 +87,17 @@ class Settings(BaseSettings):
         "server when it is one (http/https)",
     )
 
+    # --- the prediction API (`mlstack serve`) -------------------------------------------
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the prediction API requires when set (refused in production "
+        "mode when unset)",
+    )
+    api_max_rows: int = Field(10_000, ge=1, description="Rows per prediction request, at most")
+    api_max_body_bytes: int = Field(
+        8_000_000, ge=1_000, description="Size of a prediction request body, at most (bytes)"
+    )
+
     # --- drift monitoring -------------------------------------------------------------
     drift_share: float = Field(
         0.5, gt=0.0, le=1.0, description="Dataset drift when at least this share of features drift"

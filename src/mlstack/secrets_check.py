@@ -13,8 +13,8 @@ Modes (``MLSTACK_ENV``, from the environment, ``.env`` or ``.secrets``):
 in-process (``dag.test``, a JWT secret generated per state folder) on a local MLflow store without
 auth. Only the start-up of a real service calls the check.
 
-``mlstack secrets check [airflow|mlflow|client|jenkins|all]`` runs the check (``all`` = airflow,
-mlflow and client; jenkins only when named); start-up scripts call it
+``mlstack secrets check [airflow|mlflow|client|api|jenkins|all]`` runs the check (``all`` = airflow,
+mlflow and client; api and jenkins only when named); start-up scripts call it
 before starting a service and stop when it exits non-zero. Values are never printed.
 """
 
@@ -145,6 +145,8 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
             optional_when="MLFLOW_TRACKING_USERNAME",
         ),
     ),
+    # The prediction API's bearer token (`mlstack serve` checks it itself in production mode).
+    "api": (Secret("Prediction API token", ("MLSTACK_API_TOKEN",), "MLSTACK_API_TOKEN", 32),),
     # Checked only when named (the Jenkins controller is an optional compose profile).
     "jenkins": (
         Secret(

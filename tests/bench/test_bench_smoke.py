@@ -170,3 +170,9 @@ def test_b9_compose_up_wait_on_a_tiny_project(tmp_path):
     )
     figures = measured(bench_b9(repeats=1, compose_file=Path(compose)), "B9")
     assert figures[0].extra["first_boot_s"] > 0
+
+
+def test_b11_api_load_briefly():
+    p50, p99, ok = measured(benchmark("B11")(clients=4, seconds=3, reference_seconds=1), "B11")
+    assert p50.reference and p50.reference > 0 and p99.value >= p50.value
+    assert ok.extra["statuses"] and p50.extra["load"]["requests"] > 0

@@ -79,6 +79,7 @@ LONG_RUNNING = {
     "airflow-dag-processor",
     "airflow-triggerer",
     "streamlit",
+    "api",
 }
 ONE_SHOT = {"bucket-init", "airflow-init"}
 
@@ -487,6 +488,44 @@ def test_streamlit_predicts_with_the_champion_in_a_browser(stack, trained, monke
     while prediction_count(stack) <= before and time.monotonic() < deadline:
         time.sleep(1)
     assert prediction_count(stack) > before, "the prediction log in the stack's PostgreSQL did not grow"
+
+
+def test_api_is_ready_and_predicts_through_the_published_port(stack, trained, monkeypatch):
+    """The compose `api` service follows @champion: ready once the trained champion is loaded,
+    a prediction with the token from .secrets goes through, and lands in the prediction log."""
+    version = champion_version(stack, monkeypatch).version
+    token = stack.env["MLSTACK_API_TOKEN"]
+    auth = {"Authorization": f"Bearer {token}"}
+    # The API looks the alias up again every alias_refresh_seconds (30 s).
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            status, ready = http_json(stack.url("MLSTACK_API_PORT", "/ready"))
+            if status == 200 and ready["version"] == version:
+                break
+        except urllib.error.HTTPError as exc:  # 503 until the champion is loaded
+            ready = {"status": exc.code, "body": exc.read()[:300]}
+        if time.monotonic() > deadline:
+            raise AssertionError(f"/ready never served version {version}: {ready}\n{stack.diagnostics()}")
+        time.sleep(3)
+    before = prediction_count(stack)
+    row = {
+        "island": "Biscoe",
+        "bill_length_mm": 47.5,
+        "bill_depth_mm": 14.8,
+        "flipper_length_mm": 217,
+        "body_mass_g": 5200,
+        "sex": "female",
+        "year": 2008,
+    }
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        http_json(stack.url("MLSTACK_API_PORT", "/v1/predict"), data={"rows": [row]})
+    assert refused.value.code == 401  # the stack runs in production mode: the token is required
+    status, body = http_json(stack.url("MLSTACK_API_PORT", "/v1/predict"), data={"rows": [row]}, headers=auth)
+    assert status == 200 and body["version"] == version, body
+    assert body["predictions"][0]["prediction"] in ("Adelie", "Chinstrap", "Gentoo")
+    assert body["prediction_log_error"] is None, body
+    assert prediction_count(stack) == before + 1
 
 
 def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, trained, monkeypatch):

@@ -101,6 +101,7 @@ def test_expected_services_and_profiles():
         "airflow-dag-processor",
         "airflow-triggerer",
         "streamlit",
+        "api",
         "jenkins",
         "redis",
         "airflow-worker",
@@ -112,7 +113,80 @@ def test_expected_services_and_profiles():
     assert services["jenkins"].get("profiles") == ["jenkins"]
     default = compose("config", "--services").split()
     assert "jenkins" not in default and "airflow-worker" not in default
-    assert {"postgres", "rustfs", "mailpit", "mlflow", "streamlit"} <= set(default)
+    assert {"postgres", "rustfs", "mailpit", "mlflow", "streamlit", "api"} <= set(default)
+
+
+def test_api_service_serves_from_the_streamlit_image_with_a_token_and_a_ready_check():
+    api = resolved()["services"]["api"]
+    assert api["image"] == resolved()["services"]["streamlit"]["image"]  # built once, by streamlit
+    assert "build" not in api and "user" not in api  # the image's non-root user (USER 10020)
+    assert api["command"][:2] == ["mlstack", "serve"] and "--host" in api["command"]
+    assert api["ports"][0]["target"] == 8000 and api["ports"][0]["published"] == "8000"
+    assert "${MLSTACK_API_PORT:-8000}" in COMPOSE_FILE.read_text()
+    assert api["environment"]["MLSTACK_ENV"] == "production"
+    assert api["environment"]["MLSTACK_API_TOKEN"] == "change-me"  # from .secrets.example
+    test = api["healthcheck"]["test"]
+    assert (
+        "http://127.0.0.1:8000/ready" in test and test[test.index("--or-503") + 1] == "waiting-for-champion"
+    )
+
+
+def test_api_token_is_required_by_compose():
+    env = _clean_env()
+    secrets = [
+        ln for ln in SECRETS_EXAMPLE.read_text().splitlines() if not ln.startswith("MLSTACK_API_TOKEN=")
+    ]
+    cmd = [str(_tool("docker-compose")), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
+    env.update(dict(ln.split("=", 1) for ln in secrets if re.match(r"^[A-Z][A-Z0-9_]*=", ln)))
+    proc = subprocess.run(
+        [*cmd, "--env-file", str(ENV_EXAMPLE), "config", "-q"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0 and "set MLSTACK_API_TOKEN in .secrets" in proc.stderr, proc.stderr
+
+
+def _healthcheck(url: str, *args: str) -> int:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "docker/common/healthcheck.py"), url, *args],
+        capture_output=True,
+        timeout=30,
+    ).returncode
+
+
+def test_healthcheck_counts_a_waiting_503_as_healthy_and_any_other_as_not():
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, body = {
+                "/ready": (200, b'{"status":"ready"}'),
+                "/waiting": (503, b'{"status":"waiting-for-champion"}'),
+                "/down": (503, b'{"status":"unavailable"}'),
+            }[self.path]
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        waiting = ("ready", "--or-503", "waiting-for-champion")
+        assert _healthcheck(f"{base}/ready", *waiting) == 0
+        assert _healthcheck(f"{base}/waiting", *waiting) == 0
+        assert _healthcheck(f"{base}/down", *waiting) == 1
+        assert _healthcheck(f"{base}/waiting", "ready") == 1  # without --or-503, a 503 is unhealthy
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize("dockerfile", sorted(p.name for p in ROOT.glob("Dockerfile*")))

@@ -29,6 +29,8 @@ def fresh(name: str) -> str:
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
     if name == "RUSTFS_ACCESS_KEY":
         return "mlstack" + secrets.token_hex(6)
+    if name == "MLSTACK_API_TOKEN":  # a bearer token handed to client applications: longer
+        return secrets.token_urlsafe(32)
     return secrets.token_urlsafe(24)
 
 

@@ -22,7 +22,7 @@ def check(
     components: Annotated[
         list[str] | None,
         typer.Argument(
-            help="airflow | mlflow | client | jenkins | all (default: all = airflow, mlflow, client)"
+            help="airflow | mlflow | client | api | jenkins | all (default: all = airflow, mlflow, client)"
         ),
     ] = None,
 ) -> None:

@@ -1,13 +1,15 @@
-"""Append every prediction (inputs, output, model version, time, source) to a SQL table.
+"""Append every prediction (id, inputs, output, model version, time, source) to a SQL table.
 
 PostgreSQL in the stack, SQLite on embedded defaults (MLSTACK_PREDICTION_LOG_URL). Drift
-monitoring reads it back as a DataFrame of the inputs.
+monitoring reads it back as a DataFrame of the inputs. Each row carries a `prediction_id` (the
+API returns it to the caller) so ground truth can be joined to a prediction later.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -31,6 +33,8 @@ predictions = sa.Table(
         autoincrement=True,
     ),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    # nullable: rows logged before the column existed have none
+    sa.Column("prediction_id", sa.String(32), nullable=True, index=True),
     sa.Column("model_name", sa.String(200), nullable=False),
     sa.Column("model_version", sa.String(20), nullable=False),
     sa.Column("source", sa.String(40), nullable=False),
@@ -66,15 +70,44 @@ def engine_for(url: str) -> sa.Engine:
         engine = sa.create_engine(_url(url), pool_pre_ping=True)
     with _CREATE_LOCK:
         metadata.create_all(engine, checkfirst=True)
+        _add_prediction_id(engine)
     return engine
 
 
-def log_predictions(settings: Settings, features: pd.DataFrame, result: Prediction, source: str) -> int:
-    """One row per prediction (its inputs: the matching row of `features`); returns how many were
-    written. Raises when the log cannot be written: `serving.service` decides what that means."""
+def _add_prediction_id(engine: sa.Engine) -> None:
+    """Add the `prediction_id` column to a log created before it existed (create_all adds tables,
+    never columns); old rows keep NULL."""
+    columns = {c["name"] for c in sa.inspect(engine).get_columns(predictions.name)}
+    if "prediction_id" in columns:
+        return
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN prediction_id VARCHAR(32)"))
+        conn.execute(
+            sa.text("CREATE INDEX IF NOT EXISTS ix_predictions_prediction_id ON predictions (prediction_id)")
+        )
+
+
+def new_prediction_ids(count: int) -> list[str]:
+    """Fresh prediction ids (32 hex characters, random: unique without coordination)."""
+    return [uuid.uuid4().hex for _ in range(count)]
+
+
+def log_predictions(
+    settings: Settings,
+    features: pd.DataFrame,
+    result: Prediction,
+    source: str,
+    prediction_ids: list[str] | None = None,
+) -> int:
+    """One row per prediction (its inputs: the matching row of `features`, its id: the matching
+    `prediction_ids`, fresh ones when None); returns how many were written. Raises when the log
+    cannot be written: `serving.service` decides what that means."""
     engine = engine_for(settings.resolved_prediction_log_url)
     now = datetime.now(UTC)
     records = json.loads(features.to_json(orient="records"))
+    ids = prediction_ids if prediction_ids is not None else new_prediction_ids(len(records))
+    if len(ids) != len(records):
+        raise ValueError(f"{len(ids)} prediction ids for {len(records)} predictions")
     rows = []
     for i, inputs in enumerate(records):
         output = {"prediction": result.predictions[i]}
@@ -83,6 +116,7 @@ def log_predictions(settings: Settings, features: pd.DataFrame, result: Predicti
         rows.append(
             {
                 "at": now,
+                "prediction_id": ids[i],
                 "model_name": result.name,
                 "model_version": str(result.version),
                 "source": source,
@@ -98,7 +132,8 @@ def log_predictions(settings: Settings, features: pd.DataFrame, result: Predicti
 def read_predictions(
     settings: Settings, window: timedelta | None = None, model_name: str | None = None
 ) -> pd.DataFrame:
-    """Logged inputs (one column per feature) plus at, model_version, source, prediction."""
+    """Logged inputs (one column per feature) plus at, prediction_id, model_version, source,
+    prediction."""
     engine = engine_for(settings.resolved_prediction_log_url)
     query = sa.select(predictions).order_by(predictions.c.id)
     if window is not None:
@@ -113,6 +148,7 @@ def read_predictions(
     meta = pd.DataFrame(
         {
             "at": [r["at"] for r in rows],
+            "prediction_id": [r["prediction_id"] for r in rows],
             "model_version": [r["model_version"] for r in rows],
             "source": [r["source"] for r in rows],
             "prediction": [r["output"].get("prediction") for r in rows],

@@ -21,7 +21,7 @@ def form_defaults(spec: DatasetSpec, reference: pd.DataFrame | None = None) -> d
     for name, feature in spec.features.items():
         column = reference[name].dropna() if reference is not None and name in reference else None
         if feature.is_numeric:
-            category: str | None = None
+            value: float | None = None
             if column is not None and len(column):
                 numbers = pd.to_numeric(column, errors="coerce").dropna()
                 value = float(numbers.median()) if len(numbers) else None
@@ -37,7 +37,7 @@ def form_defaults(spec: DatasetSpec, reference: pd.DataFrame | None = None) -> d
             out[name] = bool(column.mode().iloc[0]) if column is not None and len(column) else False
         else:
             categories = feature.categories or []
-            value = None
+            category: str | None = None
             if column is not None and len(column):
                 common = column.astype(str).str.strip()
                 common = common[common.isin(categories)]

@@ -45,12 +45,25 @@ def _records(rows: Rows) -> list[dict]:
     return rows
 
 
+def _unreadable(rows: list[dict], exc: Exception) -> str:
+    """Why rows cannot become a table: a whole number past 64 bits (JSON allows any size), named."""
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 63:
+                digits = int(value.bit_length() * 0.30103) + 1  # str() of a huge int may raise
+                return f"row {i}: field {key!r}: a whole number of about {digits} digits is out of range"
+    return f"input: the rows cannot be read as a table ({type(exc).__name__}: {str(exc)[:200]})"
+
+
 def _records_frame(records: list[dict]) -> pd.DataFrame:
     """Objects as rows (one row per object, even `{}`). A float NaN (JSON's bare `NaN`) becomes the
     text "NaN", so it is refused like "Infinity" instead of passing for a null."""
     clean = [{k: "NaN" if isinstance(v, float) and v != v else v for k, v in r.items()} for r in records]
     columns = list(dict.fromkeys(k for r in clean for k in r))
-    return pd.DataFrame.from_records(clean, columns=columns, index=pd.RangeIndex(len(clean)))
+    try:
+        return pd.DataFrame.from_records(clean, columns=columns, index=pd.RangeIndex(len(clean)))
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise InputError(_unreadable(records, exc)) from None
 
 
 def absent_message(names: list[str]) -> str:

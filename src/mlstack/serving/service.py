@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mlstack.config import Settings, mask_url_password
-from mlstack.monitoring.prediction_log import log_predictions
+from mlstack.monitoring.prediction_log import log_predictions, new_prediction_ids
 from mlstack.serving.batch import BatchResult, score_batch
 from mlstack.serving.inputs import Rows, prepare_inputs
 from mlstack.serving.loader import LoadedModel, ModelServer
@@ -38,11 +38,13 @@ class LogOutcome:
 @dataclass(frozen=True)
 class ServedPrediction:
     """One answer of the service: the prediction, the checked inputs it was made from (one row
-    per prediction, as the model saw them), and whether the prediction log holds it."""
+    per prediction, as the model saw them), whether the prediction log holds it, and the id of
+    each prediction (the key of its log row, to join ground truth to later)."""
 
     prediction: Prediction
     features: pd.DataFrame
     log: LogOutcome
+    prediction_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,11 @@ class _LogWriter:
         self.written = self.failed = 0
         self.exc: Exception | None = None
 
-    def write(self, features: pd.DataFrame, prediction: Prediction) -> None:
+    def write(self, features: pd.DataFrame, prediction: Prediction, ids: list[str] | None = None) -> None:
         rows = len(prediction.predictions)
         if self.exc is None:
             try:
-                self.written += log_predictions(self.settings, features, prediction, self.source)
+                self.written += log_predictions(self.settings, features, prediction, self.source, ids)
                 return
             except Exception as exc:  # any failure of the log: the answer still goes out
                 self.exc = exc
@@ -102,9 +104,10 @@ def predict(
     features = prepare_inputs(rows, server.spec)  # a refused input never reaches the registry
     model = loaded if loaded is not None else server.current()
     prediction = predict_with(model, features, server.spec, server.alias, server.stale)
+    ids = new_prediction_ids(len(prediction.predictions))
     writer = _LogWriter(server.settings, source)
-    writer.write(features, prediction)
-    return ServedPrediction(prediction, features, writer.outcome())
+    writer.write(features, prediction, ids)
+    return ServedPrediction(prediction, features, writer.outcome(), tuple(ids))
 
 
 Progress = Callable[[int, int], None]

@@ -1,0 +1,249 @@
+"""The API's routes: predictions (`/v1/predict`, MLflow's `/invocations`), the served model,
+probes and metrics. Every prediction goes through `serving.service`, like the CLI's and the app's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from mlstack.api import bodies
+from mlstack.api.auth import BearerToken
+from mlstack.api.bodies import RequestRefused
+from mlstack.api.metrics import CONTENT_TYPE
+from mlstack.api.schemas import ErrorResponse, ModelInfo, predict_request_model, predict_response_model
+from mlstack.api.state import ApiState, split_tags
+from mlstack.errors import InputError, NoChampionError, RegistryError
+from mlstack.serving import service
+from mlstack.serving.form import form_defaults
+from mlstack.serving.loader import TRAIN_HINT
+from mlstack.serving.service import ServedPrediction
+
+SOURCE_PREDICT = "api"
+SOURCE_INVOCATIONS = "api-invocations"
+
+
+def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    words = {
+        400: "Not JSON, or not one of the accepted shapes",
+        401: "Token missing or wrong",
+        413: "Body or row count over the limit",
+        422: "A row does not fit the dataset spec: each field and problem named",
+        503: "No champion to serve yet, or the registry cannot be reached",
+    }
+    return {s: {"model": ErrorResponse, "description": words[s]} for s in statuses}
+
+
+def _serve(state: ApiState, rows: Any, source: str) -> ServedPrediction:
+    """Check, predict and log; InputError becomes a 422 naming each field and problem."""
+    try:
+        served = service.predict(state.server, rows, source)  # rows are checked before any load
+    except InputError as exc:
+        raise RequestRefused(422, str(exc), "rows", bodies.input_problems(str(exc))) from None
+    except RegistryError as exc:
+        state.failed(exc)
+        raise
+    result = served.prediction
+    state.metrics.set_served(result.name, result.alias, result.version)
+    return served
+
+
+WAITING = "waiting-for-champion"  # /ready's status before a first champion (the healthcheck reads it)
+
+
+def _unavailable(exc: RegistryError) -> JSONResponse:
+    waiting = isinstance(exc, NoChampionError)
+    detail = f"{exc} {TRAIN_HINT}" if waiting else str(exc)
+    status = WAITING if waiting else "unavailable"
+    return JSONResponse({"detail": detail, "problems": [], "status": status}, status_code=503)
+
+
+def _count_refusal(state: ApiState, refused: RequestRefused) -> None:
+    if refused.problems and refused.reason == "rows":
+        for problem in refused.problems:
+            state.metrics.input_errors.labels(bodies.reason_of(problem.message)).inc()
+    else:
+        state.metrics.input_errors.labels(refused.reason).inc()
+
+
+Parse = Callable[[bytes, int], Any]
+
+
+async def _answer(state: ApiState, request: Request, parse: Parse, source: str) -> ServedPrediction:
+    """Read the body within the limits, take its rows with `parse`, predict and log them.
+    RequestRefused (counted by reason) for a request to refuse; RegistryError when nothing serves."""
+    try:
+        body = await bodies.read_body(request, state.settings.api_max_body_bytes)
+        rows = parse(body, state.settings.api_max_rows)
+        served = await run_in_threadpool(_serve, state, rows, source)
+    except RequestRefused as refused:
+        _count_refusal(state, refused)
+        raise
+    state.metrics.count_prediction(served.prediction)
+    return served
+
+
+def router(state: ApiState, auth: BearerToken) -> APIRouter:
+    """Every route of the API, answering about `state`'s served alias."""
+    api = APIRouter()
+    settings, spec = state.settings, state.spec
+    request_model = predict_request_model(spec, settings.api_max_rows)
+    response_model = predict_response_model(spec)
+    guarded = [Depends(auth)]
+
+    @api.post(
+        "/v1/predict",
+        response_model=response_model,
+        responses=_refusals(400, 401, 413, 422, 503),
+        dependencies=guarded,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{request_model.__name__}"}}
+                },
+            }
+        },
+        summary=f"Predict {spec.target} for one or more rows",
+        tags=["predictions"],
+    )
+    async def predict(request: Request) -> Response:
+        """Predict with `models:/<name>@champion` (the alias is followed without a restart).
+        Each row is checked against the dataset spec; every prediction is logged with its id."""
+        try:
+            served = await _answer(state, request, bodies.predict_rows, SOURCE_PREDICT)
+        except RequestRefused as refused:
+            content = ErrorResponse(detail=refused.detail, problems=refused.problems).model_dump()
+            return JSONResponse(content, status_code=refused.status)
+        except RegistryError as exc:
+            return _unavailable(exc)
+        result = served.prediction
+        items: list[dict[str, Any]] = []
+        for i, value in enumerate(result.predictions):
+            item: dict[str, Any] = {"prediction_id": served.prediction_ids[i], "prediction": value}
+            if result.probabilities is not None:
+                item["probabilities"] = result.probabilities[i]
+            items.append(item)
+        return JSONResponse(
+            {
+                "model": result.name,
+                "version": result.version,
+                "alias": result.alias,
+                "stale": result.stale,
+                "predictions": items,
+                "prediction_log_error": served.log.error,
+            }
+        )
+
+    @api.post(
+        "/invocations",
+        dependencies=guarded,
+        summary="MLflow scoring protocol (drop-in for `mlflow models serve`)",
+        tags=["predictions"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "description": "One of dataframe_records, dataframe_split, instances, inputs",
+                            "properties": {k: {} for k in bodies.MLFLOW_FORMATS},
+                        }
+                    },
+                    "text/csv": {"schema": {"type": "string", "description": "A header row, then rows"}},
+                },
+            }
+        },
+    )
+    async def invocations(request: Request) -> Response:
+        """`{"dataframe_records": [...]}`, `{"dataframe_split": {...}}`, `{"instances": [...]}` or
+        a `text/csv` body in, `{"predictions": [...]}` out; refusals as MLflow words them
+        (`error_code`, `message`)."""
+        try:
+            csv = request.headers.get("content-type", "").startswith("text/csv")
+            parse = bodies.csv_rows if csv else bodies.invocation_rows
+            served = await _answer(state, request, parse, SOURCE_INVOCATIONS)
+        except RequestRefused as refused:  # every refusal is a 4xx: MLflow calls them BAD_REQUEST
+            words = {"error_code": "BAD_REQUEST", "message": refused.detail}
+            return JSONResponse(words, status_code=refused.status)
+        except RegistryError as exc:
+            words = {"error_code": "TEMPORARILY_UNAVAILABLE", "message": str(exc)}
+            return JSONResponse(words, status_code=503)
+        return JSONResponse({"predictions": served.prediction.predictions})
+
+    @api.get(
+        "/v1/model",
+        response_model=ModelInfo,
+        dependencies=guarded,
+        tags=["model"],
+        responses=_refusals(401, 503),
+    )
+    def model() -> Any:
+        """The served version, its lineage (data, code, orchestrator run) and its gate decision."""
+        try:
+            loaded = state.current()
+            tags = state.version_tags(loaded)
+        except RegistryError as exc:
+            return _unavailable(exc)
+        lineage, gate = split_tags(tags)
+        return ModelInfo(
+            model=loaded.name,
+            alias=state.server.alias,
+            version=loaded.version,
+            run_id=loaded.run_id,
+            stale=state.server.stale,
+            loaded_at=loaded.loaded_at,
+            lineage=lineage,
+            gate=gate,
+        )
+
+    @api.get("/health", tags=["probes"])
+    def health() -> dict[str, str]:
+        """Answers while the process lives (no registry call)."""
+        return {"status": "ok"}
+
+    @api.get("/ready", tags=["probes"], responses=_refusals(503))
+    def ready() -> Any:
+        """200 once a champion is loaded and can answer; 503 before (with the reason)."""
+        try:
+            loaded = state.current()
+        except RegistryError as exc:
+            return _unavailable(exc)
+        return {
+            "status": "ready",
+            "model": loaded.name,
+            "version": loaded.version,
+            "stale": state.server.stale,
+        }
+
+    @api.get("/metrics", tags=["probes"], include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return api
+
+
+def add_schemas(app: FastAPI, state: ApiState) -> None:
+    """Put the spec-generated request model into /openapi.json (the predict route reads its body
+    itself, so FastAPI does not add it)."""
+    request_model = predict_request_model(state.spec, state.settings.api_max_rows)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = default_openapi()
+        generated = request_model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(generated.pop("$defs", {}))
+        generated["examples"] = [{"rows": [form_defaults(state.spec)]}]  # what "Try it out" sends
+        components[request_model.__name__] = generated
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,54 @@
+"""The prediction log keeps each prediction's id, and a log written before ids existed is
+upgraded in place (its old rows keep no id, readers keep working)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from mlstack.monitoring import prediction_log
+from mlstack.monitoring.prediction_log import engine_for, log_predictions, read_predictions
+from mlstack.serving.inputs import prepare_inputs
+from mlstack.serving.loader import ModelServer
+
+from .conftest import make_settings
+
+ROW = {"island": "Dream", "year": 2008, "bill_length_mm": 45.0}
+
+
+def test_old_log_gains_the_id_column_and_keeps_its_rows(trained, tmp_path):
+    ctx, _ = trained
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    with old.begin() as conn:  # the table as it was before prediction ids
+        conn.execute(
+            sa.text(
+                "CREATE TABLE predictions (id INTEGER PRIMARY KEY AUTOINCREMENT, at DATETIME NOT NULL, "
+                "model_name VARCHAR(200) NOT NULL, model_version VARCHAR(20) NOT NULL, "
+                "source VARCHAR(40) NOT NULL, inputs JSON NOT NULL, output JSON NOT NULL)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO predictions (at, model_name, model_version, source, inputs, output) VALUES "
+                "('2026-01-01 00:00:00', 'm', '1', 'cli', :inputs, :output)"
+            ),
+            {"inputs": '{"island": "Dream", "year": 2008}', "output": '{"prediction": "Adelie"}'},
+        )
+    old.dispose()
+    engine_for.cache_clear()
+    settings = make_settings(ctx.settings.home, prediction_log_url=url)
+    server = ModelServer(settings, ctx.spec)
+    result = server.predict([ROW, ROW])
+    checked = prepare_inputs([ROW, ROW], ctx.spec)
+    assert log_predictions(settings, checked, result, "api", ["a" * 32, "b" * 32]) == 2
+    log_predictions(settings, checked, result, "cli")  # ids generated when none are given
+
+    frame = read_predictions(settings)
+    assert len(frame) == 5
+    assert frame["prediction_id"].iloc[0] is None  # the old row
+    assert list(frame["prediction_id"].iloc[1:3]) == ["a" * 32, "b" * 32]
+    assert all(len(i) == 32 for i in frame["prediction_id"].iloc[3:])
+    assert frame["prediction"].iloc[0] == "Adelie" and set(frame["island"]) == {"Dream"}
+    columns = {c["name"] for c in sa.inspect(engine_for(url)).get_columns("predictions")}
+    assert "prediction_id" in columns
+    assert prediction_log.new_prediction_ids(3) != prediction_log.new_prediction_ids(3)
