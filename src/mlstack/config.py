@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     gate_metric: str | None = Field(None, description="Primary metric; default from spec")
     gate_floor: float | None = Field(None, description="Absolute floor; default from spec")
     gate_min_improvement: float = Field(0.0, ge=0.0)
+    promotion_lock_ttl_seconds: float | None = Field(
+        None,
+        gt=0.0,
+        description="Lease of the promotion lock; default twice MLflow's retry budget for one call "
+        "(MLFLOW_HTTP_REQUEST_*), so a live holder always finishes its alias move first",
+    )
 
     # --- serving ----------------------------------------------------------------------
     alias_refresh_seconds: float = Field(30.0, ge=0.0)
