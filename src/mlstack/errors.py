@@ -15,6 +15,10 @@ class SourceError(MlstackError):
     """A data source cannot be read (missing file or key, unreadable format, empty)."""
 
 
+class SourceNotAllowedError(SourceError, ConfigError):
+    """A DAG run or remote trigger named a source outside the allowlist: not retried, not read."""
+
+
 class DataValidationError(MlstackError):
     """A batch failed the dataset spec. `report` holds every failing check."""
 

@@ -173,6 +173,7 @@ def test_a_lock_that_expires_while_held_never_moves_the_alias(candidates, monkey
         me = threading.current_thread().name
         calls[me] = calls.get(me, 0) + 1
         if me == "A" and calls[me] == 2:  # the read under the lock: A stalls past its lease
+            monkeypatch.setattr(lock, "LOCK_TTL_SECONDS", 60.0)  # B's lease, once A's 2 s ran out
             a_inside.set()
             time.sleep(6.0)
         return answer

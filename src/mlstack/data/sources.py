@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import pandas as pd
 
 from mlstack.data.store import read_uri_bytes
-from mlstack.errors import SourceError
+from mlstack.errors import SourceError, SourceNotAllowedError
 
 if TYPE_CHECKING:
     from mlstack.config import Settings
@@ -75,7 +75,7 @@ class SourcePolicy:
         if self.trusted or urlsplit(source).scheme.lower() == "builtin":
             return
         if not any(_under(source, prefix) for prefix in self.allow):
-            raise SourceError(
+            raise SourceNotAllowedError(
                 f"source {mask_secrets(source)}: not in the allowlist of sources a DAG run or remote "
                 f"trigger may read ({', '.join(mask_secrets(a) for a in self.allow)}); add its prefix to "
                 f"MLSTACK_SOURCE_ALLOWLIST, or read it with the local CLI"
@@ -148,7 +148,7 @@ def fetch(
             if len(data) > policy.max_bytes:
                 raise SourceError(f"source {source}: larger than the cap of {policy.max_bytes} bytes")
     except SourceError as exc:
-        raise SourceError(mask_secrets(str(exc))) from None
+        raise type(exc)(mask_secrets(str(exc))) from None
     return RawBatch(mask_secrets(source), data, _detect_format(source, data))
 
 

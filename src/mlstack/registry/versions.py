@@ -83,10 +83,8 @@ def find_version(
 ) -> ModelVersion | None:
     """The first version of `name` made from `run_id` or carrying tag (key, value); None if none."""
     client = tracking.configure(settings)
-    try:
-        versions = client.search_model_versions(f"name = '{name}'")
-    except Exception:
-        return None
+    # A failed search is an error, not "none": register() would make a duplicate version.
+    versions = client.search_model_versions(f"name = '{name}'")
     for v in versions:
         if run_id and v.run_id == run_id:
             return v
