@@ -102,21 +102,28 @@ def test_retried_airflow_task_takes_over_its_own_lock_at_once(tmp_path, monkeypa
     _assert_history_consistent(ctx, version["name"])
 
 
-def _slow_lock_reads(monkeypatch, delay: float) -> None:
-    """Every read of the lock returns its answer `delay` seconds late (a slow registry)."""
+def _c_reads_then_stalls(monkeypatch, c_read: threading.Event, b_inside: threading.Event) -> None:
+    """Thread C's first read of the lock answers, then C stalls until B holds the lock.
+
+    That is the race of a slow registry: C acts on what it read (a stale lock) after B broke
+    that lock and took a fresh one.
+    """
     get, search = MlflowClient.get_registered_model, MlflowClient.search_registered_models
+
+    def stall(answer):
+        if threading.current_thread().name == "C" and not c_read.is_set():
+            c_read.set()
+            assert b_inside.wait(timeout=60)
+        return answer
 
     def late_get(self, name, *args, **kwargs):
         answer = get(self, name, *args, **kwargs)
-        if lock.LOCK_SUFFIX in name:
-            time.sleep(delay)
-        return answer
+        return stall(answer) if lock.LOCK_SUFFIX in name else answer
 
     def late_search(self, *args, **kwargs):
         answer = search(self, *args, **kwargs)
-        if lock.LOCK_SUFFIX in str(kwargs.get("filter_string", args[0] if args else "")):
-            time.sleep(delay)
-        return answer
+        query = str(kwargs.get("filter_string", args[0] if args else ""))
+        return stall(answer) if lock.LOCK_SUFFIX in query else answer
 
     monkeypatch.setattr(MlflowClient, "get_registered_model", late_get)
     monkeypatch.setattr(MlflowClient, "search_registered_models", late_search)
@@ -127,25 +134,32 @@ def test_breaking_a_stale_lock_never_breaks_a_fresh_one(tmp_path, monkeypatch):
     client = tracking.configure(ctx.settings)
     name = "lock-model"
     client.create_registered_model(name)
-    monkeypatch.setattr(lock, "LOCK_TTL_SECONDS", 1.0)
-    lock.promotion_lock(client, name).__enter__()  # a crashed holder: never released
-    time.sleep(1.2)  # ... and now stale
-    _slow_lock_reads(monkeypatch, 0.5)
-    monkeypatch.setattr(lock, "LOCK_TTL_SECONDS", 5.0)  # the fresh lock stays valid while held
+    monkeypatch.setattr(lock, "LOCK_TTL_SECONDS", 3.0)  # a fresh lock held 1 s stays valid
+    crashed = lock.promotion_lock(client, name)  # kept referenced: its `finally` must never run
+    crashed.__enter__()  # a crashed holder: never released
+    time.sleep(3.2)  # ... and now stale
+    c_read, b_inside = threading.Event(), threading.Event()
+    _c_reads_then_stalls(monkeypatch, c_read, b_inside)
     inside: list[tuple[str, float, float]] = []
     errors: list[BaseException] = []
 
-    def contender(who: str, start_after: float) -> None:
-        time.sleep(start_after)
+    def contender() -> None:
+        who = threading.current_thread().name
+        if who == "B":
+            assert c_read.wait(timeout=60)
         try:
             with lock.promotion_lock(client, name, wait=30):
                 entered = time.monotonic()
+                if who == "B":
+                    b_inside.set()
                 time.sleep(1.0)
                 inside.append((who, entered, time.monotonic()))
         except BaseException as exc:
             errors.append(exc)
+        finally:
+            b_inside.set()
 
-    threads = [threading.Thread(target=contender, args=a) for a in (("B", 0.0), ("C", 0.25))]
+    threads = [threading.Thread(target=contender, name=n) for n in ("C", "B")]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -153,8 +167,10 @@ def test_breaking_a_stale_lock_never_breaks_a_fresh_one(tmp_path, monkeypatch):
     assert not errors, errors
     assert len(inside) == 2, inside
     (_, in1, out1), (_, in2, _) = sorted(inside, key=lambda x: x[1])
+    print(f"\nholders: {[(w, round(a - in1, 2), round(b - in1, 2)) for w, a, b in inside]}")
     assert in2 >= out1, f"two holders at once: {inside}"
     assert lock.holder(client, name) is None
+    del crashed
 
 
 def test_a_lock_that_expires_while_held_never_moves_the_alias(candidates, monkeypatch):
