@@ -53,6 +53,17 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the prediction log; default sqlite under home"
     )
 
+    # --- sources a DAG run or remote trigger may read ---------------------------------
+    source_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="URI prefixes (scheme://host/path or a folder) a DAG run may read; default: the "
+        "data root, its bucket and ./data. The local CLI reads the user's own files regardless",
+    )
+    source_max_bytes: int = Field(1 << 30, gt=0, description="Largest source read (bytes), any caller")
+    source_sql_timeout_seconds: float = Field(
+        60.0, gt=0.0, description="statement_timeout of a PostgreSQL source's one read-only SELECT"
+    )
+
     # --- what is trained --------------------------------------------------------------
     dataset: str = Field("penguins", description="Dataset spec: a bundled name or a YAML path")
     source: str | None = Field(None, description="Default source URI; default: the spec's source")
@@ -78,6 +89,12 @@ class Settings(BaseSettings):
     gate_metric: str | None = Field(None, description="Primary metric; default from spec")
     gate_floor: float | None = Field(None, description="Absolute floor; default from spec")
     gate_min_improvement: float = Field(0.0, ge=0.0)
+    promotion_lock_ttl_seconds: float | None = Field(
+        None,
+        gt=0.0,
+        description="Lease of the promotion lock; default twice MLflow's retry budget for one call "
+        "(MLFLOW_HTTP_REQUEST_*), so a live holder always finishes its alias move first",
+    )
 
     # --- serving ----------------------------------------------------------------------
     alias_refresh_seconds: float = Field(30.0, ge=0.0)
@@ -132,7 +149,7 @@ class Settings(BaseSettings):
     airflow_db_url: SecretStr | None = None
     git_commit: str | None = None
 
-    @field_validator("alert_recipients", mode="before")
+    @field_validator("alert_recipients", "source_allowlist", mode="before")
     @classmethod
     def _split_recipients(cls, value: Any) -> Any:
         if isinstance(value, str):

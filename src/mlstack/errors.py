@@ -22,6 +22,10 @@ class UnreadableSourceError(SourceError):
     """
 
 
+class SourceNotAllowedError(SourceError, ConfigError):
+    """A DAG run or remote trigger named a source outside the allowlist: not retried, not read."""
+
+
 class DataValidationError(MlstackError):
     """A batch failed the dataset spec. `report` holds every failing check."""
 

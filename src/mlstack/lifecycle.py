@@ -17,17 +17,20 @@ from mlstack.data.spec import DatasetSpec, load_spec
 class Context:
     settings: Settings
     spec: DatasetSpec
+    trusted_caller: bool = False  # True only for the user's own shell: sources outside the allowlist
 
 
-def context(settings: Settings | None = None, dataset: str | None = None) -> Context:
+def context(
+    settings: Settings | None = None, dataset: str | None = None, trusted_caller: bool = False
+) -> Context:
     settings = settings or get_settings()
-    return Context(settings, load_spec(dataset or settings.dataset))
+    return Context(settings, load_spec(dataset or settings.dataset), trusted_caller)
 
 
 def ingest(ctx: Context, source: str | None = None) -> dict:
     from mlstack.data.ingest import ingest as run
 
-    return run(source or ctx.settings.source or ctx.spec.source, ctx.settings).to_dict()
+    return run(source or ctx.settings.source or ctx.spec.source, ctx.settings, ctx.trusted_caller).to_dict()
 
 
 def validate(ctx: Context, dataset_id: str) -> dict:

@@ -102,6 +102,7 @@ def test_worse_challenger_is_refused_and_champion_stays(champion_home):
 def _bad_batch(path: Path) -> str:
     from mlstack.data import sources
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     frame = sources.parse(sources.fetch("builtin:penguins"))
     frame.loc[10:14, "body_mass_g"] = 250000.0  # physically impossible penguins
     frame.loc[3, "island"] = "Atlantis"
@@ -157,7 +158,7 @@ def _assert_failed_at_validate(result, before, after) -> None:
 
 def test_bad_batch_fails_validation_once_and_mails_once(champion_home, smtp_server, tmp_path):
     home = champion_home["home"]
-    source = _bad_batch(tmp_path / "bad.csv")
+    source = _bad_batch(home / "data" / "bad.csv")  # the repository's data folder: allowlisted
     with lifecycle_env(home, **_smtp_env(smtp_server, starttls=False)):
         before = registry(home)
         result = run_dag({"source": source})
@@ -171,7 +172,7 @@ def test_bad_batch_fails_validation_once_and_mails_once(champion_home, smtp_serv
 def test_bad_batch_alert_over_starttls_with_login(airflow_db, smtp_starttls_server, tmp_path):
     """Gmail-style: STARTTLS required, then AUTH with user + app password; cert verified."""
     home = tmp_path / "home"
-    source = _bad_batch(tmp_path / "bad.csv")
+    source = _bad_batch(home / "data" / "bad.csv")
     with lifecycle_env(home, **_smtp_env(smtp_starttls_server, starttls=True)):
         before = registry(home)
         result = run_dag({"source": source})
@@ -186,9 +187,10 @@ def test_a_batch_that_can_never_parse_fails_ingest_at_once_and_mails_once(
     champion_home, smtp_server, tmp_path
 ):
     # given a JSON file where a CSV batch is expected (bad data, not a transient fault)
-    source = tmp_path / "rows.csv"
-    source.write_text('[{"island": "Biscoe", "bill_length_mm": 40.1}]\n')
     home = champion_home["home"]
+    source = home / "data" / "rows.csv"  # the repository's data folder: allowlisted
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text('[{"island": "Biscoe", "bill_length_mm": 40.1}]\n')
     with lifecycle_env(home, **_smtp_env(smtp_server, starttls=False)):
         before = registry(home)
         result = run_dag({"source": str(source)})
@@ -203,3 +205,16 @@ def test_a_batch_that_can_never_parse_fails_ingest_at_once_and_mails_once(
     assert "training_pipeline.ingest failed" in subject and "try 1 " in subject, subject
     body = messages[0].get_body(("html", "plain")).get_content()
     assert "UnreadableSourceError" in body and "JSON, not CSV" in body
+
+
+def test_a_source_outside_the_allowlist_fails_ingest_at_once(champion_home, tmp_path):
+    """A DAG param cannot read any file: refused at ingest, not retried, nothing registered."""
+    home = champion_home["home"]
+    outside = _bad_batch(tmp_path / "elsewhere" / "batch.csv")
+    with lifecycle_env(home):
+        before = registry(home)
+        result = run_dag({"source": outside})
+        after = registry(home)
+    assert result["state"] == "failed"
+    assert result["tasks"]["ingest"] == "failed", result["tasks"]
+    assert after == before

@@ -57,7 +57,7 @@ def champion(tmp_path_factory):
     """An embedded home with a champion, trained once for the module: (ctx, summary)."""
     home = tmp_path_factory.mktemp("bad-inputs") / "home"
     settings = Settings(_env_file=None, home=home, tracking_uri=None)
-    ctx = lifecycle.context(settings, "penguins")
+    ctx = lifecycle.context(settings, "penguins", trusted_caller=True)
     summary = lifecycle.run_all(ctx)
     assert summary["champion"] == summary["register"]["version"]
     return ctx, summary

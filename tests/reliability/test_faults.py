@@ -30,8 +30,7 @@ from devstack.s3 import start_s3_server
 from devstack.smtp import start_smtp_server
 from mlstack import lifecycle, tracking
 from mlstack.config import Settings
-from mlstack.registry import CHAMPION
-from mlstack.registry.lock import LOCK_SUFFIX
+from mlstack.registry import CHAMPION, lock
 from mlstack.registry.versions import champion_version
 from tests.reliability.faults import (
     TaskRun,
@@ -157,7 +156,7 @@ def assert_registry_consistent(settings: Settings, name: str) -> dict:
     for alias, version in model.aliases.items():
         loaded = load_pipeline(f"models:/{name}/{version}")
         assert hasattr(loaded, "predict"), (alias, version)
-    assert not client.search_registered_models(f"name = '{name}{LOCK_SUFFIX}'"), "promotion lock left behind"
+    assert lock.holder(client, name) is None, "promotion lock left behind"
     history = json.loads(model.tags.get("mlstack.champion_history", "[]"))
     return {"aliases": dict(model.aliases), "versions": len(versions), "history": history}
 

@@ -36,12 +36,12 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture
 def ctx(settings) -> lifecycle.Context:
-    return lifecycle.context(settings, "penguins")
+    return lifecycle.context(settings, "penguins", trusted_caller=True)  # the user at their shell
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A champion trained once per module on embedded defaults: (ctx, summary)."""
     home = tmp_path_factory.mktemp("trained")
-    context = lifecycle.context(make_settings(home), "penguins")
+    context = lifecycle.context(make_settings(home), "penguins", trusted_caller=True)
     return context, lifecycle.run_all(context)

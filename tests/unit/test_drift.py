@@ -163,7 +163,7 @@ def test_share_threshold_decides_dataset_verdict(spec, reference):
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory):
     home = tmp_path_factory.mktemp("drift")
-    ctx = lifecycle.context(make_settings(home), "penguins")
+    ctx = lifecycle.context(make_settings(home), "penguins", trusted_caller=True)  # as the CLI
     summary = lifecycle.run_all(ctx)
     assert summary["champion"]
     return ctx, summary

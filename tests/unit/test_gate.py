@@ -119,6 +119,8 @@ def test_decision_tags_use_empty_strings_for_missing_values():
         "gate.champion_version": "",
         "gate.champion_value": "",
         "gate.delta": "",
+        "gate.floor": "0.8",
+        "gate.min_improvement": "0.01",
         "gate.decided_at": AT,
     }
     compared = gate.as_tags(decide(ACCURACY, 0.95, champion="2", champion_value=0.9))
@@ -138,3 +140,50 @@ def test_rule_for_takes_settings_over_the_spec(tmp_path):
         make_settings(tmp_path, gate_metric="log_loss", gate_floor=0.5, gate_min_improvement=0.02), spec
     )
     assert tuned == GateRule(metric="log_loss", higher_is_better=False, floor=0.5, min_improvement=0.02)
+
+
+def test_recorded_tags_give_the_same_decision_back():
+    for decision in (decide(ACCURACY, 0.9), decide(ACCURACY, 0.95, champion="2", champion_value=0.9)):
+        tags = gate.as_tags(decision)
+        assert gate.from_tags("m", "3", tags) == decision
+    assert gate.from_tags("m", "3", {"gate.reason": "half written"}) is None
+
+
+def test_a_champion_using_a_removed_feature_is_a_recorded_refusal_not_a_crash():
+    kwargs = {"champion_missing": ("flipper_length_mm",)}
+    assert not gate.needs_champion_score(ACCURACY, "3", 0.95, "2", **kwargs)
+    decision = gate.decide(
+        ACCURACY,
+        name="m",
+        version="3",
+        challenger_value=0.95,
+        champion_version="2",
+        champion_value=None,
+        holdout_rows=50,
+        decided_at=AT,
+        **kwargs,
+    )
+    assert decision.verdict == "refused"
+    assert decision.reason.startswith("schema change: champion v2 uses ['flipper_length_mm']")
+    assert "mlstack rollback --to 3" in decision.reason
+    # the floor still comes first: a weak model is refused for that, not for the schema
+    weak = gate.decide(
+        ACCURACY,
+        name="m",
+        version="3",
+        challenger_value=0.5,
+        champion_version="2",
+        champion_value=None,
+        holdout_rows=50,
+        decided_at=AT,
+        **kwargs,
+    )
+    assert "floor" in weak.reason
+
+
+def test_lost_lock_refuses_and_says_why():
+    lost = gate.lost_lock(
+        decide(ACCURACY, 0.95, champion="2", champion_value=0.9), "fence 4 took over", "later"
+    )
+    assert lost.verdict == "refused" and "lost the promotion lock" in lost.reason
+    assert "fence 4 took over" in lost.reason and lost.decided_at == "later"

@@ -36,7 +36,8 @@ def context(dataset: str | None):
     """The lifecycle context (settings + dataset spec) for one command."""
     from mlstack import lifecycle
 
-    return lifecycle.context(dataset=dataset)
+    # The user at their own shell may read their own files; DAG runs and remote triggers may not.
+    return lifecycle.context(dataset=dataset, trusted_caller=True)
 
 
 def emit(data: Any, as_json: bool, title: str | None = None) -> None:

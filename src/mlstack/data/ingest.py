@@ -45,10 +45,15 @@ def manifest_key(dataset_id: str) -> str:
     return f"snapshots/{dataset_id}/manifest.json"
 
 
-def ingest(source: str, settings: Settings) -> IngestResult:
-    """Fetch -> keep raw bytes -> parse -> snapshot. Same content twice returns the same id."""
+def ingest(source: str, settings: Settings, trusted_caller: bool = False) -> IngestResult:
+    """Fetch -> keep raw bytes -> parse -> snapshot. Same content twice returns the same id.
+
+    `trusted_caller` is True only for the user's own shell (the local CLI); a DAG run or a
+    remote trigger reads only what the source allowlist names (`sources.SourcePolicy`).
+    """
     store = ArtifactStore.from_settings(settings)
-    raw = sources.fetch(source, settings.s3_endpoint_url)
+    policy = sources.SourcePolicy.from_settings(settings, trusted=trusted_caller)
+    raw = sources.fetch(source, settings.s3_endpoint_url, policy=policy)
     # The raw batch is kept before anything can fail, so a bad batch is never lost.
     raw_key = f"raw/{hashlib.sha256(raw.data).hexdigest()[:16]}/{raw.filename}"
     raw_uri = store.uri(raw_key) if store.exists(raw_key) else store.put_bytes(raw_key, raw.data)

@@ -8,6 +8,7 @@ gathers the scores and applies the verdict to the registry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -79,7 +80,11 @@ class GateDecision:
 
 
 def _verdict_before_comparison(
-    rule: GateRule, version: str, challenger_value: float, champion_version: str | None
+    rule: GateRule,
+    version: str,
+    challenger_value: float,
+    champion_version: str | None,
+    champion_missing: Sequence[str] = (),
 ) -> tuple[str, str] | None:
     """The verdict when it needs no champion score, else None."""
     if champion_version == version:
@@ -93,14 +98,26 @@ def _verdict_before_comparison(
             "promoted",
             f"no champion yet and {rule.metric}={challenger_value:.4f} meets the floor {rule.floor}",
         )
+    if champion_missing:
+        return "refused", (
+            f"schema change: champion v{champion_version} uses {sorted(champion_missing)}, which the "
+            f"dataset spec no longer has, so the two cannot be scored on the same holdout rows; "
+            f"to switch to the new schema, make v{version} the champion by hand "
+            f"(mlstack rollback --to {version} --reason ...)"
+        )
     return None
 
 
 def needs_champion_score(
-    rule: GateRule, version: str, challenger_value: float, champion_version: str | None
+    rule: GateRule,
+    version: str,
+    challenger_value: float,
+    champion_version: str | None,
+    champion_missing: Sequence[str] = (),
 ) -> bool:
     """True when `decide` compares against the champion, so its score must be measured first."""
-    return _verdict_before_comparison(rule, version, challenger_value, champion_version) is None
+    early = _verdict_before_comparison(rule, version, challenger_value, champion_version, champion_missing)
+    return early is None
 
 
 def decide(
@@ -113,13 +130,15 @@ def decide(
     champion_value: float | None,
     holdout_rows: int,
     decided_at: str,
+    champion_missing: Sequence[str] = (),
 ) -> GateDecision:
     """The gate's verdict on `version` of model `name`, with a reason a person can check.
 
     `champion_value` is the champion's score on the same `holdout_rows` rows; it is required
-    only when `needs_champion_score` says so, and ignored otherwise.
+    only when `needs_champion_score` says so, and ignored otherwise. `champion_missing` names
+    the champion's input features the holdout no longer has (a schema change): a refusal.
     """
-    early = _verdict_before_comparison(rule, version, challenger_value, champion_version)
+    early = _verdict_before_comparison(rule, version, challenger_value, champion_version, champion_missing)
     delta: float | None = None
     if early is not None:
         (verdict, reason), champion_value = early, None
@@ -171,6 +190,19 @@ def lost_race(decision: GateDecision, champion_now: str | None, decided_at: str)
     )
 
 
+def lost_lock(decision: GateDecision, why: str, decided_at: str) -> GateDecision:
+    """A promotion turned into a refusal: the promotion lock was taken over before the alias moved."""
+    return replace(
+        decision,
+        verdict="refused",
+        reason=f"lost the promotion lock before moving the alias ({why}; {decision.reason}); run the gate again",
+        decided_at=decided_at,
+    )
+
+
+_FLOATS = ("challenger_value", "champion_value", "delta", "floor", "min_improvement")
+
+
 def as_tags(decision: GateDecision) -> dict[str, str]:
     """The decision as the version's tags (keys without the `mlstack.` prefix); None -> ""."""
     values = {
@@ -181,6 +213,30 @@ def as_tags(decision: GateDecision) -> dict[str, str]:
         "champion_version": decision.champion_version or "",
         "champion_value": "" if decision.champion_value is None else decision.champion_value,
         "delta": "" if decision.delta is None else decision.delta,
+        "floor": decision.floor,
+        "min_improvement": decision.min_improvement,
         "decided_at": decision.decided_at,
     }
     return {TAG_GROUP + key: str(value) for key, value in values.items()}
+
+
+def from_tags(name: str, version: str, tags: Mapping[str, str]) -> GateDecision | None:
+    """The decision recorded by `as_tags` (keys without the `mlstack.` prefix); None if none is."""
+    got = {k.removeprefix(TAG_GROUP): v for k, v in tags.items() if k.startswith(TAG_GROUP)}
+    if got.get("verdict") not in ("promoted", "refused"):
+        return None
+    floats = {k: float(got[k]) if got.get(k) else None for k in _FLOATS}
+    return GateDecision(
+        name=name,
+        version=version,
+        verdict=got["verdict"],
+        reason=got.get("reason", ""),
+        metric=got.get("metric", ""),
+        challenger_value=floats["challenger_value"] or 0.0,
+        champion_version=got.get("champion_version") or None,
+        champion_value=floats["champion_value"],
+        delta=floats["delta"],
+        floor=floats["floor"] or 0.0,
+        min_improvement=floats["min_improvement"] or 0.0,
+        decided_at=got.get("decided_at", ""),
+    )

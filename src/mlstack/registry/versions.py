@@ -83,10 +83,8 @@ def find_version(
 ) -> ModelVersion | None:
     """The first version of `name` made from `run_id` or carrying tag (key, value); None if none."""
     client = tracking.configure(settings)
-    try:
-        versions = client.search_model_versions(f"name = '{name}'")
-    except Exception:
-        return None
+    # A failed search is an error, not "none": register() would make a duplicate version.
+    versions = client.search_model_versions(f"name = '{name}'")
     for v in versions:
         if run_id and v.run_id == run_id:
             return v
@@ -96,12 +94,36 @@ def find_version(
 
 
 def champion_version(settings: Settings, name: str) -> str | None:
-    """The version `champion` points at, or None (no champion, no model, or no registry)."""
+    """The version `champion` points at; None when there is no such model or alias yet.
+
+    Any other failure (registry down, 5xx, no permission) raises RegistryError: "no champion"
+    would make the gate promote without comparing, and rollback lose its way back.
+    """
+    from mlflow.exceptions import MlflowException
+
     client = tracking.configure(settings)
     try:
         return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except Exception:
-        return None
+    except MlflowException as exc:
+        if is_not_found(exc):
+            return None
+        raise RegistryError(f"model {name}: cannot read @{CHAMPION} ({_short(exc)})") from None
+    except Exception as exc:  # connection errors from the HTTP client
+        raise RegistryError(f"model {name}: cannot read @{CHAMPION} ({_short(exc)})") from None
+
+
+def is_not_found(exc: Exception) -> bool:
+    """True for MLflow's "no such model" and "no such alias" answers, False for any other error."""
+    code = str(getattr(exc, "error_code", ""))
+    if "RESOURCE_DOES_NOT_EXIST" in code:
+        return True
+    # An alias that is not set comes back as INVALID_PARAMETER_VALUE "... alias <x> not found."
+    return "INVALID_PARAMETER_VALUE" in code and "alias" in str(exc) and "not found" in str(exc)
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"{exc.__class__.__name__}: {text}"[:300]
 
 
 def list_versions(settings: Settings, spec: DatasetSpec) -> list[dict[str, Any]]:
