@@ -100,13 +100,15 @@ def test_bad_row_is_422_naming_row_field_and_problem(client, trained):
         ({"rows": [{**ROW, "year": True}]}, 422, "field 'year'"),
         ({"rows": [{**ROW, "body_mass_g": float("inf")}]}, 422, "is not finite"),  # 1e400 in JSON
         ({"rows": [{**ROW, "year": 10**400}]}, 422, "field 'year'"),
-        ({"rows": [{**ROW, "body_mass_g": float("nan")}]}, 200, ""),  # NaN: missing, and nullable
-        ({"rows": [{**ROW, "year": float("nan")}]}, 422, "field 'year': a value is required"),
+        ({"rows": [{**ROW, "body_mass_g": float("nan")}]}, 422, "is not a number"),  # bare NaN: not a null
+        ({"rows": [{**ROW, "body_mass_g": None}]}, 200, ""),  # null: missing, and nullable
+        ({"rows": [{**ROW, "year": float("nan")}]}, 422, "field 'year': 'NaN' is not a number"),
+        ({"rows": [{**ROW, "year": None}]}, 422, "field 'year': a value is required"),
         ({"rows": [{**ROW, "island": 1}]}, 422, "field 'island': '1' is not one of"),
         ({"rows": [{**ROW, "island": True}]}, 422, "field 'island'"),
         ({"rows": [{**ROW, "sex": "m\u00e4le\u0000"}]}, 422, "field 'sex'"),
         ({"rows": [{**ROW, "island": "D" * 100_000}]}, 422, "field 'island'"),
-        ({"rows": [{}]}, 422, "field 'island' is required"),
+        ({"rows": [{}]}, 422, "absent field(s) 'island', 'bill_length_mm'"),
         ({"rows": "island=Dream"}, 422, "expected a JSON object (one row) or a list of objects"),
         ({"rows": None}, 422, "expected a JSON object (one row) or a list of objects"),
         ([ROW], 422, 'expected {"rows"'),
@@ -165,7 +167,12 @@ def test_invocations_accepts_mlflow_formats(client):
         ({"dataframe_split": {"columns": ["island"], "data": [["Dream", 1]]}}, "has 2 values for 1 columns"),
         ({"dataframe_records": [{**ROW, "island": "Mars"}]}, "'Mars' is not one of"),
         (b"", "request.csv: the file is empty"),
-        (b"island,year\nMars,2008\n", "'Mars' is not one of"),
+        (b"island,year\nMars,2008\n", "absent field(s) 'bill_length_mm'"),  # a table: columns first
+        (
+            b"island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n"
+            b"Mars,47.5,14.8,217,5200,female,2008\n",
+            "'Mars' is not one of",
+        ),
         (b"\xff\xfe\x00garbage", "request.csv"),
     ],
 )
