@@ -56,8 +56,15 @@ jenkins-up: compose-plugin .env .secrets ## Start Jenkins (:8081) with the stack
 	# `--profile jenkins` would replace COMPOSE_PROFILES (no postgres, rustfs, mailpit); add to it.
 	profiles="$${COMPOSE_PROFILES-$$(sed -n 's/^COMPOSE_PROFILES=//p' .env .secrets | tail -n 1)}"
 	export COMPOSE_PROFILES="$${profiles:+$$profiles,}jenkins"
-	# The jenkins service takes its secrets as files from variables; an optional one may be unset.
-	grep -qs '^MLSTACK_SMTP_PASSWORD=' .env .secrets || export MLSTACK_SMTP_PASSWORD="$${MLSTACK_SMTP_PASSWORD-}"
+	# The jenkins service takes its secrets as files made from variables (no `:?` check there):
+	# the required ones must be set, the optional ones get an empty value when unset.
+	for name in JENKINS_ADMIN_PASSWORD MLSTACK_AIRFLOW_ADMIN_PASSWORD; do
+	  [ -n "$${!name:-}" ] || grep -qsE "^$$name=.+" .env .secrets || {
+	    echo "jenkins-up: set $$name in .secrets (make secrets)" >&2; exit 1; }
+	done
+	for name in MLSTACK_SMTP_PASSWORD MLSTACK_JENKINS_WEBHOOK_TOKEN; do
+	  grep -qs "^$$name=" .env .secrets || export "$$name=$${!name-}"
+	done
 	# The whole stack of those profiles: the mailer needs mailpit, the Retrain stage Airflow.
 	$(COMPOSE) up -d --build --wait $(SERVICES)
 	$(COMPOSE) ps

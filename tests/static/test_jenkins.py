@@ -610,7 +610,7 @@ def test_jenkins_up_adds_the_profile_and_reads_both_env_files(tmp_path: Path):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
     (tmp_path / ".env").write_text("COMPOSE_PROFILES=postgres,rustfs,mailpit\n")
-    (tmp_path / ".secrets").write_text("JENKINS_ADMIN_PASSWORD=x\n")
+    (tmp_path / ".secrets").write_text("JENKINS_ADMIN_PASSWORD=x\nMLSTACK_AIRFLOW_ADMIN_PASSWORD=y\n")
     bin_dir, record = tmp_path / "bin", tmp_path / "calls"
     bin_dir.mkdir()
     fake = bin_dir / "docker"
@@ -621,8 +621,9 @@ def test_jenkins_up_adds_the_profile_and_reads_both_env_files(tmp_path: Path):
     )
     fake.chmod(0o755)
     env = make_env()
-    env.pop("COMPOSE_PROFILES", None)
-    env.pop("MLSTACK_SMTP_PASSWORD", None)
+    for name in ("COMPOSE_PROFILES", "JENKINS_ADMIN_PASSWORD", "MLSTACK_AIRFLOW_ADMIN_PASSWORD"):
+        env.pop(name, None)
+    env = {k: v for k, v in env.items() if not k.startswith("MLSTACK_")}
     env["PATH"] = f"{bin_dir}:{env['PATH']}"
     cmd = ["make", "--no-print-directory", "-o", "compose-plugin", "-o", ".env", "-o", ".secrets"]
     proc = subprocess.run(
@@ -650,6 +651,20 @@ def test_jenkins_up_adds_the_profile_and_reads_both_env_files(tmp_path: Path):
     ]
     assert smtp_password == ""  # an optional secret left out of .secrets still gives compose a value
     assert "--profile" not in args
+
+    # A required secret missing: a clear message, and compose is not called.
+    (tmp_path / ".secrets").write_text("JENKINS_ADMIN_PASSWORD=x\n")
+    record.unlink()
+    proc = subprocess.run(
+        [*cmd, "jenkins-up", "STACK_DOCKER_HOST="],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0 and "set MLSTACK_AIRFLOW_ADMIN_PASSWORD in .secrets" in proc.stderr
+    assert not record.exists()
 
 
 def test_docs_give_only_make_jenkins_up_to_start_jenkins():
