@@ -50,6 +50,26 @@ jenkins-lint: setup groovy-lint-install ## Lint Jenkinsfile + the casc.yaml seed
 test-jenkins: setup groovy-lint-install ## Jenkins tests: static checks + python-jenkins client
 	$(BIN)/pytest tests/static/test_jenkins.py tests/unit/jenkins $(PYTEST_ARGS)
 
+.PHONY: jenkins-up
+jenkins-up: compose-plugin .env .secrets ## Start Jenkins (:8081) with the stack: .env's COMPOSE_PROFILES plus jenkins, both env files
+	@set -euo pipefail
+	# `--profile jenkins` would replace COMPOSE_PROFILES (no postgres, rustfs, mailpit); add to it.
+	profiles="$${COMPOSE_PROFILES-$$(sed -n 's/^COMPOSE_PROFILES=//p' .env .secrets | tail -n 1)}"
+	export COMPOSE_PROFILES="$${profiles:+$$profiles,}jenkins"
+	# The jenkins service takes its secrets as files made from variables (no `:?` check there):
+	# the required ones must be set, the optional ones get an empty value when unset.
+	for name in JENKINS_ADMIN_PASSWORD MLSTACK_AIRFLOW_ADMIN_PASSWORD; do
+	  [ -n "$${!name:-}" ] || grep -qsE "^$$name=.+" .env .secrets || {
+	    echo "jenkins-up: set $$name in .secrets (make secrets)" >&2; exit 1; }
+	done
+	for name in MLSTACK_SMTP_PASSWORD MLSTACK_JENKINS_WEBHOOK_TOKEN; do
+	  grep -qs "^$$name=" .env .secrets || export "$$name=$${!name-}"
+	done
+	# The whole stack of those profiles: the mailer needs mailpit, the Retrain stage Airflow.
+	$(COMPOSE) up -d --build --wait $(SERVICES)
+	$(COMPOSE) ps
+	echo "jenkins-up: profiles $$COMPOSE_PROFILES; Jenkins on port JENKINS_PORT (default 8081)"
+
 .PHONY: ci-reports-clean
 ci-reports-clean: ## (Jenkinsfile) Drop JUnit/drift reports of earlier builds from the workspace
 	rm -rf reports/junit reports/drift

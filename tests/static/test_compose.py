@@ -131,6 +131,23 @@ def test_api_service_serves_from_the_streamlit_image_with_a_token_and_a_ready_ch
     )
 
 
+def test_jenkins_service_reaches_airflow_and_keeps_secrets_out_of_the_build_environment():
+    """Builds run on the controller and inherit its environment (issue 20, items 3 and 7)."""
+    jenkins = resolved()["services"]["jenkins"]
+    env = jenkins["environment"]
+    # Inside the container 127.0.0.1:8080 is Jenkins itself: the api-server by its service name.
+    assert env["MLSTACK_AIRFLOW_URL"] == "http://airflow-apiserver:8080"
+    assert "airflow-apiserver" in resolved()["services"]
+    leaked = sorted(k for k in env if re.search(r"PASSWORD|TOKEN|SECRET|API_?KEY", k))
+    assert not leaked, f"secrets in the environment every build inherits: {leaked}"
+    # They reach JCasC as /run/secrets/<VAR> files instead, each from its .secrets variable.
+    mounted = {s["source"]: s["target"] for s in jenkins["secrets"]}
+    for name in ("JENKINS_ADMIN_PASSWORD", "MLSTACK_AIRFLOW_ADMIN_PASSWORD"):
+        assert mounted[name] == f"/run/secrets/{name}"
+        assert resolved()["secrets"][name]["environment"] == name
+    assert env["MLSTACK_SMTP_SSL"] == "false"  # passed through to the mailer (useSsl)
+
+
 def test_api_token_is_required_by_compose():
     env = _clean_env()
     secrets = [

@@ -179,3 +179,30 @@ def test_post_commit_hook_in_the_background_logs_the_build(
     assert "Built by the hook" in text and "=== exit code 0" in text
     assert TOKEN not in text
     assert fake_jenkins.paths("POST") == ["/job/mlstack/build"]
+
+
+@pytest.mark.parametrize("mode", ["background", "follow"])
+def test_post_commit_hook_prints_a_failed_trigger_in_the_terminal(
+    hooked_repo: Path, tmp_path: Path, mode: str
+):
+    """A Jenkins URL where nothing listens: the commit is made, and the hook says on the
+    terminal (git hands it the hook's output) that no build was requested (issue 20, item 6)."""
+    from devstack.ports import free_port
+
+    home = tmp_path / "home"
+    url = f"http://127.0.0.1:{free_port()}/"  # free now: connections are refused
+    env = _clean_env(
+        MLSTACK_PYTHON=sys.executable,
+        MLSTACK_HOME=str(home),
+        MLSTACK_JENKINS_HOOK=mode,
+        **{ENV_URL: url, ENV_USER: USER, ENV_TOKEN: TOKEN},
+    )
+    proc = _commit(hooked_repo, env, "one")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "NOT requested" in out, out
+    assert "follow it with" not in out and "finished with exit code" not in out
+    if mode == "background":
+        assert "exit code 2" in out and "[jenkins] error:" in out
+        assert str(home / "logs" / "jenkins-post-commit.log") in out
+    assert TOKEN not in out
