@@ -11,7 +11,8 @@ DRIFT_CURRENT ?=
 DRIFT_ROWS ?= 500
 DRIFT_SEED ?= 7
 # The simulation: a seeded synthetic batch with these features drifted (see `mlstack generate --help`).
-DRIFT_DEMO_DIR ?= $(or $(MLSTACK_HOME),.mlstack)/drift-demo
+# Under the data root: a DAG run reads only allowlisted sources (the data root among them).
+DRIFT_DEMO_DIR ?= $(or $(MLSTACK_HOME),.mlstack)/data/incoming/drift-demo
 DRIFT_DEMO_ROWS ?= 400
 DRIFT_DEMO_SEED ?= 11
 DRIFT_DEMO_DRIFT ?= --drift bill_length_mm:shift=2 --drift flipper_length_mm:shift=-1.5 \

@@ -350,7 +350,8 @@ def test_monitoring_shows_the_latest_drift_report(app_home, tmp_path):
     generate(3000, 11, SPEC, drift=parse_drift(["bill_length_mm:shift=3", "body_mass_g:shift=3"])).to_csv(
         batch, index=False
     )
-    result = check_drift(lifecycle.context(load_settings(), "penguins"), str(batch))
+    ctx = lifecycle.context(load_settings(), "penguins", trusted_caller=True)  # as the local CLI reads
+    result = check_drift(ctx, str(batch))
     at = open_app("monitoring")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["verdict"] == ("drift detected" if result.drift_detected else "no drift")

@@ -42,6 +42,13 @@ def _smtp_env(server) -> dict[str, str]:
     }
 
 
+def _incoming(home: Path, name: str) -> Path:
+    """Where a batch for a DAG run goes: under the data root, which DAG runs may read."""
+    folder = home / "data" / "incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
 def _batch(path: Path, seed: int, drift_items=None) -> str:
     generate(300, seed=seed, spec="penguins", drift=parse_drift(drift_items)).to_csv(path, index=False)
     return str(path)
@@ -104,7 +111,7 @@ def test_no_drift_batches_neither_alert_nor_trigger(drift_home, smtp_server, tmp
 
     queued_before = len(_queued_training_runs())
     with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
-        results = [run_drift_dag({"current": _batch(tmp_path / f"ok{s}.csv", seed=s)}) for s in (1, 2, 3)]
+        results = [run_drift_dag({"current": _batch(_incoming(drift_home, f"ok{s}.csv"), seed=s)}) for s in (1, 2, 3)]
         queued_after = len(_queued_training_runs())
 
     for result in results:
@@ -121,7 +128,7 @@ def test_no_drift_batches_neither_alert_nor_trigger(drift_home, smtp_server, tmp
 def test_drifted_batch_mails_once_triggers_training_and_the_gate_decides(drift_home, smtp_server, tmp_path):
     from mlstack.airflow.embedded_runs import run_drift_dag, run_triggered
 
-    batch = _batch(tmp_path / "drifted.csv", seed=11, drift_items=STRONG)
+    batch = _batch(_incoming(drift_home, "drifted.csv"), seed=11, drift_items=STRONG)
     with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
         before = registry(drift_home)
         result = run_drift_dag({"current": batch})
@@ -179,7 +186,7 @@ def test_failed_check_is_mailed_as_a_failure_not_as_drift(drift_home, smtp_serve
 
     queued_before = len(_queued_training_runs())
     with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
-        result = run_drift_dag({"current": str(tmp_path / "no-such-batch.csv")})
+        result = run_drift_dag({"current": str(_incoming(drift_home, "no-such-batch.csv"))})
         queued_after = len(_queued_training_runs())
 
     assert result["state"] == "failed"

@@ -42,7 +42,7 @@ def stack(mlflow_server, s3_server, tmp_path_factory):
         s3_endpoint_url=s3_server.endpoint_url,
         model_name="penguins-drift",
     )
-    ctx = lifecycle.context(settings, "penguins")
+    ctx = lifecycle.context(settings, "penguins", trusted_caller=True)  # local batch files, as the CLI
     summary = lifecycle.run_all(ctx)
     assert summary["champion"]
     yield ctx, summary, data_bucket

@@ -356,7 +356,9 @@ def test_s3_down_during_register_fails_cleanly_with_one_mail_then_next_run_succe
     batch = settings.home_dir / "batch2.csv"
     batch.parent.mkdir(parents=True, exist_ok=True)
     generate(300, seed=5, spec=ctx.spec).to_csv(batch, index=False)
-    ctx2 = lifecycle.context(settings.model_copy(update={"source": str(batch)}), "penguins")
+    ctx2 = lifecycle.context(  # a local file, read as the user's own CLI reads it
+        settings.model_copy(update={"source": str(batch)}), "penguins", trusted_caller=True
+    )
     # Short client retry budgets while S3 is down keep the test fast; the shape is the same.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
