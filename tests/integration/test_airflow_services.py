@@ -45,6 +45,11 @@ def _permuted_labels_batch(path: Path) -> str:
     return str(path)
 
 
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture
 def live(postgres, mlflow_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("airflow-live")
@@ -84,6 +89,8 @@ def live(postgres, mlflow_server, tmp_path_factory):
     )
     info = {
         "root": root,
+        # A DAG run reads only allowlisted sources: the data root (MLSTACK_HOME/data) is one.
+        "incoming": _mkdir(root / "mlstack" / "data" / "incoming"),
         "state_dir": state_dir,
         "port": port,
         "env": env,
@@ -159,7 +166,7 @@ def test_live_services_cli_and_rest_triggers_move_the_champion(live, mlflow_serv
     assert _marked_processes(live["state_dir"]), "the services should be running"
 
     # 1. CLI: `mlstack airflow trigger` on a batch with rotated labels -> v1, the first champion.
-    bad_labels = _permuted_labels_batch(live["root"] / "rotated.csv")
+    bad_labels = _permuted_labels_batch(live["incoming"] / "rotated.csv")
     cli = live["mlstack"](
         "airflow", "trigger", DAG, "--conf", json.dumps({"source": bad_labels}), check=False
     )
@@ -175,7 +182,7 @@ def test_live_services_cli_and_rest_triggers_move_the_champion(live, mlflow_serv
     assert dag["next_dagrun_logical_date"] > runs[0]["logical_date"], dag  # the schedule moved on
 
     # A failed run names the failed task and its error (from the task's log), not only "failed".
-    few = live["root"] / "few_rows.csv"
+    few = live["incoming"] / "few_rows.csv"
     few.write_text(
         Path(bad_labels).read_text().splitlines()[0]
         + "\n"

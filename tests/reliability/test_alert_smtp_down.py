@@ -40,6 +40,7 @@ def _bad_batch(path: Path) -> str:
 
     frame = sources.parse(sources.fetch("builtin:penguins"))
     frame.loc[3, "island"] = "Atlantis"
+    path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return str(path)
 
@@ -96,7 +97,7 @@ def test_smtp_down_task_still_failed_error_logged_nothing_hangs(
     silent = SilentServer() if fault == "silent" else None
     port = silent.port if silent else free_port()  # nothing listens on a fresh free port
     home = tmp_path / "home"
-    source = _bad_batch(tmp_path / "bad.csv")
+    source = _bad_batch(home / "data" / "bad.csv")  # under the data root: DAG runs may read it
     try:
         with lifecycle_env(home, **_smtp_env(port)):
             before = registry(home)
