@@ -83,22 +83,21 @@ def _resolves(host: str, timeout: float) -> bool:
     return bool(found and found[0])
 
 
-_checked: dict[str, str | None] = {}
+_resolved: set[str] = set()
 
 
 def check_s3_endpoint(settings: Settings, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> None:
     """ConfigError at once when the S3 endpoint's host name does not resolve here.
 
-    Checked once per endpoint and process, before the first artifact access.
+    Checked before the first artifact access; a name that resolved once is not looked up again
+    in this process, one that did not is looked up again next time (a DNS hiccup must not stick).
     """
     endpoint = settings.s3_endpoint_url or os.environ.get("MLFLOW_S3_ENDPOINT_URL") or ""
-    if not endpoint:
+    if not endpoint or endpoint in _resolved:
         return
-    if endpoint not in _checked:
-        host = urlsplit(endpoint).hostname or ""
-        _checked[endpoint] = None if not host or _resolves(host, timeout) else host
-    bad_host = _checked[endpoint]
-    if bad_host is None:
+    bad_host = urlsplit(endpoint).hostname or ""
+    if not bad_host or _resolves(bad_host, timeout):
+        _resolved.add(endpoint)
         return
     port = urlsplit(endpoint).port or 9000
     raise ConfigError(
