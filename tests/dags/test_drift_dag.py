@@ -215,7 +215,10 @@ def test_smtp_down_alert_is_one_line_and_the_retraining_still_runs(drift_home, s
 
     port = free_port()  # nothing listens on a fresh free port
     env = {**_smtp_env(smtp_server), "MLSTACK_SMTP_PORT": str(port)}
-    batch = _batch(tmp_path / "drifted.csv", seed=12, drift_items=STRONG)
+    # Drifted away from both the first champion's data and STRONG (an earlier test may have
+    # promoted a champion trained on a STRONG batch).
+    opposite = ["bill_length_mm:shift=-3", "flipper_length_mm:shift=3", "body_mass_g:scale=0.4"]
+    batch = _batch(tmp_path / "drifted.csv", seed=12, drift_items=opposite)
     with lifecycle_env(drift_home, **env):
         result = run_drift_dag({"current": batch})
         check = result["xcom"].get("check") or {}
