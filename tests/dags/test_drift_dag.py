@@ -217,7 +217,13 @@ def test_smtp_down_alert_is_one_line_and_the_retraining_still_runs(drift_home, s
     env = {**_smtp_env(smtp_server), "MLSTACK_SMTP_PORT": str(port)}
     # Drifted away from both the first champion's data and STRONG (an earlier test may have
     # promoted a champion trained on a STRONG batch).
-    opposite = ["bill_length_mm:shift=-3", "flipper_length_mm:shift=3", "body_mass_g:scale=0.4"]
+    opposite = [
+        "bill_length_mm:shift=-3",
+        "bill_depth_mm:shift=3",
+        "flipper_length_mm:shift=3",
+        "body_mass_g:scale=0.4",
+        "island:mix=Biscoe:0.05,Dream:0.9,Torgersen:0.05",
+    ]
     batch = _batch(tmp_path / "drifted.csv", seed=12, drift_items=opposite)
     with lifecycle_env(drift_home, **env):
         result = run_drift_dag({"current": batch})
@@ -226,7 +232,7 @@ def test_smtp_down_alert_is_one_line_and_the_retraining_still_runs(drift_home, s
             r for r in _queued_training_runs() if r["conf"].get("source") == check.get("retrain_source")
         ]
         assert result["state"] == "success", result["tasks"]
-        assert set(result["tasks"].values()) == {"success"}, result["tasks"]
+        assert set(result["tasks"].values()) == {"success"}, (result["tasks"], check)
         assert result["xcom"].get("alert") is False
         assert len(queued) == 1, queued
         training = run_triggered()
