@@ -28,7 +28,7 @@ lineage tag `mlstack.dataset_id`) using Evidently's `DataDriftPreset` with tests
 |---|---|
 | `check` | runs the drift check on `current` (a batch URI, or `predictions:<window>` from the prediction log); saves the HTML/JSON report locally and in an MLflow run of the monitoring experiment. **Bad input fails at once** (failure mail, not a drift alert); too few rows skips the run |
 | `on_drift` | short-circuit: stops here when there is no drift |
-| `alert` | one mail to `MLSTACK_ALERT_RECIPIENTS`: top drifted columns and the report link |
+| `alert` | one mail to `MLSTACK_ALERT_RECIPIENTS`: top drifted columns and the report link. SMTP unreachable: logged in one line (host:port, settings), the task succeeds and the retraining still runs |
 | `trigger_retraining` | triggers `training_pipeline` with the drifted batch as its `source`; the promotion gate then decides |
 
 **Params**: `current` (default `MLSTACK_DRIFT_CURRENT`, e.g. `predictions:24h`), `dataset`,

@@ -24,6 +24,8 @@ import html
 import json
 import logging
 import os
+import smtplib
+import socket
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -164,7 +166,12 @@ def _notifier_class():
             if mail.kind == "failure":
                 mail.subject, mail.html_content = failure_mail(context)
             mail.notify(context)  # type: ignore[arg-type]  # Airflow's Context is a TypedDict
-            log.info("alert mail sent to %s: %s", ", ".join(mail.recipients), mail.subject)
+            log.info(
+                "alert mail sent to %s via SMTP %s: %s",
+                ", ".join(mail.recipients),
+                destination(settings),
+                mail.subject,
+            )
 
         def prepare(self, settings: Settings) -> bool:
             if not ensure_smtp_connection(settings):
@@ -258,15 +265,48 @@ def send_alert(
     """Mail an alert (e.g. drift) through the same SMTP settings as failure mails.
 
     Works inside and outside Airflow tasks (the connection is exported into this process).
-    Returns False, after logging why, when SMTP or recipients are not configured.
+    Returns False, after logging why, when SMTP or recipients are not configured, or when the
+    SMTP server cannot be reached (refused, unknown host, no answer): one line naming the
+    destination and the settings, no traceback. A server that answers but refuses us (TLS
+    certificate, login) still raises: that is a wrong setting to fix, not an outage.
     """
     settings = settings or load_settings()
     mail = _notifier_class()(kind="message", to=to, subject=subject, html_content=html_content)
     if not mail.prepare(settings):
         return False
-    mail.notify({})
-    log.info("alert mail sent to %s: %s", ", ".join(mail.recipients), subject)
+    where = destination(settings)
+    try:
+        mail.notify({})
+    except (ConnectionError, TimeoutError, socket.gaierror, smtplib.SMTPConnectError) as exc:
+        log.warning("alert not mailed: %s", unreachable_reason(where, exc))
+        return False
+    log.info("alert mail sent to %s via SMTP %s: %s", ", ".join(mail.recipients), where, subject)
     return True
+
+
+def destination(settings: Settings) -> str:
+    """``host:port`` the mail goes to: the exported connection's, else the settings'."""
+    try:
+        conn = json.loads(os.environ.get(SMTP_CONN_ENV, ""))
+        return f"{conn['host']}:{conn.get('port') or settings.smtp_port}"
+    except (ValueError, KeyError, TypeError):  # a URI-form connection set by hand, or none
+        return f"{settings.smtp_host}:{settings.smtp_port}"
+
+
+def unreachable_reason(where: str, exc: BaseException) -> str:
+    """One line: which SMTP server could not be reached, how, and which settings to fix."""
+    if isinstance(exc, ConnectionRefusedError):
+        how = "refused the connection"
+    elif isinstance(exc, socket.gaierror):
+        how = "does not resolve"
+    elif isinstance(exc, TimeoutError):
+        how = f"did not answer within {SMTP_TIMEOUT_SECONDS}s"
+    else:
+        how = f"failed ({type(exc).__name__}: {exc})"
+    return (
+        f"SMTP {where} {how} (MLSTACK_SMTP_HOST / MLSTACK_SMTP_PORT: start that mail server "
+        "or point these settings at one)"
+    )
 
 
 def drift_alert_mail(summary: DriftSummary, *, action: str = "") -> tuple[str, str]:

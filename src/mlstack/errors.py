@@ -42,6 +42,10 @@ class RegistryError(MlstackError):
     """The model registry has no such model/version/alias, or refuses an operation."""
 
 
+class RegistryAuthError(RegistryError):
+    """The registry server answered, but refused the login (HTTP 401 or 403)."""
+
+
 class NoChampionError(RegistryError):
     """No version carries the champion alias yet."""
 

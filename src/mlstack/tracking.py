@@ -26,6 +26,10 @@ def configure(settings: Settings):
 
     if settings.embedded:
         settings.home_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        from mlstack.server_access import check_s3_endpoint
+
+        check_s3_endpoint(settings)  # before any artifact access: refuse a name the host cannot resolve
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     if settings.registry_uri:
         mlflow.set_registry_uri(settings.registry_uri)

@@ -9,14 +9,16 @@ import streamlit as st
 from mlstack import tracking
 from mlstack.registry import CHALLENGER, CHAMPION, history
 from mlstack.registry.versions import list_versions
-from mlstack.serving.loader import TRAIN_HINT, registry_reachable
+from mlstack.server_access import registry_problem
+from mlstack.serving.loader import TRAIN_HINT
 
 settings, spec = ui.context()
 name = tracking.model_name(settings, spec)
 st.title("Models")
 
-if not registry_reachable(settings):
-    st.error(f"The model registry at `{settings.resolved_tracking_uri}` cannot be reached.")
+problem = registry_problem(settings)
+if problem:
+    st.error(f"The model registry cannot be used: {problem}.")
     st.stop()
 versions = list_versions(settings, spec)
 if not versions:

@@ -65,7 +65,7 @@ def test_registry_down_after_a_load_keeps_serving_and_says_it_may_be_stale(
 
     at.switch_page("pages/models.py").run()
     assert_no_exception(at)
-    assert any("cannot be reached" in e for e in texts(at, "error"))
+    assert any("is unreachable" in e for e in texts(at, "error"))
 
     server.start()  # back: the next re-check clears the warning
     at.switch_page("pages/predict.py").run()

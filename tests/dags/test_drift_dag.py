@@ -211,3 +211,38 @@ def test_quiet_prediction_log_skips_without_verdict(drift_home, smtp_server):
     assert result["state"] == "success", result["tasks"]
     assert set(result["tasks"].values()) == {"skipped"}, result["tasks"]
     assert smtp_server.messages == []
+
+
+def test_smtp_down_alert_is_one_line_and_the_retraining_still_runs(drift_home, smtp_server, tmp_path):
+    """Nothing listens on the SMTP port (the sink's host, a fresh free port): the alert step returns
+    False instead of failing, the DAG run succeeds and the triggered retraining runs (nothing is
+    left queued). The one-line message itself: tests/integration/test_alert_destination.py."""
+    from devstack.ports import free_port
+    from mlstack.airflow.embedded_runs import run_drift_dag, run_triggered
+
+    port = free_port()  # nothing listens on a fresh free port
+    env = {**_smtp_env(smtp_server), "MLSTACK_SMTP_PORT": str(port)}
+    # Drifted away from both the first champion's data and STRONG (an earlier test may have
+    # promoted a champion trained on a STRONG batch).
+    opposite = [
+        "bill_length_mm:shift=-3",
+        "bill_depth_mm:shift=3",
+        "flipper_length_mm:shift=3",
+        "body_mass_g:scale=0.4",
+        "island:mix=Biscoe:0.05,Dream:0.9,Torgersen:0.05",
+    ]
+    batch = _batch(tmp_path / "drifted.csv", seed=12, drift_items=opposite)
+    with lifecycle_env(drift_home, **env):
+        result = run_drift_dag({"current": batch})
+        check = result["xcom"].get("check") or {}
+        queued = [
+            r for r in _queued_training_runs() if r["conf"].get("source") == check.get("retrain_source")
+        ]
+        assert result["state"] == "success", result["tasks"]
+        assert set(result["tasks"].values()) == {"success"}, (result["tasks"], check)
+        assert result["xcom"].get("alert") is False
+        assert len(queued) == 1, queued
+        training = run_triggered()
+        left = [r for r in _queued_training_runs() if r["run_id"] == queued[0]["run_id"]]
+    assert [r["state"] for r in training if r["run_id"] == queued[0]["run_id"]] == ["success"]
+    assert left == []

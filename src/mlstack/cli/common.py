@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mlstack.errors import MlstackError
+from mlstack.server_access import auth_failure
 
 app = typer.Typer(
     help="mlstack: ingest, validate, train, evaluate, register, promote and serve models.",
@@ -64,8 +66,26 @@ def guard(fn: F) -> F:
         except MlstackError as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(EXIT_ERROR) from None
+        except Exception as exc:
+            # MLflow's own 401/403 (from any registry call): a refused login, said as such.
+            refused = auth_failure(str(exc), _registry_uri())
+            if refused is None:
+                raise
+            err.print(f"[red]error:[/red] {escape(refused)}", highlight=False)
+            raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _registry_uri() -> str:
+    """The registry named in a message; the environment's when settings cannot be read."""
+    try:
+        from mlstack.config import load_settings
+
+        settings = load_settings()
+        return settings.registry_uri or settings.resolved_tracking_uri
+    except Exception:  # the message must come out even with broken settings
+        return os.environ.get("MLFLOW_TRACKING_URI", "server")
 
 
 def spinner(label: str):

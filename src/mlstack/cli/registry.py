@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlstack.cli.common import DatasetOpt, JsonOpt, app, console, context, emit, err, guard
+from mlstack.server_access import require_registry
 
 
 def os_user() -> str:
@@ -39,6 +40,7 @@ def rollback(
     from mlstack.registry.aliases import rollback as run
 
     ctx = context(dataset)
+    require_registry(ctx.settings)
     result: dict[str, Any] = run(
         ctx.settings, ctx.spec, to_version=to_version, reason=reason, actor=by or os_user()
     )
@@ -80,6 +82,7 @@ def models(
     from mlstack.registry.versions import list_versions
 
     ctx = context(dataset)
+    require_registry(ctx.settings)  # a refused login must not read as an empty registry
     versions = list_versions(ctx.settings, ctx.spec)
     if as_json:
         emit(versions, True)

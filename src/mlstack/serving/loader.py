@@ -19,8 +19,9 @@ from typing import Any
 from mlstack import tracking
 from mlstack.config import Settings
 from mlstack.data.spec import DatasetSpec
-from mlstack.errors import NoChampionError, RegistryError, UntrustedModelError
+from mlstack.errors import NoChampionError, RegistryAuthError, RegistryError, UntrustedModelError
 from mlstack.registry import CHAMPION
+from mlstack.server_access import auth_failure, registry_problem
 from mlstack.serving.inputs import Rows, prepare_inputs
 from mlstack.serving.scoring import Prediction, predict_with
 
@@ -117,22 +118,13 @@ def fast_form(run_id: str, tags: dict[str, str], pipeline: Any) -> tuple[Any, st
 
 
 def registry_reachable(settings: Settings, timeout: float = 2.0) -> bool:
-    """Quick check that a registry *server* answers at all (any HTTP status counts).
+    """Quick check that a registry *server* answers and accepts our login.
 
     MLflow's own client retries a refused connection with backoff for about a minute; a page
     that already holds a model should not wait that long to learn it must serve it as stale.
-    Local stores (SQLite, files) are always "reachable" here.
+    Local stores (SQLite, files) are always "reachable" here. `registry_problem` says what is wrong.
     """
-    import requests
-
-    uri = settings.registry_uri or settings.resolved_tracking_uri
-    if not uri.startswith(("http://", "https://")):
-        return True
-    try:
-        requests.get(uri.rstrip("/") + "/health", timeout=timeout)
-    except requests.RequestException:
-        return False
-    return True
+    return registry_problem(settings, timeout) is None
 
 
 def resolve_alias(settings: Settings, name: str, alias: str = CHAMPION) -> str:
@@ -147,6 +139,9 @@ def resolve_alias(settings: Settings, name: str, alias: str = CHAMPION) -> str:
                 f"model {name} has no @{alias} yet: train one with `mlstack run` "
                 "(or trigger the training DAG)"
             ) from None
+        refused = auth_failure(text, settings.registry_uri or settings.resolved_tracking_uri)
+        if refused:
+            raise RegistryAuthError(f"{refused} (resolving {name}@{alias})") from None
         raise RegistryError(f"registry unreachable while resolving {name}@{alias}: {text[:200]}") from exc
 
 
@@ -185,8 +180,9 @@ class ModelServer:
             if self._current is not None and not due:
                 return self._current
             try:
-                if self._current is not None and not registry_reachable(self.settings):
-                    raise RegistryError(f"registry {self.settings.resolved_tracking_uri} is unreachable")
+                problem = registry_problem(self.settings) if self._current is not None else None
+                if problem:
+                    raise RegistryError(problem)
                 version = resolve_alias(self.settings, self.name, self.alias)
                 self._current = self.loader(self.settings, self.name, version)
                 self.stale, self.refused, self.last_error = False, False, None
