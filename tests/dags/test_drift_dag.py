@@ -111,7 +111,9 @@ def test_no_drift_batches_neither_alert_nor_trigger(drift_home, smtp_server, tmp
 
     queued_before = len(_queued_training_runs())
     with lifecycle_env(drift_home, **_smtp_env(smtp_server)):
-        results = [run_drift_dag({"current": _batch(_incoming(drift_home, f"ok{s}.csv"), seed=s)}) for s in (1, 2, 3)]
+        results = [
+            run_drift_dag({"current": _batch(_incoming(drift_home, f"ok{s}.csv"), seed=s)}) for s in (1, 2, 3)
+        ]
         queued_after = len(_queued_training_runs())
 
     for result in results:
@@ -231,7 +233,7 @@ def test_smtp_down_alert_is_one_line_and_the_retraining_still_runs(drift_home, s
         "body_mass_g:scale=0.4",
         "island:mix=Biscoe:0.05,Dream:0.9,Torgersen:0.05",
     ]
-    batch = _batch(tmp_path / "drifted.csv", seed=12, drift_items=opposite)
+    batch = _batch(_incoming(drift_home, "drifted-opposite.csv"), seed=12, drift_items=opposite)
     with lifecycle_env(drift_home, **env):
         result = run_drift_dag({"current": batch})
         check = result["xcom"].get("check") or {}
