@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mlstack.data.spec import load_spec
+from tests.support.rows import GOOD_ROW  # noqa: F401 - re-exported to the app tests
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "streamlit" / "app.py"
@@ -78,17 +79,6 @@ def all_text(at: Any) -> str:
 
 def assert_no_exception(at: Any) -> None:
     assert not at.exception, [e.value for e in at.exception]
-
-
-GOOD_ROW = {
-    "island": "Biscoe",
-    "bill_length_mm": 47.5,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 217.0,
-    "body_mass_g": 5200.0,
-    "sex": "female",
-    "year": 2008,
-}
 
 
 SPEC = load_spec("penguins")

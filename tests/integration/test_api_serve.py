@@ -14,19 +14,12 @@ from devstack.ports import free_port
 from devstack.processes import ManagedProcess, venv_tool
 from mlstack import lifecycle
 from mlstack.config import Settings
+from tests.support.rows import GOOD_ROW
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "integration-token-0123456789abcdefghijkl"  # pragma: allowlist secret
-ROW = {
-    "island": "Biscoe",
-    "bill_length_mm": 47.5,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 217,
-    "body_mass_g": 5200,
-    "sex": "female",
-    "year": 2008,
-}
+ROW = GOOD_ROW
 CLEAN_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLSTACK_ENV", "MLSTACK_API_TOKEN")
 
 

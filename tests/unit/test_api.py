@@ -15,18 +15,11 @@ from mlstack import lifecycle
 from mlstack.api.app import create_app
 from mlstack.errors import ConfigError
 from mlstack.monitoring.prediction_log import read_predictions
+from tests.support.rows import GOOD_ROW
 
 from .conftest import make_settings
 
-ROW = {
-    "island": "Biscoe",
-    "bill_length_mm": 47.5,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 217,
-    "body_mass_g": 5200,
-    "sex": "female",
-    "year": 2008,
-}
+ROW = GOOD_ROW
 TOKEN = "a-long-random-test-token-0123456789abcdef"
 
 

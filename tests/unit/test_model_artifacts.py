@@ -18,19 +18,12 @@ from mlstack.errors import RegistryError, UntrustedModelError
 from mlstack.model import estimator
 from mlstack.serving import service
 from mlstack.serving.loader import ModelServer
+from tests.support.rows import GOOD_ROW
 from tests.support.tamper import Payload, model_dir, store_pickle
 
 from .conftest import make_settings
 
-ROW = {
-    "island": "Biscoe",
-    "bill_length_mm": 47.5,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 217.0,
-    "body_mass_g": 5200.0,
-    "sex": "female",
-    "year": 2008,
-}
+ROW = GOOD_ROW
 
 
 def store_untrusted_skops(directory: pathlib.Path) -> None:
