@@ -14,8 +14,8 @@ BIN := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
-# The coverage gate of src/mlstack in `make test`: the level reached (87% at its introduction), never under 80.
-COVERAGE_MIN ?= 85
+# The coverage gate of src/mlstack in `make test`: the level reached (87-89% measured on clean clones), never under 80.
+COVERAGE_MIN ?= 87
 
 ##@ Getting started
 .PHONY: help
