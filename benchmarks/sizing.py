@@ -382,6 +382,35 @@ def deploy_figures(serving: dict[str, Any], airflow: dict[str, Any]) -> dict[str
     return out
 
 
+def markdown_table(figures: dict[str, Any]) -> str:
+    """The sizing table of deploy/README.md from deploy/sizing.json."""
+    lines = [
+        "| component | at rest: PSS | under load: PSS median / peak | RSS peak (group) | CPU under load: mean / peak | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    for section in ("kubernetes", "airflow"):
+        for name, f in figures[section].items():
+            rest = f"{f['rest_pss_mib']:.0f} MiB" if f.get("rest_pss_mib") is not None else "-"
+            lines.append(
+                f"| {name} | {rest} | {f['pss_median_mib']:.0f} / {f['pss_peak_mib']:.0f} MiB | "
+                f"{f['rss_peak_mib']:.0f} MiB | {f['cpu_mean_cores']:.2f} / {f['cpu_peak_cores']:.2f} cores | "
+                f"{LOADS.get(name, ', '.join(f['windows'][1:]))} |"
+            )
+    return "\n".join(lines)
+
+
+LOADS = {
+    "api": "B11's load: 50 clients posting one row for 30 s",
+    "mlflow": "a training run logged to it, then 8 clients searching runs for 20 s",
+    "streamlit": "3 browser sessions in a row, each predicting once",
+    "bucket-init": "one run of create_bucket.py against an S3 stand-in",
+    "api-server": "2 training DAG runs (REST API polled every 0.5 s)",
+    "scheduler": "2 training DAG runs; LocalExecutor: its forked task processes included",
+    "dag-processor": "2 training DAG runs",
+    "triggerer": "2 training DAG runs",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.sizing``: measure and print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -395,7 +424,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("SERVING", "AIRFLOW"),
         help="write deploy/sizing.json from two runs' JSON",
     )
+    parser.add_argument("--table", type=Path, help="print deploy/sizing.json as a Markdown table")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(args.table.read_text())))
+        return 0
     if args.combine:
         serving, airflow = (json.loads(path.read_text()) for path in args.combine)
         results = deploy_figures(serving, airflow)

@@ -377,7 +377,7 @@ def documented_secret_keys() -> dict[str, set[str]]:
     """{secret name: keys} from the `kubectl create secret generic` commands of deploy/README.md."""
     text = (DEPLOY / "README.md").read_text()
     out: dict[str, set[str]] = {}
-    for block in re.findall(r"kubectl create secret generic (\S+)(.*?)(?:\n\n|```)", text, re.S):
+    for block in re.findall(r"kubectl (?:-n \S+ )?create secret generic (\S+)(.*?)(?:\n\n|```)", text, re.S):
         name, body = block
         out[name] = set(re.findall(r"--from-literal=([a-z0-9-]+)=", body))
     return out
@@ -400,17 +400,17 @@ def referenced_secret_keys(objs: list[dict[str, Any]], values: dict[str, Any]) -
     walk(objs)
     for entry in values["secret"]:
         out.setdefault(entry["secretName"], set()).add(entry["secretKey"])
-    # What the chart itself reads from the Secrets named in the values.
-    chart = {
-        values["data"]["metadataSecretName"]: {"connection"},
-        values["fernetKeySecretName"]: {"fernet-key"},
-        values["apiSecretKeySecretName"]: {"api-secret-key"},
-        values["jwtSecretName"]: {"jwt-secret"},
-        values["data"]["brokerUrlSecretName"]: {"connection"},
-        values["redis"]["passwordSecretName"]: {"password"},
-    }
-    for name, keys in chart.items():
-        out.setdefault(name, set()).update(keys)
+    # What the chart itself reads from the Secrets named in the values (several may be one Secret).
+    chart = [
+        (values["data"]["metadataSecretName"], "connection"),
+        (values["fernetKeySecretName"], "fernet-key"),
+        (values["apiSecretKeySecretName"], "api-secret-key"),
+        (values["jwtSecretName"], "jwt-secret"),
+        (values["data"]["brokerUrlSecretName"], "connection"),
+        (values["redis"]["passwordSecretName"], "password"),
+    ]
+    for name, secret_key in chart:
+        out.setdefault(name, set()).add(secret_key)
     return out
 
 
@@ -486,3 +486,15 @@ def test_values_file_is_not_a_kubernetes_manifest() -> None:
     """deploy/helm holds Helm values only (no apiVersion/kind): kubernetes checks skip it."""
     data = yaml.safe_load(VALUES.read_text())
     assert "apiVersion" not in data and "kind" not in data
+
+
+def test_sizing_file_and_readme_table_follow_from_the_raw_measurements(sizing: dict[str, Any]) -> None:
+    """deploy/sizing.json's figures are derived from its raw windows, and deploy/README.md shows
+    exactly that table (so neither drifts from the measurement)."""
+    from benchmarks.sizing import deploy_figures, markdown_table
+
+    derived = deploy_figures(sizing["raw"]["serving"], sizing["raw"]["airflow"])
+    for section in ("kubernetes", "airflow"):
+        for name, figures in derived[section].items():
+            assert sizing[section][name] == figures, name
+    assert markdown_table(sizing) in (DEPLOY / "README.md").read_text()
