@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy" / "kubernetes" / "base"
 TAG = "podsec"
 DOCKERFILES = {"mlstack-mlflow": "Dockerfile.mlflow", "mlstack-streamlit": "Dockerfile.streamlit"}
-READY_TIMEOUT = 600
+# As the compose boot's wait: four Python services importing at once on a shared 2-core machine
+# took over 10 minutes to answer here (load average 20-36); one alone about 2.5 minutes.
+READY_TIMEOUT = 900
 
 pytestmark = [
     pytest.mark.stack,
