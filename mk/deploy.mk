@@ -25,7 +25,7 @@ deploy-check: setup deploy-tools ## Validate deploy/ offline: kustomize render, 
 
 .PHONY: deploy-render
 deploy-render: setup ## Print the rendered manifests of deploy/kubernetes (OVERLAY=base|cluster; kubectl kustomize)
-	$(BIN)/python -c "import sys, yaml; from pathlib import Path; from tests.deploy.render import render; \
+	@$(BIN)/python -c "import sys, yaml; from pathlib import Path; from tests.deploy.render import render; \
 	objs, how = render(Path('deploy/kubernetes/$(if $(filter base,$(OVERLAY)),base,overlays/$(or $(OVERLAY),cluster))')); \
 	print(f'# rendered by {how}', file=sys.stderr); print(yaml.safe_dump_all(objs, sort_keys=False))"
 
