@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -54,6 +55,22 @@ feedback_rejections = sa.Table(
     sa.Column("raw", sa.JSON, nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+_READY: set[str] = set()
+_READY_LOCK = threading.Lock()
+
+
+def feedback_engine(settings: Settings) -> sa.Engine:
+    """The prediction log's engine, with the feedback tables created on first use (the log's own
+    engine may have been made before this module registered them)."""
+    url = settings.resolved_prediction_log_url
+    engine = engine_for(url)
+    if url not in _READY:
+        with _READY_LOCK:
+            metadata.create_all(engine, tables=[feedback, feedback_rejections], checkfirst=True)
+            _READY.add(url)
+    return engine
+
 
 ID_COLUMN = "prediction_id"
 LABEL_ALIASES = ("label", "value")
@@ -185,7 +202,7 @@ def record_feedback(
         raw_uri = ArtifactStore.from_settings(settings).put_bytes(
             f"feedback/raw/{batch_id}.{raw_format}", raw
         )
-    engine = engine_for(settings.resolved_prediction_log_url)
+    engine = feedback_engine(settings)
     now = datetime.now(UTC)
     ids = [_text(v) for v in frame[ID_COLUMN].tolist()]
     labels = frame[label].tolist()
@@ -279,7 +296,7 @@ def _store(
 
 def rejections(settings: Settings, batch_id: str | None = None) -> pd.DataFrame:
     """Refused feedback rows (newest batch last): batch_id, row, prediction_id, reason, raw."""
-    engine = engine_for(settings.resolved_prediction_log_url)
+    engine = feedback_engine(settings)
     query = sa.select(feedback_rejections).order_by(feedback_rejections.c.id)
     if batch_id:
         query = query.where(feedback_rejections.c.batch_id == batch_id)
@@ -293,7 +310,7 @@ def labelled_predictions(
 ) -> pd.DataFrame:
     """Predictions with their true label, served and shadow alike: prediction_id, at,
     model_version, shadow, source, prediction, label, received_at (one row per logged answer)."""
-    engine = engine_for(settings.resolved_prediction_log_url)
+    engine = feedback_engine(settings)
     p, f = predictions, feedback
     query = (
         sa.select(
