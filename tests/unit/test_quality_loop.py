@@ -205,3 +205,41 @@ def test_shadow_promotion_rule_promotes_a_challenger_that_wins_on_live_labels(tm
     assert verdict.promote and verdict.challenger_value == 1.0 and verdict.champion_value < 0.5
     assert apply_shadow_verdict(ctx.settings, verdict)
     assert champion_version(ctx.settings, name) == second
+
+
+def test_the_cli_front_doors(two_versions, monkeypatch, tmp_path):
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from mlstack.cli import app
+    from mlstack.config import get_settings
+
+    ctx, name, champion, challenger = two_versions
+    for var in list(os.environ):
+        if var.startswith(("MLSTACK_", "MLFLOW_")):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLSTACK_HOME", str(ctx.settings.home_dir))
+    monkeypatch.setenv("MLSTACK_SHADOW_SHARE", "0")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    scored = runner.invoke(app, ["batch-score", str(_batch_file(ctx)), "--output", "cli", "--json"])
+    assert scored.exit_code == 0, scored.output
+    out = json.loads(scored.stdout)
+    assert (out["scored"], out["invalid"], out["shadow"]) == (237, 3, {})
+    labels = tmp_path / "labels.csv"
+    read_output(out["output_uri"])[["prediction_id", "species"]].to_csv(labels, index=False)
+    with labels.open("a") as f:
+        f.write("0123456789abcdef0123456789abcdef,Adelie\n")
+    given = runner.invoke(app, ["feedback", str(labels)])
+    assert given.exit_code == 0, given.output
+    assert "237 of 238 rows accepted" in given.stdout and "row 238: prediction_id: unknown" in given.stdout
+    quality = json.loads(runner.invoke(app, ["quality", "--json", "--window", "1h"]).stdout)
+    assert quality["version"] == champion and quality["labels"] >= 237 and quality["below_floor"] is False
+    shadow = runner.invoke(app, ["shadow-promote", "--min-rows", "1000000", "--json"])
+    assert shadow.exit_code == 0 and json.loads(shadow.stdout)["applied"] is False
+    bad = runner.invoke(app, ["batch-score", str(tmp_path / "missing.csv")])
+    assert bad.exit_code == 2 and "no such file" in " ".join(bad.stderr.split())
+    get_settings.cache_clear()
