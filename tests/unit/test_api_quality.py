@@ -100,3 +100,15 @@ def test_feedback_needs_the_token_when_one_is_set(registry):
         assert c.post("/v1/feedback", json=body).status_code == 401
         ok = c.post("/v1/feedback", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 422 and "unknown" in ok.json()["rejected"][0]["reason"]
+
+
+def test_metrics_expose_live_quality_per_version(registry):
+    ctx, champion, challenger = registry
+    with TestClient(create_app(ctx.settings, ctx.spec, env={})) as c:
+        served = c.post("/v1/predict", json={"rows": [GOOD_ROW] * 3}).json()["predictions"]
+        items = [{"prediction_id": p["prediction_id"], "species": "Gentoo"} for p in served]
+        assert c.post("/v1/feedback", json={"feedback": items}).status_code == 200
+        text = c.get("/metrics").text
+    served_line = f'mlstack_live_quality{{metric="f1_macro",model_version="{champion}",shadow="false"}}'
+    assert any(line.startswith(served_line) for line in text.splitlines()), text[-2000:]
+    assert f'mlstack_live_quality_labels{{model_version="{challenger}",shadow="true"}}' in text

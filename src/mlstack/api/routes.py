@@ -63,6 +63,31 @@ def _shadow_task(state: ApiState, served: ServedPrediction, source: str) -> Back
     )
 
 
+QUALITY_REFRESH_S = 60.0
+
+
+def _refresh_live_quality(state: ApiState) -> None:
+    """The live quality gauges from the labelled predictions of the quality window; a log that
+    cannot be read leaves the last values (the scrape itself still answers)."""
+    import logging
+    from datetime import UTC, datetime
+
+    from mlstack import tracking
+    from mlstack.drift.inputs import parse_window
+    from mlstack.monitoring.feedback import labelled_predictions
+    from mlstack.monitoring.live_quality import by_version, live_metric
+    from mlstack.registry.gate import rule_for
+
+    settings, spec = state.settings, state.spec
+    try:
+        since = datetime.now(UTC) - parse_window(settings.quality_window)
+        labelled = labelled_predictions(settings, since=since, model_name=tracking.model_name(settings, spec))
+        metric = live_metric(spec, rule_for(settings, spec).metric)
+        state.metrics.set_live_quality(by_version(labelled, metric), metric)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("live quality gauges not refreshed: %s", str(exc)[:200])
+
+
 WAITING = "waiting-for-champion"  # /ready's status before a first champion (the healthcheck reads it)
 
 
@@ -292,7 +317,9 @@ def router(state: ApiState, auth: BearerToken) -> APIRouter:
 
     @api.get("/metrics", tags=["probes"], include_in_schema=False)
     def metrics() -> Response:
-        """Prometheus metrics."""
+        """Prometheus metrics (live quality refreshed at most once a minute)."""
+        if state.metrics.quality_due(QUALITY_REFRESH_S):
+            _refresh_live_quality(state)
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
 
     return api

@@ -220,7 +220,7 @@ def record_feedback(
         if pid is None:
             reason = f"{ID_COLUMN}: missing"
         elif not _ID.match(pid):
-            reason = f"{ID_COLUMN}: {given[:40]!r} is not a prediction id (32 hexadecimal characters)"
+            reason = f"{ID_COLUMN}: {(given or '')[:40]!r} is not a prediction id (32 hexadecimal characters)"
         elif pid in first_row:
             reason = f"{ID_COLUMN}: duplicate of row {first_row[pid]} in this feedback"
         elif pid not in known:

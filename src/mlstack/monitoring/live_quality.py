@@ -75,7 +75,7 @@ def sliding(
     step = step or window / 4
     at = pd.to_datetime(served["at"], utc=True)
     first, end = at.min(), at.max()
-    ends = []
+    ends: list[pd.Timestamp] = []
     while len(ends) < MAX_WINDOWS:  # the newest window ends at the newest label, then back by step
         ends.append(end)
         if end - window <= first:
