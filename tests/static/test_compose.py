@@ -29,11 +29,13 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SECRETS_EXAMPLE = ROOT / ".secrets.example"
 PROJECT_DOCKERFILES = ["Dockerfile", "Dockerfile.mlflow", "Dockerfile.streamlit"]
-PROFILES = ["postgres", "rustfs", "mailpit", "jenkins", "celery"]
+PROFILES = ["postgres", "rustfs", "mailpit", "jenkins", "celery", "monitoring"]
 ALL_PROFILES = [arg for name in PROFILES for arg in ("--profile", name)]
 # Bases that have no local stand-in, and why.
 NO_STANDIN = {
     "jenkins/jenkins": "Dockerfile.jenkins: no jenkins.war is reachable here; linted, not booted",
+    "grafana/grafana": "profile monitoring: no Grafana image or package here; provisioning checked statically",
+    "prom/statsd-exporter": "profile monitoring: no image or Debian package here; mappings checked statically",
 }
 
 
