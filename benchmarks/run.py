@@ -36,6 +36,7 @@ CATALOGUE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "B7": ("drift check, 1M rows x 10 columns", "benchmarks.drift", ("bench_b7",)),
     "B8": ("native services (MLflow + Airflow) start to healthy", "benchmarks.airflow", ("bench_b8",)),
     "B9": ("compose stack `up --wait` to healthy", "benchmarks.stack", ("bench_b9",)),
+    "B10": ("prediction API beside `mlflow models serve`", "benchmarks.api_compare", ("bench_b10",)),
     "B11": ("prediction API under load (50 clients x 60 s)", "benchmarks.api_load", ("bench_b11",)),
 }
 # Benchmarks that share expensive set-up run together: one call returns figures for all of them.

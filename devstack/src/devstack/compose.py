@@ -103,8 +103,9 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def write_env(workdir: Path, project: str) -> dict[str, str]:
-    """``workdir/.env`` from .env.example (free ports, no schedule) and ``workdir/.secrets``; merged values."""
+def write_env(workdir: Path, project: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``workdir/.env`` from .env.example (free ports, no schedule, then ``extra``) and
+    ``workdir/.secrets``; merged values."""
     lines = []
     overrides = {name: str(free_port()) for name in PORT_VARS}
     overrides.update(
@@ -113,6 +114,7 @@ def write_env(workdir: Path, project: str) -> dict[str, str]:
         MLSTACK_SCHEDULE="none",  # the callers trigger runs themselves
         AIRFLOW_API_WORKERS="1",
     )
+    overrides.update(extra or {})
     for line in (ROOT / ".env.example").read_text().splitlines():
         match = re.match(r"^([A-Z][A-Z0-9_]*)=", line)
         if match and match.group(1) in overrides:
