@@ -263,12 +263,21 @@ def bench_b10(
             ref["p50_ms"],
             f"{MLFLOW}, same row: p50",
             limits=[at_most(2.0, "ms"), ratio_at_most(0.2)],
+            samples=[api["p50_ms"]],
+            reference_samples=[ref["p50_ms"]],
             note=f"{calls} sequential calls on one keep-alive connection each; {same}; the API also "
             "writes each prediction to its log (SQLite), mlflow serve has none",
             extra=extra,
         ),
         Figure(
-            "B10", f"{TITLE}: one row, sequential, p99", api["p99_ms"], "ms", ref["p99_ms"], f"{MLFLOW}: p99"
+            "B10",
+            f"{TITLE}: one row, sequential, p99",
+            api["p99_ms"],
+            "ms",
+            ref["p99_ms"],
+            f"{MLFLOW}: p99",
+            samples=[api["p99_ms"]],
+            reference_samples=[ref["p99_ms"]],
         ),
         Figure(
             "B10",
@@ -278,6 +287,8 @@ def bench_b10(
             ref["load"]["throughput_rps"],
             f"{MLFLOW}, same 8 clients",
             limits=[ratio_at_least(3.0)],
+            samples=[api["load"]["throughput_rps"]],
+            reference_samples=[ref["load"]["throughput_rps"]],
             note=f"8 asyncio clients, one row per request, {mode}; p99 {api['load']['p99_ms']:.1f} ms "
             f"vs {ref['load']['p99_ms']:.1f} ms",
         ),
@@ -288,6 +299,8 @@ def bench_b10(
             "ms",
             ref["load"]["p99_ms"],
             f"{MLFLOW}: p99",
+            samples=[api["load"]["p99_ms"]],
+            reference_samples=[ref["load"]["p99_ms"]],
         ),
         Figure(
             "B10",
@@ -297,6 +310,8 @@ def bench_b10(
             faster_floor,
             f"faster floor ({floor_name} predict_proba in-process)",
             limits=[ratio_at_least(0.8)],
+            samples=[api["rows_per_s"]],
+            reference_samples=[faster_floor],
             note=f"{batch_requests} sequential requests of 1,000 rows; {MLFLOW}: {ref['rows_per_s']:,.0f} rows/s; "
             f"floors: pipeline {pipeline_floor:,.0f} rows/s, ONNX "
             + (f"{onnx_floor:,.0f} rows/s" if onnx_floor else "none (no ONNX form)"),
@@ -307,6 +322,7 @@ def bench_b10(
             float(total_errors),
             "",
             limits=[at_most(0)],
+            samples=[float(total_errors)],
             note=f"API {errors['api'].seen or 'none'}; {MLFLOW} {errors['mlflow'].seen or 'none'}",
         ),
     ]

@@ -172,6 +172,19 @@ def test_b9_compose_up_wait_on_a_tiny_project(tmp_path):
     assert figures[0].extra["first_boot_s"] > 0
 
 
+def test_b10_api_beside_mlflow_models_serve_briefly():
+    figures = benchmark("B10")(calls=20, seconds=1, batch_requests=1)
+    for figure in figures:
+        if not figure.available:
+            cannot_run(f"B10 {figure.name}: {figure.note}")
+    by_name = {f.name.rsplit(": ", 1)[1]: f for f in figures}
+    assert by_name["errors (both servers)"].value == 0, by_name["errors (both servers)"].note
+    measured([f for f in figures if f.value], "B10")
+    p50 = by_name["one row, sequential, p50"]
+    assert p50.reference and p50.reference > 0 and "mlflow models serve" in p50.reference_name
+    assert by_name["1,000-row requests"].reference > 0
+
+
 def test_b11_api_load_briefly():
     p50, p99, ok = measured(benchmark("B11")(clients=4, seconds=3, reference_seconds=1), "B11")
     assert p50.reference and p50.reference > 0 and p99.value >= p50.value

@@ -52,7 +52,7 @@ def model(env: dict[str, str] | None = None) -> dict:
 
 
 def check(cmd: list[str], cwd: Path | None = None) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=cwd)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
     assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 
