@@ -460,15 +460,12 @@ def test_mlflow_auth_caches_verified_credentials(monkeypatch, tmp_path):
     mod = _mlstack_env()
     monkeypatch.setenv("MLFLOW_AUTH_CONFIG_DIR", str(tmp_path))
     monkeypatch.delenv("MLFLOW_AUTH_CACHE_TTL_SECONDS", raising=False)
-    path = mod.mlflow_auth_config(
-        "postgresql+psycopg://u:p%40w@postgres:5432/mlflow"
-    )  # pragma: allowlist secret
+    url = "postgresql+psycopg://u:p%40w@postgres:5432/mlflow"  # pragma: allowlist secret
+    path = mod.mlflow_auth_config(url)
     monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", path)
     config = read_auth_config()  # MLflow's own reader of the file the container writes
     assert config.auth_cache_ttl_seconds == 60
-    assert (
-        config.database_uri == "postgresql+psycopg://u:p%40w@postgres:5432/mlflow"
-    )  # pragma: allowlist secret
+    assert config.database_uri == url
     monkeypatch.setenv("MLFLOW_AUTH_CACHE_TTL_SECONDS", "0")
     mod.mlflow_auth_config("sqlite:///x.db")
     assert read_auth_config().auth_cache_ttl_seconds == 0
