@@ -135,6 +135,10 @@ def breakdown(
     """Metrics of ``model`` on ``evaluation``: on every row (``all``), on each part
     (``part:new``, ``part:pinned``) and on each value of each slice the spec declares
     (``slice:island=Biscoe``). Each entry holds ``rows`` and the metrics. One scoring pass."""
+    import warnings
+
+    from sklearn.exceptions import UndefinedMetricWarning
+
     from mlstack.model.estimator import model_inputs
 
     features, target = model_inputs(evaluation, spec), evaluation[spec.target]
@@ -153,17 +157,18 @@ def breakdown(
         if not mask.any():
             continue
         index = np.flatnonzero(mask)
-        out[key] = {
-            "rows": int(mask.sum()),
-            **compute_metrics(
+        with warnings.catch_warnings():
+            # a slice may lack a class (one island, one species): its ROC AUC is undefined, dropped
+            warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
+            metrics = compute_metrics(
                 model,
                 features.iloc[index],
                 target.iloc[index],
                 spec,
                 np.asarray(predicted)[index],
                 None if proba is None else np.asarray(proba)[index],
-            ),
-        }
+            )
+        out[key] = {"rows": int(mask.sum()), **{k: v for k, v in metrics.items() if np.isfinite(v)}}
     return out
 
 

@@ -148,6 +148,7 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
         with warnings.catch_warnings():
             # a local path matches two of MLflow's source kinds; it picks the right one and says so
             warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+            warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
             dataset = from_pandas(
                 train_frame, source=snapshot_uri, targets=spec.target, name=f"{spec.name}-window"
             )
@@ -250,7 +251,9 @@ def evaluate(run_id: str, settings: Settings, spec: DatasetSpec) -> dict:
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(logged)
         if model_id:  # MLflow 3: the LoggedModel carries them too, so its UI can rank models
-            dataset = from_pandas(holdout, targets=spec.target, name=f"{spec.name}-evaluation")
+            with warnings.catch_warnings():  # the spec says integer features are never null
+                warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+                dataset = from_pandas(holdout, targets=spec.target, name=f"{spec.name}-evaluation")
             mlflow.log_input(dataset, context="evaluation")
             mlflow.log_metrics(metrics, model_id=model_id, dataset=dataset)
         for name, figure in plots(model, features, target, spec, settings.seed, predicted).items():
