@@ -152,7 +152,7 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
             dataset = from_pandas(
                 train_frame, source=snapshot_uri, targets=spec.target, name=f"{spec.name}-window"
             )
-        mlflow.log_input(dataset, context="training")
+            mlflow.log_input(dataset, context="training")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "holdout.parquet"
             holdout.to_parquet(path, index=False)
@@ -254,8 +254,8 @@ def evaluate(run_id: str, settings: Settings, spec: DatasetSpec) -> dict:
             with warnings.catch_warnings():  # the spec says integer features are never null
                 warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
                 dataset = from_pandas(holdout, targets=spec.target, name=f"{spec.name}-evaluation")
-            mlflow.log_input(dataset, context="evaluation")
-            mlflow.log_metrics(metrics, model_id=model_id, dataset=dataset)
+                mlflow.log_input(dataset, context="evaluation")
+                mlflow.log_metrics(metrics, model_id=model_id, dataset=dataset)
         for name, figure in plots(model, features, target, spec, settings.seed, predicted).items():
             mlflow.log_figure(figure, f"plots/{name}")
             plt.close(figure)
