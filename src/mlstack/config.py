@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         "(MLFLOW_HTTP_REQUEST_*), so a live holder always finishes its alias move first",
     )
 
+    max_model_age_days: float = Field(
+        30.0,
+        ge=0.0,
+        description="Alert (on the drift DAG's schedule) when the champion was trained longer ago "
+        "than this many days; 0 = never",
+    )
+
     # --- serving ----------------------------------------------------------------------
     alias_refresh_seconds: float = Field(30.0, ge=0.0)
     mlflow_ui_url: str | None = Field(
