@@ -29,14 +29,18 @@ def test_good_outputs_pass():
     ("predicted", "proba", "fragment"),
     [
         (np.array([1.0, np.nan, np.inf]), None, "2 of 3 predictions are NaN or infinite (rows 1, 2)"),
-        (CLASSES[:2], np.array([[0.5, 0.5, 0.0], [np.nan, 0.5, 0.5]]), "NaN or infinite probabilities (rows 1)"),
+        (
+            CLASSES[:2],
+            np.array([[0.5, 0.5, 0.0], [np.nan, 0.5, 0.5]]),
+            "NaN or infinite probabilities (rows 1)",
+        ),
         (CLASSES[:2], np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.5]]), "do not sum to 1 (largest gap 0.5"),
         (CLASSES[:1], np.array([[1.5, -0.5, 0.0]]), "probabilities outside [0, 1] (rows 0)"),
         (CLASSES[:2], np.array([[0.5, 0.5, 0.0]]), "probabilities have shape (1, 3), expected (2, classes)"),
     ],
 )
 def test_bad_outputs_are_refused_naming_the_model_and_the_rows(predicted, proba, fragment):
-    with pytest.raises(NumericInstabilityError, match="^model m v1: ") as caught:
+    with pytest.raises(NumericInstabilityError, match=r"^model m v1: ") as caught:
         check_outputs(predicted, proba, "model m v1")
     assert fragment in str(caught.value)
 
@@ -59,7 +63,9 @@ def test_serving_refuses_a_model_whose_probabilities_do_not_sum_to_1():
     spec = load_spec("penguins")
     loaded = LoadedModel("penguins-classifier", "7", "run-x", _Broken(), time.time())
     rows = pd.DataFrame([{name: None for name in spec.feature_names}] * 3)
-    with pytest.raises(NumericInstabilityError, match=r"model penguins-classifier v7: 3 of 3 rows .* sum to 1"):
+    with pytest.raises(
+        NumericInstabilityError, match=r"model penguins-classifier v7: 3 of 3 rows .* sum to 1"
+    ):
         predict_with(loaded, rows, spec, "champion")
 
 

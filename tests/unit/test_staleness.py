@@ -15,7 +15,9 @@ from .conftest import make_settings
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("age", "limit", "stale"), [(31, 30, True), (30, 30, False), (5, 30, False), (400, 0, False)])
+@pytest.mark.parametrize(
+    ("age", "limit", "stale"), [(31, 30, True), (30, 30, False), (5, 30, False), (400, 0, False)]
+)
 def test_older_than_the_limit_is_stale_and_zero_turns_the_check_off(age, limit, stale):
     s = assess("m", "4", NOW - timedelta(days=age), NOW, limit)
     assert s.stale is stale and s.age_days == pytest.approx(age)

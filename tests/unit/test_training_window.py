@@ -19,7 +19,9 @@ from .conftest import make_settings
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("text", "spec"), [("5", WindowSpec(5)), ("1", WindowSpec(1)), ("30d", WindowSpec(30, True))])
+@pytest.mark.parametrize(
+    ("text", "spec"), [("5", WindowSpec(5)), ("1", WindowSpec(1)), ("30d", WindowSpec(30, True))]
+)
 def test_window_syntax(text, spec):
     assert parse_window(text) == spec
 
