@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # the settings validate MLSTACK_TRAINING_WINDOW with parse_window: stay light
+    import pandas as pd
 
-from mlstack.config import Settings
-from mlstack.data.spec import DatasetSpec
+    from mlstack.config import Settings
+    from mlstack.data.spec import DatasetSpec
 
 PART_COLUMN = "_mlstack_part"  # in the logged evaluation set: which part a row belongs to
 NEW, PINNED = "new", "pinned"
@@ -128,6 +130,8 @@ def select(
 
 
 def _row_keys(frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
+    import pandas as pd
+
     return pd.util.hash_pandas_object(frame[spec.columns], index=False)
 
 
@@ -135,6 +139,8 @@ def assemble(
     settings: Settings, spec: DatasetSpec, dataset_id: str
 ) -> tuple[TrainingWindow, pd.DataFrame, pd.DataFrame]:
     """(window, training rows, evaluation rows with `PART_COLUMN`) for a retrain on `dataset_id`."""
+    import pandas as pd
+
     from mlstack.data.ingest import load_snapshot
     from mlstack.data.validation import conform
     from mlstack.model.train import split
@@ -195,6 +201,8 @@ def assemble(
 
 def parts_of(evaluation: pd.DataFrame) -> pd.Series:
     """Each evaluation row's part; a holdout logged before windows existed is all `new`."""
+    import pandas as pd
+
     if PART_COLUMN in evaluation:
         return evaluation[PART_COLUMN].astype(str)
     return pd.Series(NEW, index=evaluation.index)
