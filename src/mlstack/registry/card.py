@@ -120,9 +120,14 @@ def _gate(facts: CardFacts) -> list[str]:
 def _limitations(facts: CardFacts) -> list[str]:
     window = facts.window or {}
     evaluated = int(window.get("new_rows", 0)) + int(window.get("pinned_rows", 0))
+    judged = (
+        f"- Judged on {evaluated} held-out rows: one row moves accuracy by {100 / evaluated:.2f} "
+        "points; slices too small to judge are shown, not judged."
+        if evaluated
+        else "- Judged on its holdout rows only."
+    )
     lines = [
-        f"- Judged on {evaluated or 'its'} holdout rows only: with so few rows a metric moves by "
-        "a few hundredths with one or two rows; small slices are shown, not judged.",
+        judged,
         f"- Knows only the {len(facts.spec.features)} features of the `{facts.spec.name}` spec; "
         "inputs outside the spec's ranges or categories are refused at serving.",
         "- Learns from the training window only: data older than the window is forgotten.",
