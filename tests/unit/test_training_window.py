@@ -100,3 +100,20 @@ def test_a_run_records_its_window_in_the_lineage(trained):
     recorded = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/window/window.json")
     assert recorded["current"] == summary["ingest"]["dataset_id"]
     assert recorded["snapshots"][0]["rows"] == summary["ingest"]["rows"]
+
+
+def test_a_snapshot_without_a_column_the_spec_now_has_is_left_out(tmp_path):
+    ctx = lifecycle.context(make_settings(tmp_path / "home"), "penguins", True)
+    old = _batch(ctx, generate(200, seed=1), tmp_path / "old.csv")
+    # the same dataset name, validated earlier under a spec without `year` (a schema change since)
+    older = generate(200, seed=2).drop(columns=["year"])
+    older_path = tmp_path / "older.csv"
+    older.to_csv(older_path, index=False)
+    older_id = lifecycle.ingest(ctx, str(older_path))["dataset_id"]
+    window.record_validated(ctx.settings, ctx.spec, older_id, len(older))
+    new = _batch(ctx, generate(200, seed=3), tmp_path / "new.csv")
+
+    built, training, _ = window.assemble(ctx.settings, ctx.spec, new["dataset_id"])
+    assert [s.dataset_id for s in built.snapshots] == [new["dataset_id"], old["dataset_id"]]
+    assert built.pinned == (old["dataset_id"],)
+    assert training["year"].notna().all()

@@ -159,7 +159,11 @@ def assemble(
     parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
     for snapshot_id in dict.fromkeys([s.dataset_id for s in chosen] + pinned_ids):
         frame = conform(load_snapshot(snapshot_id, settings), spec)
+        if snapshot_id != dataset_id and not set(spec.columns) <= set(frame.columns):
+            continue  # validated under an older spec that lacked a column: not comparable, left out
         parts[snapshot_id] = split(frame, spec, snapshot_id, settings.holdout_fraction)
+    chosen = [s for s in chosen if s.dataset_id in parts]
+    pinned_ids = [i for i in pinned_ids if i in parts]
 
     new = parts[dataset_id][1].assign(**{PART_COLUMN: NEW})
     pinned = [parts[i][1] for i in sorted(pinned_ids)]
