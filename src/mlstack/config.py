@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         description="Random forests trained on more rows than this draw this many rows per tree "
         "(bootstrap max_samples); 0 = every row. An explicit max_samples hyperparameter wins",
     )
+    training_window: str = Field(
+        "5",
+        description="What a retrain trains on: the last N validated snapshots of the dataset "
+        "(`5`) or those validated in the last N days (`30d`); the new batch is always in it",
+    )
     train_n_jobs: int = Field(
         -1,
         description="CPU cores used to fit (joblib convention: -1 = all); the logged model "
@@ -89,11 +94,32 @@ class Settings(BaseSettings):
     gate_metric: str | None = Field(None, description="Primary metric; default from spec")
     gate_floor: float | None = Field(None, description="Absolute floor; default from spec")
     gate_min_improvement: float = Field(0.0, ge=0.0)
+    gate_tolerance: float = Field(
+        0.03,
+        ge=0.0,
+        description="Largest regression allowed on a part (new batch, pinned set) or a declared "
+        "slice, as a share of the champion's value there",
+    )
+    gate_min_slice_rows: int = Field(
+        20, ge=1, description="A slice with fewer evaluation rows than this is reported, not judged"
+    )
+    gate_pinned: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Dataset ids whose holdouts form the gate's pinned evaluation set; default: "
+        "the holdouts of the training window's other snapshots",
+    )
     promotion_lock_ttl_seconds: float | None = Field(
         None,
         gt=0.0,
         description="Lease of the promotion lock; default twice MLflow's retry budget for one call "
         "(MLFLOW_HTTP_REQUEST_*), so a live holder always finishes its alias move first",
+    )
+
+    max_model_age_days: float = Field(
+        30.0,
+        ge=0.0,
+        description="Alert (on the drift DAG's schedule) when the champion was trained longer ago "
+        "than this many days; 0 = never",
     )
 
     # --- serving ----------------------------------------------------------------------
@@ -171,7 +197,15 @@ class Settings(BaseSettings):
     airflow_db_url: SecretStr | None = None
     git_commit: str | None = None
 
-    @field_validator("alert_recipients", "source_allowlist", mode="before")
+    @field_validator("training_window")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        from mlstack.data.window import parse_window
+
+        parse_window(value)  # ValueError names the expected syntax
+        return value.strip()
+
+    @field_validator("alert_recipients", "source_allowlist", "gate_pinned", mode="before")
     @classmethod
     def _split_recipients(cls, value: Any) -> Any:
         if isinstance(value, str):

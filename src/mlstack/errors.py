@@ -52,3 +52,8 @@ class NoChampionError(RegistryError):
 
 class UntrustedModelError(RegistryError):
     """A stored model was refused unloaded: not skops, or holding types outside the trusted list."""
+
+
+class NumericInstabilityError(MlstackError):
+    """A model's outputs are not usable numbers: NaN or infinite values, or class probabilities
+    that do not sum to 1. Refused at training (on the holdout) and at serving."""

@@ -44,6 +44,9 @@ def validate(ctx: Context, dataset_id: str) -> dict:
     store.put_bytes(f"reports/validation/{dataset_id}.txt", report.to_text().encode())
     report.report_uri = store.put_bytes(f"reports/validation/{dataset_id}.json", report_json(report))
     raise_if_failed(report)
+    from mlstack.data.window import record_validated
+
+    record_validated(ctx.settings, ctx.spec, dataset_id, report.rows)  # a later window may use it
     return {
         "dataset_id": dataset_id,
         "passed": True,
@@ -53,6 +56,7 @@ def validate(ctx: Context, dataset_id: str) -> dict:
 
 
 def train(ctx: Context, dataset_id: str, snapshot_uri: str) -> dict:
+    """Fit on the training window of `dataset_id` (MLSTACK_TRAINING_WINDOW), log run and model."""
     from mlstack.model.train import train as run
 
     return run(dataset_id, snapshot_uri, ctx.settings, ctx.spec).to_dict()
@@ -71,9 +75,13 @@ def register(ctx: Context, run_id: str) -> dict:
 
 
 def promote(ctx: Context, version: str) -> dict:
+    """The gate on `version`, then its model card (artifact + version description)."""
+    from mlstack.registry.card import publish
     from mlstack.registry.promotion import promote as run
 
-    return run(version, ctx.settings, ctx.spec).to_dict()
+    decision = run(version, ctx.settings, ctx.spec)
+    publish(ctx.settings, ctx.spec, decision)
+    return decision.to_dict()
 
 
 STEPS = ("ingest", "validate", "train", "evaluate", "register", "promote")

@@ -122,6 +122,8 @@ def test_decision_tags_use_empty_strings_for_missing_values():
         "gate.floor": "0.8",
         "gate.min_improvement": "0.01",
         "gate.decided_at": AT,
+        "gate.tolerance": "0.0",
+        "gate.comparisons": "[]",
     }
     compared = gate.as_tags(decide(ACCURACY, 0.95, champion="2", champion_value=0.9))
     assert compared["gate.champion_version"] == "2" and compared["gate.champion_value"] == "0.9"
@@ -136,10 +138,26 @@ def test_rule_for_takes_settings_over_the_spec(tmp_path):
         0.0,
     )
     assert default.higher_is_better == spec.higher_is_better(spec.gate.metric)
+    assert (default.tolerance, default.min_slice_rows) == (0.03, 20)
     tuned = gate.rule_for(
-        make_settings(tmp_path, gate_metric="log_loss", gate_floor=0.5, gate_min_improvement=0.02), spec
+        make_settings(
+            tmp_path,
+            gate_metric="log_loss",
+            gate_floor=0.5,
+            gate_min_improvement=0.02,
+            gate_tolerance=0.1,
+            gate_min_slice_rows=5,
+        ),
+        spec,
     )
-    assert tuned == GateRule(metric="log_loss", higher_is_better=False, floor=0.5, min_improvement=0.02)
+    assert tuned == GateRule(
+        metric="log_loss",
+        higher_is_better=False,
+        floor=0.5,
+        min_improvement=0.02,
+        tolerance=0.1,
+        min_slice_rows=5,
+    )
 
 
 def test_recorded_tags_give_the_same_decision_back():
@@ -187,3 +205,104 @@ def test_lost_lock_refuses_and_says_why():
     )
     assert lost.verdict == "refused" and "lost the promotion lock" in lost.reason
     assert "fence 4 took over" in lost.reason and lost.decided_at == "later"
+
+
+# --- the evidence rule: parts (new batch, pinned set) and declared slices -----------------
+
+JUDGED = GateRule(metric="accuracy", higher_is_better=True, floor=0.8, tolerance=0.05, min_slice_rows=20)
+RMSE_JUDGED = GateRule(metric="rmse", higher_is_better=False, floor=80.0, tolerance=0.05, min_slice_rows=20)
+
+
+def judged(rule: GateRule, value: float, champion_value: float, evidence: list[gate.Evidence]):
+    return gate.decide(
+        rule,
+        name="m",
+        version="3",
+        challenger_value=value,
+        champion_version="2",
+        champion_value=champion_value,
+        holdout_rows=200,
+        decided_at=AT,
+        evidence=evidence,
+    )
+
+
+def test_better_overall_and_no_regression_anywhere_is_promoted_with_every_comparison_shown():
+    evidence = [
+        gate.Evidence("part:new", 100, 0.95, 0.60),
+        gate.Evidence("part:pinned", 100, 0.97, 0.98),  # -1%: within the 5% tolerance
+        gate.Evidence("slice:island=Dream", 40, 0.96, 0.70),
+    ]
+    decision = judged(JUDGED, 0.96, 0.79, evidence)
+    assert decision.promoted, decision.reason
+    assert [(c.group, c.outcome) for c in decision.comparisons] == [
+        ("part:new", "better"),
+        ("part:pinned", "within tolerance"),
+        ("slice:island=Dream", "better"),
+    ]
+    assert decision.comparisons[1].delta == pytest.approx(-0.01)
+    assert "on the same 200 evaluation rows (new 100, pinned 100)" in decision.reason
+    assert "no part or slice regresses beyond 5% of the champion's value (3 judged)" in decision.reason
+
+
+def test_a_regression_on_the_pinned_part_refuses_a_challenger_better_overall():
+    """A batch crafted to favour a model: it wins on the new batch and overall, loses the pinned set."""
+    evidence = [gate.Evidence("part:new", 300, 0.99, 0.40), gate.Evidence("part:pinned", 86, 0.70, 0.99)]
+    decision = judged(JUDGED, 0.92, 0.53, evidence)
+    assert decision.verdict == "refused" and decision.delta > 0
+    assert "regresses beyond the tolerance (5% of the champion's value) on part:pinned" in decision.reason
+    assert "0.7000 vs 0.9900 (-0.2900 on 86 rows)" in decision.reason
+    assert [c.outcome for c in decision.comparisons] == ["better", "regressed"]
+
+
+def test_a_regression_on_a_declared_slice_refuses():
+    evidence = [
+        gate.Evidence("part:new", 100, 0.95, 0.90),
+        gate.Evidence("slice:island=Torgersen", 30, 0.80, 0.95),
+    ]
+    decision = judged(JUDGED, 0.95, 0.90, evidence)
+    assert decision.verdict == "refused"
+    assert "slice:island=Torgersen" in decision.reason
+
+
+def test_a_slice_with_too_few_rows_is_shown_not_judged():
+    evidence = [gate.Evidence("slice:island=Torgersen", 19, 0.10, 0.95)]
+    decision = judged(JUDGED, 0.95, 0.90, evidence)
+    assert decision.promoted
+    assert decision.comparisons[0].outcome == "too few rows"
+    assert "(0 judged)" in decision.reason
+
+
+def test_the_tolerance_is_a_share_of_the_champion_value_in_either_direction():
+    # rmse 50 -> 52 is a 4% loss (within 5%), 50 -> 53 a 6% loss (regressed)
+    within = judged(RMSE_JUDGED, 40.0, 45.0, [gate.Evidence("part:pinned", 80, 52.0, 50.0)])
+    assert within.promoted and within.comparisons[0].outcome == "within tolerance"
+    beyond = judged(RMSE_JUDGED, 40.0, 45.0, [gate.Evidence("part:pinned", 80, 53.0, 50.0)])
+    assert beyond.verdict == "refused" and beyond.comparisons[0].outcome == "regressed"
+    assert beyond.comparisons[0].delta == pytest.approx(-3.0)
+
+
+def test_not_better_overall_is_refused_even_without_regressions():
+    decision = judged(JUDGED, 0.90, 0.90, [gate.Evidence("part:new", 100, 0.90, 0.90)])
+    assert decision.verdict == "refused"
+    assert "is not positive" in decision.reason
+
+
+def test_the_floor_applies_to_all_evaluation_rows_before_any_comparison():
+    decision = judged(JUDGED, 0.70, 0.60, [gate.Evidence("part:new", 100, 0.99, 0.10)])
+    assert decision.verdict == "refused" and "does not meet the floor" in decision.reason
+    assert decision.comparisons == ()
+
+
+def test_comparisons_survive_the_tags_and_stay_short():
+    evidence = [gate.Evidence("part:new", 100, 0.95, 0.60), gate.Evidence("part:pinned", 86, 0.70, 0.99)]
+    decision = judged(JUDGED, 0.9, 0.8, evidence)
+    assert gate.from_tags("m", "3", gate.as_tags(decision)) == decision
+    many = [gate.Evidence(f"slice:city=c{i:03d}", 50, 0.9, 0.9) for i in range(200)]
+    crowded = judged(JUDGED, 0.9, 0.8, [*evidence, *many])
+    tag = gate.as_tags(crowded)["gate.comparisons"]
+    assert len(tag) <= 4000
+    assert [c.group for c in gate.from_tags("m", "3", gate.as_tags(crowded)).comparisons] == [
+        "part:new",
+        "part:pinned",
+    ]

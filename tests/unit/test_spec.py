@@ -37,3 +37,20 @@ def test_spec_from_yaml_file_and_its_errors(tmp_path):
     )
     with pytest.raises(ConfigError, match="categories"):
         load_spec(str(bad))
+
+
+def test_slices_must_be_categorical_features(tmp_path):
+    assert load_spec("penguins").slices == ["island"]
+    head = (
+        "name: s\ntask: regression\ntarget: y\nsource: data.csv\nmodel_name: m\nestimator: ridge\n"
+        "gate: {metric: rmse, floor: 10}\nfeatures:\n  x: {type: float}\n"
+        "  c: {type: categorical, categories: [a, b]}\n"
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(head + "slices: [c]\n")
+    assert load_spec(str(good)).slices == ["c"]
+    for name, slices in (("numeric", "[x]"), ("unknown", "[nope]")):
+        bad = tmp_path / f"{name}.yaml"
+        bad.write_text(head + f"slices: {slices}\n")
+        with pytest.raises(ConfigError, match=r"slice '.*' is not a categorical or boolean feature"):
+            load_spec(str(bad))

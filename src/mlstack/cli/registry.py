@@ -98,7 +98,8 @@ def models(
         table.add_row(
             v["version"],
             ",".join(v["aliases"]),
-            ", ".join(f"{k}={val:.3f}" for k, val in sorted(v["metrics"].items())),
+            # overall metrics only: per part and per slice (`part.new.f1_macro`) are on the card
+            ", ".join(f"{k}={val:.3f}" for k, val in sorted(v["metrics"].items()) if "." not in k),
             tags.get("dataset_id", ""),
             tags.get("orchestrator_run_id", ""),
             tags.get("gate.verdict", ""),

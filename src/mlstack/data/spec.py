@@ -69,6 +69,8 @@ class DatasetSpec(BaseModel):
     target_range: Range | None = None
     min_rows: int = Field(20, ge=1)
     max_duplicate_share: float = Field(0.2, ge=0.0, le=1.0)
+    # Categorical features the gate also judges per value (no regression on any, e.g. per island).
+    slices: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
@@ -76,6 +78,10 @@ class DatasetSpec(BaseModel):
             raise ValueError("a classification spec needs `classes`")
         if self.target in self.features:
             raise ValueError(f"target {self.target!r} is also listed as a feature")
+        for name in self.slices:
+            feature = self.features.get(name)
+            if feature is None or feature.is_numeric:
+                raise ValueError(f"slice {name!r} is not a categorical or boolean feature of the spec")
         return self
 
     @property

@@ -1,6 +1,7 @@
 """Drift -> alert -> retrain: what the `drift_monitor` DAG's tasks call, one call per task.
 
-- `check_task` runs `check_drift` and returns the result's `DriftSummary` as XCom. Bad input
+- `check_task` first mails the staleness alert when the champion is older than
+  `MLSTACK_MAX_MODEL_AGE_DAYS` (`registry.staleness`), then runs `check_drift` and returns the result's `DriftSummary` as XCom. Bad input
   (missing file, unknown window, no champion, mismatched columns) fails at once with
   `AirflowFailException` (no retry; the failure notifier mails it as a *failure*). Too few rows
   (a quiet prediction log) skips the run: no verdict, no alert, no retraining.
@@ -36,6 +37,7 @@ def check_task(params: Mapping[str, Any] | None) -> dict[str, Any]:
     params = params or {}
     try:
         ctx = context_for(params)
+        _check_staleness(ctx)
         current = (params.get("current") or ctx.settings.drift_current or "").strip()
         result = check_drift(ctx, current)
     except NotEnoughData as exc:
@@ -50,6 +52,19 @@ def check_task(params: Mapping[str, Any] | None) -> dict[str, Any]:
     summary = result.summary()
     log.info("%s", format_summary(summary))
     return summary.to_xcom()
+
+
+def _check_staleness(ctx) -> None:
+    """Mail the staleness alert when the champion is older than MLSTACK_MAX_MODEL_AGE_DAYS.
+
+    Checked before the drift check, so a quiet prediction log (a skipped run) still reports it;
+    a registry error here is left to the drift check, which reads the same champion."""
+    from mlstack.registry.staleness import alert_if_stale
+
+    try:
+        alert_if_stale(ctx.settings, ctx.spec)
+    except MlstackError as exc:
+        log.warning("staleness not checked: %s", exc)
 
 
 def retrain_conf(

@@ -124,3 +124,60 @@ def plots(model, features: pd.DataFrame, target: pd.Series, spec: DatasetSpec, s
     fig.tight_layout()
     figures["feature_importance.png"] = fig
     return figures
+
+
+ALL = "all"
+
+
+def breakdown(
+    model, evaluation: pd.DataFrame, spec: DatasetSpec, parts: pd.Series, predicted=None, proba=None
+) -> dict[str, dict]:
+    """Metrics of ``model`` on ``evaluation``: on every row (``all``), on each part
+    (``part:new``, ``part:pinned``) and on each value of each slice the spec declares
+    (``slice:island=Biscoe``). Each entry holds ``rows`` and the metrics. One scoring pass."""
+    import warnings
+
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    from mlstack.model.estimator import model_inputs
+
+    features, target = model_inputs(evaluation, spec), evaluation[spec.target]
+    if predicted is None:
+        predicted, proba = scores(model, features, spec)
+    groups: dict[str, np.ndarray] = {ALL: np.ones(len(evaluation), dtype=bool)}
+    part_values = np.asarray(parts, dtype=object)
+    for part in pd.unique(part_values):
+        groups[f"part:{part}"] = part_values == part
+    for column in spec.slices:
+        values = evaluation[column]
+        for value in sorted(str(v) for v in pd.unique(values.dropna())):
+            groups[f"slice:{column}={value}"] = (values.astype(str) == value).to_numpy()
+    out = {}
+    for key, mask in groups.items():
+        if not mask.any():
+            continue
+        index = np.flatnonzero(mask)
+        with warnings.catch_warnings():
+            # a slice may lack a class (one island, one species): its ROC AUC is undefined, dropped
+            warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
+            metrics = compute_metrics(
+                model,
+                features.iloc[index],
+                target.iloc[index],
+                spec,
+                np.asarray(predicted)[index],
+                None if proba is None else np.asarray(proba)[index],
+            )
+        out[key] = {"rows": int(mask.sum()), **{k: v for k, v in metrics.items() if np.isfinite(v)}}
+    return out
+
+
+def metric_key(group: str, metric: str) -> str:
+    """The MLflow metric name of `metric` on a breakdown group: `f1_macro`, `part.new.f1_macro`,
+    `slice.island.Biscoe.f1_macro` (characters MLflow refuses become `_`)."""
+    import re
+
+    if group == ALL:
+        return metric
+    safe = re.sub(r"[^A-Za-z0-9_\-. /]", "_", group.replace(":", ".", 1).replace("=", ".", 1))
+    return f"{safe}.{metric}"

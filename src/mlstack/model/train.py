@@ -16,13 +16,12 @@ import pandas as pd
 
 from mlstack import tracking
 from mlstack.config import Settings
-from mlstack.data.ingest import load_snapshot
 from mlstack.data.spec import DatasetSpec
-from mlstack.data.validation import conform
 from mlstack.lineage import lineage_tags
 from mlstack.model.estimator import TRUSTED_TYPES, build, model_inputs
 
-HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
+HOLDOUT_ARTIFACT = "holdout/holdout.parquet"  # the gate's evaluation set (new batch + pinned)
+WINDOW_ARTIFACT = "window/window.json"
 MODEL_NAME_IN_RUN = "model"
 MODEL_URI_TAG = "mlstack.model_uri"  # MLflow 3 logged-model URI (models:/m-...)
 # Explicit requirements: MLflow's inference costs seconds per log_model.
@@ -99,11 +98,18 @@ def fit(pipeline, features: pd.DataFrame, target: pd.Series, n_jobs: int, hyperp
 
 
 def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetSpec) -> TrainResult:
+    """Fit on the training window of `dataset_id` (see `data.window`); log run, window and model.
+
+    The logged holdout is the gate's evaluation set: the new batch's holdout and the pinned
+    set, each row marked with its part (`window.PART_COLUMN`).
+    """
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
-    frame = conform(load_snapshot(dataset_id, settings), spec)
-    train_frame, holdout = split(frame, spec, dataset_id, settings.holdout_fraction)
+    from mlstack.data.window import assemble
+
+    window, train_frame, holdout = assemble(settings, spec, dataset_id)
     estimator = settings.estimator or spec.estimator
     hyperparams = {**spec.hyperparams, **settings.hyperparams}
     pipeline = build(
@@ -121,7 +127,7 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
         hyperparams = {**hyperparams, "max_samples": effective["max_samples"]}
 
     experiment_id = tracking.experiment_id(settings, spec)
-    tags = lineage_tags(dataset_id, snapshot_uri, dataset=spec.name, step="train")
+    tags = lineage_tags(dataset_id, snapshot_uri, dataset=spec.name, step="train", **window.tags())
     with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
         mlflow.log_params(
             {
@@ -134,8 +140,19 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
                 "train_rows": len(train_frame),
                 "holdout_rows": len(holdout),
                 "fit_n_jobs": fit_n_jobs,
+                "training_window": settings.training_window,
+                "window_snapshots": len(window.snapshots),
             }
         )
+        mlflow.log_dict(window.to_dict(), WINDOW_ARTIFACT)
+        with warnings.catch_warnings():
+            # a local path matches two of MLflow's source kinds; it picks the right one and says so
+            warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+            warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+            dataset = from_pandas(
+                train_frame, source=snapshot_uri, targets=spec.target, name=f"{spec.name}-window"
+            )
+            mlflow.log_input(dataset, context="training")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "holdout.parquet"
             holdout.to_parquet(path, index=False)
@@ -201,21 +218,44 @@ def load_holdout(run_id: str) -> pd.DataFrame:
 
 
 def evaluate(run_id: str, settings: Settings, spec: DatasetSpec) -> dict:
-    """Score the run's model on its holdout; log metrics and plots to the same run."""
+    """Score the run's model on its evaluation set; log metrics (overall, per part, per slice)
+    and plots to the run, and the metrics to its LoggedModel with the evaluation dataset.
+
+    NumericInstabilityError when the outputs hold NaN/inf or probabilities not summing to 1.
+    """
     import matplotlib.pyplot as plt
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
 
+    from mlstack.data.window import parts_of
     from mlstack.model.artifact import load_pipeline
-    from mlstack.model.evaluate import compute_metrics, plots, scores
+    from mlstack.model.evaluate import ALL, breakdown, metric_key, plots, scores
+    from mlstack.model.stability import check_outputs
 
     tracking.configure(settings)
     holdout = load_holdout(run_id)
-    model = load_pipeline(run_model_uri(run_id), f"run {run_id}")
+    model_uri = run_model_uri(run_id)
+    model = load_pipeline(model_uri, f"run {run_id}")
     features, target = model_inputs(holdout, spec), holdout[spec.target]
     predicted, proba = scores(model, features, spec)  # once, for the metrics and the plots
-    metrics = compute_metrics(model, features, target, spec, predicted, proba)
+    check_outputs(predicted, proba, f"run {run_id} on its holdout")
+    groups = breakdown(model, holdout, spec, parts_of(holdout), predicted, proba)
+    metrics = {k: v for k, v in groups[ALL].items() if k != "rows"}
+    logged = {
+        metric_key(group, name): value
+        for group, values in groups.items()
+        for name, value in values.items()
+        if name != "rows"
+    }
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(logged)
+        if model_id:  # MLflow 3: the LoggedModel carries them too, so its UI can rank models
+            with warnings.catch_warnings():  # the spec says integer features are never null
+                warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+                dataset = from_pandas(holdout, targets=spec.target, name=f"{spec.name}-evaluation")
+                mlflow.log_input(dataset, context="evaluation")
+                mlflow.log_metrics(metrics, model_id=model_id, dataset=dataset)
         for name, figure in plots(model, features, target, spec, settings.seed, predicted).items():
             mlflow.log_figure(figure, f"plots/{name}")
             plt.close(figure)

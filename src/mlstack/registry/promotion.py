@@ -1,7 +1,8 @@
 """`promote()`: the gate applied to the registry, safe to retry after a crash at any point.
 
-Challenger and champion are scored on the challenger's own holdout rows and `gate.decide()`
-gives the verdict. A promotion then, under the promotion lock:
+Challenger and champion are scored on the challenger's evaluation rows (its new batch's holdout
+plus the pinned set, as a whole, per part and per declared slice) and `gate.decide()` gives the
+verdict. A promotion then, under the promotion lock:
 1. reads `champion` again (compare-and-set: if it moved, the gate lost a race and refuses);
 2. writes the decision on the challenger's version, before anything moves;
 3. checks it still holds the lock (`LockHandle.ensure_held`) and moves the alias;
@@ -22,6 +23,7 @@ from mlstack.config import Settings
 from mlstack.data.spec import DatasetSpec
 from mlstack.errors import RegistryError
 from mlstack.lineage import TAG_PREFIX, orchestrator_context
+from mlstack.model.evaluate import ALL
 from mlstack.registry import gate, now
 from mlstack.registry.aliases import move_champion, record_move
 from mlstack.registry.gate import TAG_GROUP, GateDecision
@@ -68,16 +70,24 @@ def _decide(
 
     rule = gate.rule_for(settings, spec)
     holdout = load_holdout(run_id)
-    value = metric_on_holdout(spec, f"models:/{name}/{version}", holdout, rule.metric)
+    challenger = scores_on_evaluation(spec, f"models:/{name}/{version}", holdout, rule.metric)
+    value = challenger[ALL][rule.metric]
     current = champion_version(settings, name)
     missing: tuple[str, ...] = ()
     champion_value = None
+    evidence: list[gate.Evidence] = []
     if current is not None and current != version:
         missing = champion_missing_features(
             f"models:/{name}/{current}", [str(c) for c in model_inputs(holdout, spec).columns]
         )
     if current is not None and gate.needs_champion_score(rule, version, value, current, missing):
-        champion_value = metric_on_holdout(spec, f"models:/{name}/{current}", holdout, rule.metric)
+        champion = scores_on_evaluation(spec, f"models:/{name}/{current}", holdout, rule.metric)
+        champion_value = champion[ALL][rule.metric]
+        evidence = [
+            gate.Evidence(group, int(values["rows"]), values[rule.metric], champion[group][rule.metric])
+            for group, values in challenger.items()
+            if group != ALL and rule.metric in values and rule.metric in champion.get(group, {})
+        ]
     return gate.decide(
         rule,
         name=name,
@@ -88,6 +98,7 @@ def _decide(
         holdout_rows=len(holdout),
         decided_at=now(),
         champion_missing=missing,
+        evidence=evidence,
     )
 
 
@@ -140,17 +151,20 @@ def champion_missing_features(model_uri: str, available: list[str]) -> tuple[str
     return tuple(sorted(set(signature.inputs.input_names()) - set(available)))
 
 
-def metric_on_holdout(spec: DatasetSpec, model_uri: str, holdout: pd.DataFrame, metric: str) -> float:
-    """The gate metric of the model at `model_uri` on `holdout`; RegistryError for an unknown metric."""
+def scores_on_evaluation(
+    spec: DatasetSpec, model_uri: str, evaluation: pd.DataFrame, metric: str
+) -> dict[str, dict]:
+    """`evaluate.breakdown` of the model at `model_uri` on `evaluation` (all rows, parts, slices);
+    RegistryError when the gate metric is not one the model's task has."""
+    from mlstack.data.window import parts_of
     from mlstack.model.artifact import load_pipeline
-    from mlstack.model.estimator import model_inputs
-    from mlstack.model.evaluate import compute_metrics
+    from mlstack.model.evaluate import breakdown
 
-    model = load_pipeline(model_uri)
-    scores = compute_metrics(model, model_inputs(holdout, spec), holdout[spec.target], spec)
-    if metric not in scores:
-        raise RegistryError(f"MLSTACK_GATE_METRIC: {metric!r} is not one of {sorted(scores)}")
-    return scores[metric]
+    groups = breakdown(load_pipeline(model_uri), evaluation, spec, parts_of(evaluation))
+    if metric not in groups[ALL]:
+        known = sorted(k for k in groups[ALL] if k != "rows")
+        raise RegistryError(f"MLSTACK_GATE_METRIC: {metric!r} is not one of {known}")
+    return groups
 
 
 def record(client: MlflowClient, decision: GateDecision, run: str | None = None) -> None:

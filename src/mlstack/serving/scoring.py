@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlstack.data.spec import DatasetSpec
 from mlstack.model.evaluate import scores
+from mlstack.model.stability import check_outputs
 
 if TYPE_CHECKING:
     from mlstack.serving.loader import LoadedModel
@@ -43,8 +44,12 @@ def score(
     loaded: LoadedModel, features: pd.DataFrame, spec: DatasetSpec
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Predicted values and, for classifiers, class probabilities (columns: `loaded.classes`),
-    from the ONNX form when the version has one that passed parity, else from the pipeline."""
-    return scores(loaded.predictor, features, spec)
+    from the ONNX form when the version has one that passed parity, else from the pipeline.
+
+    NumericInstabilityError when the outputs are NaN/infinite or probabilities do not sum to 1."""
+    values, proba = scores(loaded.predictor, features, spec)
+    check_outputs(values, proba, f"model {loaded.name} v{loaded.version}")
+    return values, proba
 
 
 def as_prediction(
