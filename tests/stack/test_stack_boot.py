@@ -24,6 +24,9 @@ The lifecycle runs in the booted stack, through the published ports: `make trigg
 files are objects in the S3 store; a headless Chromium drives the Streamlit Predict page and
 the prediction log in PostgreSQL grows; a run with a missing source fails and its alert mail
 reaches Mailpit while the champion stays. No generated secret is in the project images.
+Then the same project is switched to the CeleryExecutor (profile `celery`, two workers): both
+workers run tasks of the training DAG, and a worker killed mid-task has its task retried on the
+other, with one model version for the run.
 Time-to-healthy, trigger-to-success and the whole test go to test-results/stack-timings.json.
 """
 
@@ -664,7 +667,7 @@ def test_celery_killed_worker_task_is_retried_on_the_other_worker(stack, celery,
         "task_instances"
     ]
     by_try = {t["try_number"]: t for t in tries}
-    assert by_try[1]["hostname"] == killed_host and by_try[1]["state"] == "failed", tries
+    assert by_try[1]["hostname"] == killed_host and by_try[1]["state"] in ("failed", "up_for_retry"), tries
     last = by_try[max(by_try)]
     (survivor,) = set(celery) - {killed_host}
     assert last["state"] == "success" and last["hostname"] == survivor, tries
