@@ -448,3 +448,20 @@ def test_neon_switch_without_file_edits(monkeypatch, tmp_path):
     ini = Path(out["MLFLOW_AUTH_CONFIG_PATH"]).read_text()
     assert "database_uri = postgresql+psycopg://u:pw@ep-x.neon.tech/mlflow" in ini
     assert oct(Path(out["MLFLOW_AUTH_CONFIG_PATH"]).stat().st_mode & 0o777) == "0o600"
+
+
+def test_mlflow_auth_caches_verified_credentials(monkeypatch, tmp_path):
+    """MLflow checks every request's password with scrypt unless its auth cache is on (issue 21)."""
+    from mlflow.server.auth.config import read_auth_config
+
+    mod = _mlstack_env()
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_AUTH_CACHE_TTL_SECONDS", raising=False)
+    path = mod.mlflow_auth_config("postgresql+psycopg://u:p%40w@postgres:5432/mlflow")
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", path)
+    config = read_auth_config()  # MLflow's own reader of the file the container writes
+    assert config.auth_cache_ttl_seconds == 60
+    assert config.database_uri == "postgresql+psycopg://u:p%40w@postgres:5432/mlflow"
+    monkeypatch.setenv("MLFLOW_AUTH_CACHE_TTL_SECONDS", "0")
+    mod.mlflow_auth_config("sqlite:///x.db")
+    assert read_auth_config().auth_cache_ttl_seconds == 0
