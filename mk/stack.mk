@@ -29,6 +29,8 @@ ALL_PROFILES = profiles="$${COMPOSE_PROFILES-$$(sed -n 's/^COMPOSE_PROFILES=//p'
 	export COMPOSE_PROFILES="$${profiles:+$$profiles,}celery,jenkins,monitoring";
 MLSTACK_TRAINING_DAG ?= training_pipeline
 SERVICES ?=
+# Celery workers of `make up-celery` (each runs up to [celery] worker_concurrency tasks).
+WORKERS ?= 1
 
 ##@ Stack (docker compose)
 .PHONY: requirements
@@ -76,11 +78,11 @@ up: compose-plugin .env .secrets ## Start the stack (build images, wait until ev
 	$(COMPOSE) ps
 
 .PHONY: up-celery
-up-celery: compose-plugin .env .secrets ## Start the stack with the CeleryExecutor (Redis, workers, Flower)
+up-celery: compose-plugin .env .secrets ## Start the stack with the CeleryExecutor (Redis, WORKERS=N workers, Flower)
 	@set -euo pipefail
 	profiles="$$(sed -n 's/^COMPOSE_PROFILES=//p' .env .secrets | tail -n 1)"
 	COMPOSE_PROFILES="$${profiles:+$$profiles,}celery" AIRFLOW_EXECUTOR=CeleryExecutor \
-	  $(COMPOSE) up -d --build --wait $(SERVICES)
+	  $(COMPOSE) up -d --build --wait --scale airflow-worker=$(WORKERS) $(SERVICES)
 
 .PHONY: down
 down: compose-plugin ## Stop and remove the stack's containers (volumes are kept)

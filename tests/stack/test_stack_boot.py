@@ -24,6 +24,9 @@ The lifecycle runs in the booted stack, through the published ports: `make trigg
 files are objects in the S3 store; a headless Chromium drives the Streamlit Predict page and
 the prediction log in PostgreSQL grows; a run with a missing source fails and its alert mail
 reaches Mailpit while the champion stays. No generated secret is in the project images.
+Then the same project is switched to the CeleryExecutor (profile `celery`, two workers): both
+workers run tasks of the training DAG, and a worker killed mid-task has its task retried on the
+other, with one model version for the run.
 Time-to-healthy, trigger-to-success and the whole test go to test-results/stack-timings.json.
 """
 
@@ -45,6 +48,7 @@ import urllib.request
 import uuid
 from base64 import b64encode
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -723,6 +727,123 @@ def test_api_down_alert_reaches_the_mailbox(stack):
         assert "The prediction API (api:8000) is down" in (full.get("HTML") or full.get("Text") or "")
     finally:
         stack.compose("start", "api", timeout=300)
+
+
+# --------------------------------------------------------------------------------------------
+# CeleryExecutor: the same project switched to the `celery` profile, two workers, one killed
+# --------------------------------------------------------------------------------------------
+
+HEARTBEAT_TIMEOUT = 45  # s without a task heartbeat before a running task is failed (Airflow: 300)
+
+
+@pytest.fixture(scope="module")
+def celery(stack: Stack, trained) -> dict[str, str]:
+    """After the LocalExecutor checks, `up` again with the CeleryExecutor, Redis, Flower and two
+    workers, reusing the built images. Returns the workers' hostnames -> container ids."""
+    env_file = stack.workdir / ".env"
+    values = read_env_file(env_file)
+    profiles = [p for p in values.get("COMPOSE_PROFILES", "").split(",") if p]
+    changes = {
+        "COMPOSE_PROFILES": ",".join([*profiles, "celery"]),
+        "AIRFLOW_EXECUTOR": "CeleryExecutor",
+        "AIRFLOW_TASK_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+    }
+    lines = [ln for ln in env_file.read_text().splitlines() if ln.partition("=")[0] not in changes]
+    env_file.write_text("\n".join([*lines, *(f"{k}={v}" for k, v in changes.items())]) + "\n")
+    stack.env.update(changes)
+    t0 = time.monotonic()
+    up = stack.compose(
+        "up", "--detach", "--wait", "--wait-timeout", str(WAIT_TIMEOUT), "--scale", "airflow-worker=2",
+        check=False,
+    )  # fmt: skip
+    stack.timings["celery_switch"] = time.monotonic() - t0
+    assert up.returncode == 0, f"celery up --wait failed:\n{up.stderr[-4000:]}\n{stack.diagnostics()}"
+    ids = stack.compose("ps", "-q", "airflow-worker").stdout.split()
+    hosts = {c["Config"]["Hostname"]: c["Id"] for c in json.loads(run(["docker", "inspect", *ids]).stdout)}
+    assert len(hosts) == 2, hosts
+    return hosts
+
+
+def model_versions(stack: Stack, monkeypatch) -> list:
+    return mlflow_client(stack, monkeypatch).search_model_versions(f"name = '{MODEL}'")
+
+
+def worker_memory_mib(ids: list[str]) -> dict[str, float]:
+    """`docker stats --no-stream`: each container's memory use in MiB."""
+    out = run(["docker", "stats", "--no-stream", "--format", "{{.ID}} {{.MemUsage}}", *ids]).stdout
+    units = {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}
+    usage = {}
+    for line in out.splitlines():
+        ident, used = line.split()[:2]
+        number = re.match(r"([\d.]+)(\w+)", used)
+        assert number, line
+        usage[ident] = float(number.group(1)) * units[number.group(2)]
+    return usage
+
+
+def test_celery_both_workers_run_tasks_of_the_training_dag(stack, celery, monkeypatch):
+    assert stack.services_state()["redis"]["Health"] == "healthy"
+    before = len(model_versions(stack, monkeypatch))
+    client = airflow_client(stack)
+    run_id = f"celery_{uuid.uuid4().hex[:8]}"
+    client.trigger("training_pipeline", run_id=run_id)
+    t0 = time.monotonic()
+    peak: dict[str, float] = {}
+    while (state := client.get_run("training_pipeline", run_id)["state"]) not in ("success", "failed"):
+        assert time.monotonic() - t0 < 900, f"run {run_id} still {state}\n{stack.diagnostics()}"
+        for ident, mib in worker_memory_mib(list(celery.values())).items():
+            peak[ident] = max(peak.get(ident, 0.0), mib)
+    stack.timings["celery_run"] = time.monotonic() - t0
+    stack.timings["celery_worker_peak_mib"] = max(peak.values())
+    write_timings(stack)
+    assert state == "success", f"run {run_id}: {state}\n{stack.diagnostics()}"
+    tis = client.task_instances("training_pipeline", run_id)
+    hosts = {ti["task_id"]: ti["hostname"] for ti in tis}
+    assert set(hosts.values()) == set(celery), f"task hosts {hosts}, workers {sorted(celery)}"
+    assert len(model_versions(stack, monkeypatch)) == before + 1
+
+
+def test_celery_killed_worker_task_is_retried_on_the_other_worker(stack, celery, monkeypatch):
+    """`docker kill` the worker running a task mid-run: after the heartbeat timeout the scheduler
+    fails that try, the retry runs on the surviving worker, the run succeeds, one new version."""
+    before = len(model_versions(stack, monkeypatch))
+    client = airflow_client(stack)
+    run_id = f"celery_kill_{uuid.uuid4().hex[:8]}"
+    client.trigger("training_pipeline", run_id=run_id)
+    deadline = time.monotonic() + 600
+    victim = None
+    while victim is None:
+        assert time.monotonic() < deadline, f"no task of {run_id} seen running\n{stack.diagnostics()}"
+        running = {
+            ti["task_id"]: ti["hostname"]
+            for ti in client.task_instances("training_pipeline", run_id)
+            if ti["state"] == "running" and ti["hostname"] in celery
+        }
+        # train, else a later task: the first one that is running on a worker
+        victim = next((t for t in ("train", "evaluate", "register") if t in running), None)
+        time.sleep(0.3)
+    killed_host = running[victim]
+    # as a lost host: no restart policy brings it back (then the retry's host would prove nothing)
+    run(["docker", "update", "--restart", "no", celery[killed_host]])
+    run(["docker", "kill", celery[killed_host]])
+    killed_at, killed_wall = time.monotonic(), datetime.now(UTC)
+    state = client.wait("training_pipeline", run_id, timeout=900, interval=2)["state"]
+    stack.timings["celery_kill_to_success"] = time.monotonic() - killed_at
+    assert state == "success", f"run {run_id}: {state}\n{stack.diagnostics()}"
+    path = f"/dags/training_pipeline/dagRuns/{run_id}/taskInstances/{victim}/tries"
+    tries = sorted(client.request("GET", path)["task_instances"], key=lambda t: t["try_number"])
+    killed = [t for t in tries if t["hostname"] == killed_host]
+    assert killed and all(t["state"] in ("failed", "up_for_retry") for t in killed), tries
+    (survivor,) = set(celery) - {killed_host}
+    assert tries[-1]["state"] == "success" and tries[-1]["hostname"] == survivor, tries
+    retry_start = datetime.fromisoformat(tries[-1]["start_date"])
+    stack.timings["celery_kill_to_retry_start"] = (retry_start - killed_wall).total_seconds()
+    write_timings(stack)
+    inspect = json.loads(run(["docker", "inspect", celery[killed_host]]).stdout)[0]
+    assert not inspect["State"]["Running"], "the killed worker came back: the retry host proves nothing"
+    versions = model_versions(stack, monkeypatch)
+    ours = [v for v in versions if v.tags.get("mlstack.orchestrator_run_id") == run_id]
+    assert len(versions) == before + 1 and len(ours) == 1, [(v.version, v.tags) for v in versions]
 
 
 # --------------------------------------------------------------------------------------------

@@ -174,6 +174,17 @@ def test_up_uses_the_private_engine_when_its_socket_exists(tmp_path):
     assert f"env DOCKER_HOST=unix://{sock} docker compose --env-file .env --env-file .secrets up -d" in out
 
 
+def test_up_celery_runs_workers_of_the_celery_profile_with_the_celery_executor(tmp_path):
+    for extra, workers in (((), "1"), (("WORKERS=3",), "3")):
+        recipe = recipe_from(make_n("up-celery", *extra), "set -euo pipefail")
+        calls = run_recipe(recipe, stack_dir(tmp_path), {})
+        assert calls == [
+            "COMPOSE_PROFILES=postgres,rustfs,mailpit,celery DOCKER_HOST=<unset> ARGS=compose --env-file .env "
+            f"--env-file .secrets up -d --build --wait --scale airflow-worker={workers}"
+        ], calls
+        assert "AIRFLOW_EXECUTOR=CeleryExecutor" in recipe
+
+
 def test_trigger_passes_conf_to_the_cli(tmp_path):
     out = make_n("trigger", """CONF={"source": "builtin:penguins"}""")
     line = recipe_from(out, "COMPOSE=")

@@ -118,6 +118,19 @@ def test_register_is_idempotent_per_orchestrator_run(tmp_path, monkeypatch):
     assert tags["dag_id"] == "training_pipeline"
 
 
+def test_register_rerun_completes_a_registration_killed_before_its_alias(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "training_pipeline")
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "manual__killed")
+    ctx = _ctx(tmp_path)
+    first = _train_and_register(ctx)
+    client = tracking.configure(ctx.settings)
+    # the try died between creating the version and setting the alias (a killed Celery worker)
+    client.delete_registered_model_alias(first["name"], CHALLENGER)
+    again = lifecycle.register(ctx, first["run_id"])
+    assert again["version"] == first["version"] and again["created"] is False
+    assert str(client.get_model_version_by_alias(first["name"], CHALLENGER).version) == first["version"]
+
+
 def test_rollback_restores_previous_champion_and_records_why(weak_then_strong):
     home, ctx, (v1, _), (v2, _), _ = weak_then_strong
     result = rollback(ctx.settings, ctx.spec, reason="bad predictions", actor="tester")

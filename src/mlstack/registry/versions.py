@@ -50,6 +50,7 @@ def register(run_id: str, settings: Settings, spec: DatasetSpec) -> RegisterResu
             settings, name, tag=(TAG_PREFIX + "orchestrator_run_id", context["orchestrator_run_id"])
         )
     if existing is not None:
+        _complete(client, name, str(existing.version))
         return RegisterResult(name, str(existing.version), str(existing.run_id or run_id), False)
 
     import mlflow
@@ -61,6 +62,22 @@ def register(run_id: str, settings: Settings, spec: DatasetSpec) -> RegisterResu
     _wait_ready(client, name, str(version.version))
     client.set_registered_model_alias(name, CHALLENGER, str(version.version))
     return RegisterResult(name, str(version.version), run_id, True)
+
+
+def _complete(client: MlflowClient, name: str, version: str) -> None:
+    """Finish what a try killed after creating `version` left undone: READY, alias `challenger`.
+
+    The alias moves only forward: re-registering an older run leaves a newer challenger alone.
+    """
+    _wait_ready(client, name, version)
+    try:
+        current = client.get_model_version_by_alias(name, CHALLENGER).version
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+        current = None
+    if current is None or int(current) < int(version):
+        client.set_registered_model_alias(name, CHALLENGER, version)
 
 
 def _wait_ready(client: MlflowClient, name: str, version: str, timeout: float = 120.0) -> None:
