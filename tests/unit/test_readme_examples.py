@@ -25,7 +25,7 @@ def _command(prefix: str) -> list[str]:
 
 
 def test_readme_drift_example_shows_drift():
-    argv = _command(".venv/bin/mlstack generate")
+    argv = _command(".venv/bin/mlstack generate --rows 5000")
     drift = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--drift"]
     rows = int(argv[argv.index("--rows") + 1])
     spec = lifecycle.context(make_settings(Path("/nonexistent")), "penguins").spec
@@ -35,8 +35,11 @@ def test_readme_drift_example_shows_drift():
     current = inputs.features_frame(batch, spec, "current")
     result = check.evaluate(reference, current, spec, drift_share=0.5, render_html=False)
     assert result.drift_detected, [c.column for c in result.columns if c.drifted]
-    said = re.search(r"drift: (\d+) of (\d+) features", README.read_text())
-    assert said and (int(said[1]), int(said[2])) == (result.drifted_count, len(spec.feature_names))
+    # On the bundled reference; the tour's own champion (tests/integration/test_readme_native.py)
+    # may see one more column move, hence "or more".
+    said = re.search(r"DRIFT DETECTED: (\d+) or more of the (\d+) columns", README.read_text())
+    assert said and int(said[2]) == len(spec.feature_names), said
+    assert result.drifted_count == int(said[1]), result.drifted_count
 
 
 def test_readme_says_what_unit_shift_is_in():
