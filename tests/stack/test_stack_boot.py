@@ -586,6 +586,74 @@ def test_no_secret_in_the_project_images(stack):
 
 
 # --------------------------------------------------------------------------------------------
+# security: a default secret never starts a service (issue 15, section 2)
+# --------------------------------------------------------------------------------------------
+
+# What each service's entrypoint must name when every value of .secrets is the shipped change-me
+# (MLSTACK_STARTUP_CHECK of its image, narrowed by compose for bucket-init and widened for api).
+REFUSED_NAMES = {
+    "bucket-init": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+    "mlflow": [
+        "MLFLOW_AUTH_ADMIN_PASSWORD",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY",
+        "MLFLOW_DB_PASSWORD",
+        "AWS_SECRET_ACCESS_KEY",
+    ],
+    "airflow-init": [
+        "MLSTACK_AIRFLOW_ADMIN_PASSWORD",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__API__SECRET_KEY",
+        "AIRFLOW_DB_PASSWORD",
+        "MLSTACK_DB_PASSWORD",
+        "MLFLOW_TRACKING_PASSWORD",
+    ],
+    "airflow-apiserver": ["AIRFLOW__API_AUTH__JWT_SECRET", "MLSTACK_AIRFLOW_ADMIN_PASSWORD"],
+    "airflow-scheduler": ["AIRFLOW__CORE__FERNET_KEY"],
+    "streamlit": ["MLFLOW_TRACKING_PASSWORD", "MLSTACK_DB_PASSWORD", "AWS_SECRET_ACCESS_KEY"],
+    "api": ["MLSTACK_API_TOKEN", "MLFLOW_TRACKING_PASSWORD"],
+}
+
+
+@pytest.fixture(scope="module")
+def default_secrets(stack, tmp_path_factory) -> ComposeProject:
+    """A project of its own on the booted stack's images, its .secrets the shipped example."""
+    workdir = tmp_path_factory.mktemp("default-secrets")
+    env_text = (stack.workdir / ".env").read_text()  # the same image tag as the booted stack
+    (workdir / ".env").write_text(env_text.replace(stack.project, f"{stack.project}-defaults"))
+    (workdir / ".secrets").write_text((ROOT / ".secrets.example").read_text())
+    project = ComposeProject(
+        project=f"{stack.project}-defaults",
+        workdir=workdir,
+        env={**read_env_file(workdir / ".env"), **read_env_file(workdir / ".secrets")},
+    )
+    yield project
+    project.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)
+
+
+@pytest.mark.parametrize("service", sorted(REFUSED_NAMES))
+def test_a_service_with_change_me_secrets_refuses_to_start_and_names_them(default_secrets, service):
+    # `run --no-deps`: the service's own entrypoint and command, nothing else of the stack booted.
+    proc = default_secrets.compose("run", "--rm", "--no-deps", "-T", service, check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, f"{service} exited {proc.returncode}:\n{out[-3000:]}"
+    assert "MLSTACK_ENV=production" in out and "REFUSED" in out, out[-3000:]
+    for name in REFUSED_NAMES[service]:
+        assert re.search(rf"\({name}\): is a known default", out), f"{service}: {name} not named\n{out}"
+    assert "make secrets" in out, out[-3000:]
+    assert "change-me" not in out, "a value was printed"
+
+
+def test_the_booted_services_ran_the_secrets_check(stack):
+    # The healthy stack above started through the same entrypoints, with `make secrets` values.
+    for service in ("mlflow", "airflow-apiserver", "streamlit", "api", "bucket-init"):
+        logs = stack.compose("logs", "--no-color", service, timeout=120).stdout
+        assert re.search(r"secrets check \([^)]*MLSTACK_ENV=production\): ok", logs), (
+            f"{service} did not log a passed secrets check:\n{logs[:3000]}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
 # teardown: nothing left running
 # --------------------------------------------------------------------------------------------
 

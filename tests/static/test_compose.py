@@ -448,3 +448,21 @@ def test_neon_switch_without_file_edits(monkeypatch, tmp_path):
     ini = Path(out["MLFLOW_AUTH_CONFIG_PATH"]).read_text()
     assert "database_uri = postgresql+psycopg://u:pw@ep-x.neon.tech/mlflow" in ini
     assert oct(Path(out["MLFLOW_AUTH_CONFIG_PATH"]).stat().st_mode & 0o777) == "0o600"
+
+
+def test_every_project_service_starts_in_production_mode_behind_the_secrets_check():
+    """Issue 15 §2: the stack runs with MLSTACK_ENV=production; each project image's entrypoint checks."""
+    services = resolved()["services"]
+    project = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("mlstack-")}
+    assert {"mlflow", "bucket-init", "airflow-init", "streamlit", "api", "jenkins", "flower"} <= set(project)
+    for name, service in project.items():
+        assert service["environment"].get("MLSTACK_ENV") == "production", name
+    assert services["bucket-init"]["environment"]["MLSTACK_STARTUP_CHECK"] == "s3"
+    assert services["api"]["environment"]["MLSTACK_STARTUP_CHECK"].split()[0] == "api"
+    for dockerfile in ("Dockerfile", "Dockerfile.mlflow", "Dockerfile.streamlit"):
+        text = (ROOT / dockerfile).read_text()
+        assert "MLSTACK_STARTUP_CHECK=" in text and 'ENTRYPOINT ["/opt/mlstack/entrypoint.sh"]' in text
+    assert "python -m mlstack.secrets_check" in (ROOT / "docker/common/entrypoint.sh").read_text()
+    jenkins = (ROOT / "Dockerfile.jenkins").read_text()
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/opt/mlstack/jenkins-entrypoint.sh"]' in jenkins
+    assert "-m mlstack.secrets_check" in (ROOT / "docker/jenkins/entrypoint.sh").read_text()
