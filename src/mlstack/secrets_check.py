@@ -148,6 +148,14 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
             optional_when="MLFLOW_TRACKING_USERNAME",
         ),
     ),
+    # The Streamlit app's login (mlstack.security.login).
+    "ui": (
+        Secret("Streamlit login password", ("MLSTACK_UI_PASSWORD",), "MLSTACK_UI_PASSWORD", 12, "password"),
+    ),
+    # Flower's basic auth (profile celery; AIRFLOW__CELERY__FLOWER_BASIC_AUTH is built from it).
+    "flower": (
+        Secret("Flower password", ("MLSTACK_FLOWER_PASSWORD",), "MLSTACK_FLOWER_PASSWORD", 12, "password"),
+    ),
     # The prediction API's bearer token (`mlstack serve` checks it itself in production mode).
     "api": (Secret("Prediction API token", ("MLSTACK_API_TOKEN",), "MLSTACK_API_TOKEN", 32),),
     # Checked only when named (the Jenkins controller is an optional compose profile).

@@ -468,6 +468,11 @@ def test_streamlit_predicts_with_the_champion_in_a_browser(stack, trained, monke
             while True:
                 page.goto(stack.url("STREAMLIT_PORT", "/"), wait_until="domcontentloaded")
                 try:
+                    # production mode: the app's login first (MLSTACK_UI_PASSWORD from .secrets)
+                    password = page.get_by_label("Password", exact=True)
+                    password.wait_for(timeout=120_000)
+                    password.fill(stack.env["MLSTACK_UI_PASSWORD"])
+                    page.get_by_role("button", name="Log in").click()
                     page.get_by_role("button", name="Predict").wait_for(timeout=120_000)
                     label.first.wait_for(timeout=15_000)
                     break
