@@ -307,6 +307,22 @@ def test_streamlit_answers_health(stack):
         assert resp.read().decode().strip() == "ok"
 
 
+def mailpit_auth(stack: Stack) -> dict[str, str]:
+    """Mailpit's UI/API basic auth (MP_UI_AUTH from MLSTACK_MAILPIT_USER/PASSWORD)."""
+    return basic_auth(stack.env.get("MLSTACK_MAILPIT_USER", "admin"), stack.env["MLSTACK_MAILPIT_PASSWORD"])
+
+
+def test_mailbox_api_refuses_a_wrong_password(stack):
+    # Issue 15 §3. The mailpit image here is a stand-in (devstack/offline-images/mailpit) that
+    # implements MP_UI_AUTH as Mailpit documents it; this shows the compose wiring, not Mailpit.
+    url = stack.url("MAILPIT_UI_PORT", "/api/v1/messages")
+    for headers in ({}, basic_auth("admin", "not-the-password")):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            http_json(url, headers=headers)
+        assert err.value.code == 401
+    assert http_json(url, headers=mailpit_auth(stack))[0] == 200
+
+
 def test_mailbox_receives_smtp_and_shows_it_in_its_api(stack):
     subject = f"boot test {uuid.uuid4().hex[:8]}"
     msg = EmailMessage()
@@ -318,10 +334,12 @@ def test_mailbox_receives_smtp_and_shows_it_in_its_api(stack):
         smtp.send_message(msg)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        _, listing = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages"))
+        _, listing = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages"), headers=mailpit_auth(stack))
         found = [m for m in listing["messages"] if m["Subject"] == subject]
         if found:
-            _, full = http_json(stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"))
+            _, full = http_json(
+                stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"), headers=mailpit_auth(stack)
+            )
             assert "hello from the boot test" in full["Text"]
             return
         time.sleep(1)
@@ -550,7 +568,9 @@ def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, traine
     deadline = time.monotonic() + 120
     found = []
     while time.monotonic() < deadline and not found:
-        _, listing = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=200"))
+        _, listing = http_json(
+            stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=200"), headers=mailpit_auth(stack)
+        )
         found = [m for m in listing["messages"] if run_id in m["Subject"]]
         if not found:
             time.sleep(2)
@@ -558,7 +578,9 @@ def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, traine
     stack.timings["failure_to_alert_mail"] = time.monotonic() - t0
     subject = found[0]["Subject"]
     assert "training_pipeline.ingest failed" in subject, subject
-    _, full = http_json(stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"))
+    _, full = http_json(
+        stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"), headers=mailpit_auth(stack)
+    )
     body = full.get("HTML") or full.get("Text") or ""
     assert "training_pipeline" in body and "ingest" in body, body[:2000]
     assert champion_version(stack, monkeypatch).version == champion_before
