@@ -4,7 +4,7 @@
 #   1. airflow only: started as root (airflow-init, as in the official compose), prepares the
 #      logs volume for AIRFLOW_UID and re-runs itself as that user; an arbitrary AIRFLOW_UID gets
 #      a passwd entry;
-#   2. refuses to start on an empty, default or weak secret: `python -m mlstack.secrets_check`
+#   2. refuses to start on an empty, default or weak secret, by `python -m mlstack.secrets_check`
 #      for the components in MLSTACK_STARTUP_CHECK (set by each image, narrowed by compose where a
 #      service holds fewer secrets); MLSTACK_ENV decides (compose: production; only an explicit
 #      development reports without refusing). The MLflow image carries that one module alone in

@@ -25,7 +25,7 @@ from mlstack.config import Settings
 from mlstack.errors import ConfigError
 from mlstack.secrets_check import environment, mode_of
 
-PASSWORD_VARIABLE = "MLSTACK_UI_PASSWORD"  # noqa: S105 - a variable name
+PASSWORD_VARIABLE = "MLSTACK_UI_PASSWORD"  # noqa: S105  # pragma: allowlist secret - a variable name
 
 
 class Verdict(Enum):
