@@ -163,7 +163,25 @@ def test_api_token_is_required_by_compose():
         text=True,
         timeout=60,
     )
-    assert proc.returncode != 0 and "set MLSTACK_API_TOKEN in .secrets" in proc.stderr, proc.stderr
+    assert proc.returncode != 0 and "MLSTACK_API_TOKEN is not set, run make secrets" in proc.stderr, (
+        proc.stderr
+    )
+
+
+def test_without_secrets_a_bare_compose_up_stops_naming_make_secrets(tmp_path):
+    """Issue 15 §2: `docker compose up` before `make secrets` (only .env, no .secrets)."""
+    (tmp_path / ".env").write_text(ENV_EXAMPLE.read_text())
+    cmd = [str(_tool("docker-compose")), "--project-directory", str(tmp_path), "-f", str(COMPOSE_FILE)]
+    proc = subprocess.run(
+        [*cmd, "config", "-q"], cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=60
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and lines, proc.stderr
+    # Compose lists each missing secret on a line of its own; every line says what to do.
+    for line in lines:
+        assert re.search(
+            r"([A-Z_]+) is missing a value: \1 is not set, run make secrets then make up", line
+        ), line
 
 
 def _healthcheck(url: str, *args: str) -> int:
