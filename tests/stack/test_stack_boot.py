@@ -637,7 +637,12 @@ REFUSED_NAMES = {
     ],
     "airflow-apiserver": ["AIRFLOW__API_AUTH__JWT_SECRET", "MLSTACK_AIRFLOW_ADMIN_PASSWORD"],
     "airflow-scheduler": ["AIRFLOW__CORE__FERNET_KEY"],
-    "streamlit": ["MLFLOW_TRACKING_PASSWORD", "MLSTACK_DB_PASSWORD", "AWS_SECRET_ACCESS_KEY"],
+    "streamlit": [
+        "MLSTACK_UI_PASSWORD",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLSTACK_DB_PASSWORD",
+        "AWS_SECRET_ACCESS_KEY",
+    ],
     "api": ["MLSTACK_API_TOKEN", "MLFLOW_TRACKING_PASSWORD"],
 }
 
