@@ -37,6 +37,7 @@ CATALOGUE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "B8": ("native services (MLflow + Airflow) start to healthy", "benchmarks.airflow", ("bench_b8",)),
     "B9": ("compose stack `up --wait` to healthy", "benchmarks.stack", ("bench_b9",)),
     "B11": ("prediction API under load (50 clients x 60 s)", "benchmarks.api_load", ("bench_b11",)),
+    "B12": ("batch inference of 1M rows: time and peak memory", "benchmarks.batch", ("bench_b12",)),
 }
 # Benchmarks that share expensive set-up run together: one call returns figures for all of them.
 GROUPS: dict[frozenset[str], tuple[str, str]] = {

@@ -13,7 +13,7 @@ from airflow.sdk import dag, task
 
 from mlstack.airflow.dag_files import DRIFT_DAG_ID, TRAINING_DAG_ID
 from mlstack.airflow.params import drift_params, task_defaults
-from mlstack.airflow.schedule import drift_schedule
+from mlstack.airflow.schedule import drift_dag_schedule
 from mlstack.config import load_settings
 
 _settings = load_settings()
@@ -31,6 +31,9 @@ lineage tag `mlstack.dataset_id`) using Evidently's `DataDriftPreset` with tests
 | `alert` | one mail to `MLSTACK_ALERT_RECIPIENTS`: top drifted columns and the report link. SMTP unreachable: logged in one line (host:port, settings), the task succeeds and the retraining still runs |
 | `trigger_retraining` | triggers `training_pipeline` with the drifted batch as its `source`; the promotion gate then decides |
 
+**Schedule**: `MLSTACK_DRIFT_SCHEDULE`, and also each time `batch_inference` publishes the
+`batch_predictions` Asset (its predictions are in the prediction log the default `current` reads).
+
 **Params**: `current` (default `MLSTACK_DRIFT_CURRENT`, e.g. `predictions:24h`), `dataset`,
 `drift_share` (share of drifted features that makes dataset drift; default `MLSTACK_DRIFT_SHARE`),
 `sample_size` (seeded rows per side for large inputs; default `MLSTACK_DRIFT_SAMPLE_SIZE`).
@@ -39,7 +42,7 @@ lineage tag `mlstack.dataset_id`) using Evidently's `DataDriftPreset` with tests
 
 @dag(
     dag_id=DRIFT_DAG_ID,
-    schedule=drift_schedule(_settings),
+    schedule=drift_dag_schedule(_settings),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,

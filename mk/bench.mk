@@ -2,7 +2,7 @@
 # reference measured in the same run. Benchmarks never fail on slowness: a missed target is a
 # FAIL row in the table, the command still exits 0 (BENCH_ARGS=--strict to change that).
 #
-#   make bench                      quick mode (< 15 min): B1..B11, median of 3 runs
+#   make bench                      quick mode (< 15 min): B1..B12, median of 3 runs
 #   make bench BENCH_ARGS="--only B3,B7 --repeats 5"
 #   make bench-full                 adds the largest sizes (10M rows)
 #   make bench-smoke                each benchmark once at its smallest size (pytest -m bench_smoke)

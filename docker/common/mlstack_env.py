@@ -68,6 +68,11 @@ def mlflow_auth_config(database: str) -> str:
         f"database_uri = {database.replace('%', '%%')}",
         f"admin_username = {admin}",
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+        # A verified credential is cached for this long (0 = check every request). MLflow
+        # verifies each request's password with scrypt, 0.1-1.5 s of CPU here, and a DAG run
+        # makes over a hundred calls. With one worker per container a password change through
+        # the API takes effect at once; out-of-band changes after at most this TTL.
+        f"auth_cache_ttl_seconds = {env('MLFLOW_AUTH_CACHE_TTL_SECONDS', '60')}",
     ]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -139,6 +139,28 @@ class Settings(BaseSettings):
     drift_schedule: str | None = Field("@daily", description="Drift DAG schedule (cron/preset/none)")
     drift_min_rows: int = Field(30, ge=1, description="Fewer current rows than this: no verdict")
 
+    # --- batch scoring, ground truth, live quality, shadow ------------------------------
+    batch_chunk_size: int = Field(
+        50_000, ge=1, description="Rows scored (and written, and logged) at a time by batch inference"
+    )
+    quality_window: str = Field(
+        "7d", description="Live quality window: labelled predictions of the last <n><s|m|h|d|w>"
+    )
+    quality_min_labels: int = Field(
+        50, ge=1, description="Fewer labelled predictions in the window than this: no quality verdict"
+    )
+    quality_schedule: str | None = Field("@daily", description="Quality DAG schedule (cron/preset/none)")
+    shadow_share: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of predictions the @challenger also scores in shadow while it differs "
+        "from @champion; 0 disables shadow scoring",
+    )
+    shadow_min_rows: int = Field(
+        200, ge=1, description="Labelled live rows both models need before the shadow promotion rule acts"
+    )
+
     # --- alerts (SMTP: Mailpit locally, Gmail in production) --------------------------
     smtp_host: str | None = None
     smtp_port: int = Field(587, ge=1, le=65535)

@@ -57,6 +57,36 @@ else:
     st.altair_chart((base.mark_line() + points).properties(height=280), width="stretch")
     st.caption(f"Gate: `{metric}` must meet the floor and beat the champion on the same holdout rows.")
 
+st.subheader("Challenger in shadow")
+try:
+    from mlstack.monitoring.shadow import agreement, shadow_verdict
+
+    rates = agreement(settings, name)
+    verdict = shadow_verdict(settings, spec)
+except Exception as exc:
+    rates, verdict = None, None
+    st.error(f"The shadow comparison cannot be read: {type(exc).__name__}: {str(exc)[:200]}")
+if rates is not None and verdict is not None:
+    if rates.empty:
+        st.caption(
+            f"No shadow predictions yet: while @{CHALLENGER} differs from @{CHAMPION}, it scores "
+            f"a share of the traffic (MLSTACK_SHADOW_SHARE={settings.shadow_share})."
+        )
+    else:
+        st.dataframe(
+            rates,
+            hide_index=True,
+            column_config={"agreement": st.column_config.NumberColumn(format="%.3f")},
+            key="models.shadow_agreement",
+        )
+    if verdict.champion_value is not None:
+        col1, col2 = st.columns(2)
+        col1.metric(f"champion v{verdict.champion} live {verdict.metric}", f"{verdict.champion_value:.4f}")
+        col2.metric(
+            f"challenger v{verdict.challenger} live {verdict.metric}", f"{verdict.challenger_value:.4f}"
+        )
+    st.caption(f"Shadow promotion rule (opt-in, `mlstack shadow-promote --apply`): {verdict.reason}.")
+
 st.subheader("Versions")
 table = history.versions_frame(versions, metric)
 links = [ui.run_link(settings, v["run_id"]) for v in versions]

@@ -1,4 +1,5 @@
-"""Monitoring: the latest drift report and prediction volume over time from the prediction log."""
+"""Monitoring: the latest drift report, live quality on labelled predictions (beside the offline
+metric of each version) and prediction volume over time from the prediction log."""
 
 from __future__ import annotations
 
@@ -65,6 +66,46 @@ else:
         if st.toggle("Show the full Evidently report", key="monitoring.show_report"):
             components.html(html, height=900, scrolling=True)
     st.caption(f"Report: `{report.html_uri}`")
+
+# --- live quality ---------------------------------------------------------------------------
+st.header("Live quality")
+try:
+    from mlstack.drift.inputs import parse_window
+    from mlstack.monitoring.feedback import labelled_predictions
+    from mlstack.monitoring.live_quality import by_version, offline_metric, quality_verdict, sliding
+
+    verdict = quality_verdict(settings, spec)
+    labelled = labelled_predictions(settings, model_name=tracking.model_name(settings, spec))
+except Exception as exc:
+    verdict, labelled = None, None
+    st.error(f"Live quality cannot be computed: {type(exc).__name__}: {str(exc)[:200]}")
+if verdict is not None and labelled is not None:
+    if labelled.empty:
+        st.info(
+            "No labelled predictions yet: send ground truth with `mlstack feedback <file>` or "
+            "`POST /v1/feedback` (prediction ids with their true label).",
+            icon="ℹ️",
+        )
+    else:
+        col1, col2, col3 = st.columns(3)
+        live = "no verdict" if verdict.value is None or not verdict.enough_labels else f"{verdict.value:.4f}"
+        col1.metric(f"live {verdict.metric} (v{verdict.version}, {verdict.window})", live)
+        col2.metric("offline, at promotion", "-" if verdict.offline is None else f"{verdict.offline:.4f}")
+        col3.metric(
+            "labels in the window", f"{verdict.labels:,}", help=f"a verdict needs {verdict.min_labels}"
+        )
+        st.caption(verdict.message())
+        table = by_version(labelled, verdict.metric)
+        table["offline"] = [
+            offline_metric(settings, verdict.model, v, verdict.metric) for v in table["model_version"]
+        ]
+        st.dataframe(table, hide_index=True, key="monitoring.quality_by_version")
+        over_time = sliding(labelled, verdict.metric, parse_window(verdict.window))
+        if not over_time.empty:
+            st.line_chart(over_time, x="window_end", y=verdict.metric, color="model_version", height=240)
+            st.caption(
+                f"{verdict.metric} over sliding windows of {verdict.window}; the gate's floor is {verdict.floor}."
+            )
 
 # --- prediction volume ----------------------------------------------------------------------
 st.header("Predictions")

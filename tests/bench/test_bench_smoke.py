@@ -176,3 +176,10 @@ def test_b11_api_load_briefly():
     p50, p99, ok = measured(benchmark("B11")(clients=4, seconds=3, reference_seconds=1), "B11")
     assert p50.reference and p50.reference > 0 and p99.value >= p50.value
     assert ok.extra["statuses"] and p50.extra["load"]["requests"] > 0
+
+
+def test_b12_batch_inference_once_small():
+    wall, peak = measured(benchmark("B12")(repeats=1, rows=20_000), "B12")
+    assert wall.reference and wall.reference > 0
+    assert wall.extra["scored"] == 20_000 - 2 and wall.extra["invalid"] == 2  # rows 0 and 10 000 broken
+    assert peak.unit == "GiB" and peak.limits

@@ -29,9 +29,11 @@ Time-to-healthy, trigger-to-success and the whole test go to test-results/stack-
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import signal
 import smtplib
 import socket
 import subprocess
@@ -48,15 +50,16 @@ from pathlib import Path
 import pytest
 
 from devstack.compose import (
+    DOCKERD,
     ComposeProject,
-    build_standins,
-    docker_env,
+    edit_env,
     read_env_file,
     run,
-    start_engine,
+    stack_overrides,
     stop_engine,
-    write_env,
 )
+from tests.support.clone import fresh_clone, user_env
+from tests.support.readme import commands, shell_block
 from tests.support.require import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,50 +89,88 @@ ONE_SHOT = {"bucket-init", "airflow-init"}
 
 @dataclass
 class Stack(ComposeProject):
-    """The booted project, with the boot's timings and its start time."""
+    """The booted project (a fresh clone), with the boot's timings, its start time and commands run."""
 
     started: float = field(default_factory=time.monotonic)
+    commands_run: list[str] = field(default_factory=list)
+    engine_was_running: bool = True
+
+
+# The README's "Run the stack" block, in its order: the boot runs these in a fresh clone.
+README_STACK_COMMANDS = [
+    "make stack-engine",
+    "make stack-standins",
+    "make secrets",
+    "make up",
+    "make ps",
+    "make trigger",
+    'make trigger CONF=\'{"source": "builtin:penguins"}\'',
+    "make logs",
+    "make down",
+    "make reset",
+    "make stack-engine-stop",
+]
+
+
+def readme_make(stack: Stack, command: str, *, timeout: float = 1800, stdin: str | None = None):
+    """Run a README command in the clone; record its time; return the finished process."""
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        ["bash", "-c", command],
+        cwd=stack.project_dir,
+        env=user_env(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    stack.commands_run.append(command)
+    stack.timings[command.split(" CONF=")[0].replace(" ", "_") + ("_conf" if "CONF=" in command else "")] = (
+        time.monotonic() - t0
+    )
+    return proc
+
+
+def check_ok(stack: Stack, proc: subprocess.CompletedProcess[str], command: str) -> None:
+    assert proc.returncode == 0, (
+        f"`{command}` exited {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n"
+        f"--- stderr\n{proc.stderr[-3000:]}\n{stack.diagnostics()}"
+    )
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Stack:
-    timings: dict[str, float] = {}
+    """A fresh clone booted by the README's commands, up to `make up`, with free ports in its .env."""
+    assert commands(shell_block("Run the stack (Docker Compose)")) == README_STACK_COMMANDS, (
+        "the README's stack commands changed: update README_STACK_COMMANDS and this test's order"
+    )
+    if os.geteuid() != 0:
+        unavailable("booting the stack starts dockerd, which needs root")
     boot_started = time.monotonic()
-
-    t0 = time.monotonic()
-    we_started, why = start_engine()
-    if why:
-        unavailable(why)
-    timings["engine"] = time.monotonic() - t0
-
-    t0 = time.monotonic()
-    build_standins()
-    timings["standins"] = time.monotonic() - t0
-
+    engine_was_running = run([str(DOCKERD), "status"], check=False).returncode == 0
+    clone = fresh_clone(tmp_path_factory.mktemp("readme") / "mlstack")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    project = f"mlstack-boot-{worker}"
-    workdir = tmp_path_factory.mktemp("stack")
-    env = write_env(workdir, project)
-    stack = Stack(project=project, workdir=workdir, env=env, timings=timings, started=boot_started)
+    checkout = hashlib.sha1(str(ROOT).encode()).hexdigest()[:6]  # two checkouts boot side by side
+    project = f"mlstack-boot-{worker}-{checkout}"
+    stack = Stack(project=project, workdir=clone, env={}, project_dir=clone, started=boot_started)
+    stack.engine_was_running = engine_was_running
+
+    for command in README_STACK_COMMANDS[:3]:  # engine, stand-ins, secrets
+        check_ok(stack, readme_make(stack, command, timeout=3600), command)
+    # What the README tells users whose ports are taken: set them in .env (here: free ones).
+    edit_env(clone / ".env", clone / ".env", {**stack_overrides(project), "MLSTACK_IMAGE_TAG": checkout})
+    stack.env = {**read_env_file(clone / ".env"), **read_env_file(clone / ".secrets")}
     stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)  # leftovers
 
-    t0 = time.monotonic()
-    stack.compose("build", timeout=3000)
-    timings["build"] = time.monotonic() - t0
-
-    t0 = time.monotonic()
-    up = stack.compose("up", "--detach", "--wait", "--wait-timeout", str(WAIT_TIMEOUT), check=False)
-    timings["up_wait"] = time.monotonic() - t0
+    up = readme_make(stack, "make up", timeout=3600)
+    stack.timings["up_wait"] = stack.timings["make_up"]
     try:
-        if up.returncode != 0:
-            raise AssertionError(
-                f"docker compose up --wait failed:\n{up.stderr[-4000:]}\n{stack.diagnostics()}"
-            )
-        print(f"\nstack timings (s): { {k: round(v, 1) for k, v in timings.items()} }", file=sys.stderr)
+        check_ok(stack, up, "make up")
+        print(f"\nstack timings (s): { {k: round(v, 1) for k, v in stack.timings.items()} }", file=sys.stderr)
         yield stack
     finally:
         stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=600)
-        if we_started:
+        if not engine_was_running and "make stack-engine-stop" not in stack.commands_run:
             stop_engine()
 
 
@@ -374,25 +415,58 @@ def mlflow_client(stack: Stack, monkeypatch):
 
 @pytest.fixture(scope="module")
 def trained(stack: Stack) -> dict:
-    """`make trigger`: scripts/stack/trigger.sh with this stack's compose command."""
-    env = {**docker_env(), "COMPOSE": " ".join(stack.command()), "MLSTACK_TRIGGER_TIMEOUT": "1200"}
-    t0 = time.monotonic()
-    proc = subprocess.run(
-        [str(ROOT / "scripts/stack/trigger.sh"), "training_pipeline"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
-    stack.timings["trigger_to_success"] = time.monotonic() - t0
+    """The README's `make trigger` in the clone (scripts/stack/trigger.sh inside the scheduler)."""
+    proc = readme_make(stack, "make trigger", timeout=1500)
+    stack.timings["trigger_to_success"] = stack.timings["make_trigger"]
     write_timings(stack)
-    assert proc.returncode == 0, (
-        f"make trigger failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n"
-        f"{stack.diagnostics()}"
+    check_ok(stack, proc, "make trigger")
+    out = proc.stdout + proc.stderr
+    run_id = re.search(r"run (manual__\S+)", out)
+    return {"run_id": run_id and run_id.group(1), "stderr": out}
+
+
+def test_make_ps_lists_every_long_running_service(stack, trained):
+    proc = readme_make(stack, "make ps", timeout=120)
+    check_ok(stack, proc, "make ps")
+    missing = [name for name in LONG_RUNNING if name not in proc.stdout]
+    assert not missing, f"`make ps` does not list {missing}:\n{proc.stdout}"
+
+
+def test_make_trigger_with_conf_passes_the_run_parameters(stack, trained):
+    command = README_STACK_COMMANDS[6]
+    proc = readme_make(stack, command, timeout=1500)
+    check_ok(stack, proc, command)
+    out = proc.stdout + proc.stderr
+    run_id = re.search(r"run (manual__\S+)", out)
+    assert run_id and "success after" in out, out[-3000:]
+    token = airflow_token(stack, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])
+    _, run_ = http_json(
+        stack.url("AIRFLOW_PORT", f"/api/v2/dags/training_pipeline/dagRuns/{run_id.group(1)}"),
+        headers={"Authorization": f"Bearer {token}"},
     )
-    run_id = re.search(r"run (manual__\S+)", proc.stderr)
-    return {"run_id": run_id and run_id.group(1), "stderr": proc.stderr}
+    assert run_["conf"] == {"source": "builtin:penguins"}, run_
+
+
+def test_make_logs_follows_the_services_output(stack, trained):
+    """`make logs` follows until Ctrl-C: read it for a few seconds, then interrupt it as a user would."""
+    proc = subprocess.Popen(
+        ["bash", "-c", "make logs"],
+        cwd=stack.project_dir,
+        env=user_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    stack.commands_run.append("make logs")
+    time.sleep(8)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    assert "airflow-scheduler" in out and "mlflow" in out, out[-2000:]
 
 
 def champion_version(stack: Stack, monkeypatch):
@@ -690,14 +764,32 @@ def test_the_booted_services_ran_the_secrets_check(stack):
 # --------------------------------------------------------------------------------------------
 
 
-def test_zz_down_with_volumes_leaves_nothing_running(stack):
-    stack.compose("down", "--volumes", "--remove-orphans", timeout=600)
+def project_objects(stack: Stack, kind: str) -> list[str]:
+    label = f"label=com.docker.compose.project={stack.project}"
+    flags = ["-a"] if kind == "container" else []
+    return run(["docker", kind, "ls", *flags, "-q", "--filter", label]).stdout.split()
+
+
+def test_zz_make_down_then_reset_leave_nothing_of_the_project(stack):
+    """The README's last commands: `down` keeps the volumes, `reset` (answered yes) removes everything."""
+    check_ok(stack, readme_make(stack, "make down", timeout=600), "make down")
+    assert project_objects(stack, "container") == []
+    kept = project_objects(stack, "volume")
+    assert kept, "make down must keep the volumes (databases, objects)"
+
+    reset = readme_make(stack, "make reset", timeout=600, stdin="y\n")
+    check_ok(stack, reset, "make reset")
     stack.timings["whole_test"] = time.monotonic() - stack.started
     write_timings(stack)
-    label = f"label=com.docker.compose.project={stack.project}"
-    assert run(["docker", "ps", "-aq", "--filter", label]).stdout.split() == []
-    assert run(["docker", "volume", "ls", "-q", "--filter", label]).stdout.split() == []
-    assert run(["docker", "network", "ls", "-q", "--filter", label]).stdout.split() == []
+    for kind in ("container", "volume", "network"):
+        assert project_objects(stack, kind) == [], f"{kind}s of {stack.project} left after make reset"
     for var in ("AIRFLOW_PORT", "MLFLOW_PORT", "STREAMLIT_PORT"):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", stack.port(var))) != 0, f"{var} still answers"
+
+    if not stack.engine_was_running:  # only the engine this test started (others may share it)
+        check_ok(stack, readme_make(stack, "make stack-engine-stop", timeout=300), "make stack-engine-stop")
+        assert run([str(DOCKERD), "status"], check=False).returncode != 0
+    else:
+        stack.commands_run.append("make stack-engine-stop")  # skipped: the engine was not ours
+    assert stack.commands_run == README_STACK_COMMANDS, stack.commands_run

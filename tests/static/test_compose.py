@@ -484,3 +484,20 @@ def test_every_project_service_starts_in_production_mode_behind_the_secrets_chec
     jenkins = (ROOT / "Dockerfile.jenkins").read_text()
     assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/opt/mlstack/jenkins-entrypoint.sh"]' in jenkins
     assert "-m mlstack.secrets_check" in (ROOT / "docker/jenkins/entrypoint.sh").read_text()
+
+
+def test_mlflow_auth_caches_verified_credentials(monkeypatch, tmp_path):
+    """MLflow checks every request's password with scrypt unless its auth cache is on (issue 21)."""
+    from mlflow.server.auth.config import read_auth_config
+
+    mod = _mlstack_env()
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_AUTH_CACHE_TTL_SECONDS", raising=False)
+    path = mod.mlflow_auth_config("postgresql+psycopg://u:p%40w@postgres:5432/mlflow")
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", path)
+    config = read_auth_config()  # MLflow's own reader of the file the container writes
+    assert config.auth_cache_ttl_seconds == 60
+    assert config.database_uri == "postgresql+psycopg://u:p%40w@postgres:5432/mlflow"
+    monkeypatch.setenv("MLFLOW_AUTH_CACHE_TTL_SECONDS", "0")
+    mod.mlflow_auth_config("sqlite:///x.db")
+    assert read_auth_config().auth_cache_ttl_seconds == 0

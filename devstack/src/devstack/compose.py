@@ -100,9 +100,8 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def write_env(workdir: Path, project: str) -> dict[str, str]:
-    """``workdir/.env`` from .env.example (free ports, no schedule) and ``workdir/.secrets``; merged values."""
-    lines = []
+def stack_overrides(project: str) -> dict[str, str]:
+    """What a booted test project changes in ``.env``: its name, free ports, no schedule, one API worker."""
     overrides = {name: str(free_port()) for name in PORT_VARS}
     overrides.update(
         COMPOSE_PROJECT_NAME=project,
@@ -110,13 +109,25 @@ def write_env(workdir: Path, project: str) -> dict[str, str]:
         MLSTACK_SCHEDULE="none",  # the callers trigger runs themselves
         AIRFLOW_API_WORKERS="1",
     )
-    for line in (ROOT / ".env.example").read_text().splitlines():
+    return overrides
+
+
+def edit_env(source: Path, dest: Path, overrides: dict[str, str]) -> None:
+    """Write ``dest`` as ``source`` with ``overrides`` set (replaced in place, or appended)."""
+    pending = dict(overrides)
+    lines = []
+    for line in source.read_text().splitlines():
         match = re.match(r"^([A-Z][A-Z0-9_]*)=", line)
-        if match and match.group(1) in overrides:
-            line = f"{match.group(1)}={overrides.pop(match.group(1))}"
+        if match and match.group(1) in pending:
+            line = f"{match.group(1)}={pending.pop(match.group(1))}"
         lines.append(line)
-    lines += [f"{k}={v}" for k, v in overrides.items()]
-    (workdir / ".env").write_text("\n".join(lines) + "\n")
+    lines += [f"{k}={v}" for k, v in pending.items()]
+    dest.write_text("\n".join(lines) + "\n")
+
+
+def write_env(workdir: Path, project: str) -> dict[str, str]:
+    """``workdir/.env`` from .env.example (free ports, no schedule) and ``workdir/.secrets``; merged values."""
+    edit_env(ROOT / ".env.example", workdir / ".env", stack_overrides(project))
     write_secrets(ROOT / ".secrets.example", workdir / ".secrets", force=True)
     return {**read_env_file(workdir / ".env"), **read_env_file(workdir / ".secrets")}
 
@@ -128,7 +139,8 @@ class ComposeProject:
     project: str
     workdir: Path
     env: dict[str, str]  # the merged .env + .secrets values (test-only secrets)
-    compose_file: Path = ROOT / "docker-compose.yml"
+    project_dir: Path = ROOT  # a checkout of the project: its docker-compose.yml and build contexts
+    compose_file: Path | None = None  # default: project_dir/docker-compose.yml
     timings: dict[str, float] = field(default_factory=dict)
 
     def port(self, name: str) -> int:
@@ -146,9 +158,9 @@ class ComposeProject:
             "--project-name",
             self.project,
             "--project-directory",
-            str(ROOT),
+            str(self.project_dir),
             "-f",
-            str(self.compose_file),
+            str(self.compose_file or self.project_dir / "docker-compose.yml"),
             "--env-file",
             str(self.workdir / ".env"),
             "--env-file",
@@ -185,8 +197,10 @@ __all__ = [
     "ComposeProject",
     "build_standins",
     "docker_env",
+    "edit_env",
     "read_env_file",
     "run",
+    "stack_overrides",
     "start_engine",
     "stop_engine",
     "write_env",

@@ -13,6 +13,8 @@ from mlstack.errors import ConfigError
 
 TRAINING_DAG_ID = "training_pipeline"
 DRIFT_DAG_ID = "drift_monitor"
+BATCH_DAG_ID = "batch_inference"
+QUALITY_DAG_ID = "quality_monitor"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DAGS_FOLDER = REPO_ROOT / "dags"
 PLUGINS_FOLDER = REPO_ROOT / "plugins"

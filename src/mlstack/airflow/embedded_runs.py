@@ -90,3 +90,56 @@ def run_triggered(dag_id: str | None = None) -> list[dict[str, Any]]:
         described = describe_run(run.dag_id, run.run_id)
         out.append({**described, "conf": queued["conf"], "seconds": round(time.perf_counter() - started, 2)})
     return out
+
+
+def run_dag_once(dag_id: str, conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One run of any mlstack DAG with dag.test(); returns describe_run() plus seconds.
+
+    dag.test() writes every DAG of the folder to the metadata DB first (schedules included), so
+    an Asset event of this run queues the DAGs scheduled on that Asset."""
+    from airflow.sdk import timezone
+
+    dag = load_dag(dag_id)
+    started = time.perf_counter()
+    run = dag.test(run_conf=dict(conf or {}), logical_date=timezone.utcnow())
+    return {**describe_run(run.dag_id, run.run_id), "seconds": round(time.perf_counter() - started, 2)}
+
+
+def unpause(*dag_ids: str) -> None:
+    """Write the DAG folder to the metadata DB (as dag.test() and the dag-processor do) and unpause
+    these DAGs: an Asset event queues only DAGs that are not paused, and new DAGs start paused."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db()
+    for bundle in manager.get_all_dag_bundles():
+        if not bundle.is_initialized:
+            bundle.initialize()
+        bag = BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
+        sync_bag_to_db(bag, bundle.name, bundle.version)
+    with create_session() as session:
+        session.execute(update(DagModel).where(DagModel.dag_id.in_(dag_ids)).values(is_paused=False))
+
+
+def asset_activity(uri: str) -> dict[str, Any]:
+    """Events of the Asset at `uri` (newest last, with their extra) and the DAGs it has queued."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        asset = session.scalar(select(AssetModel).where(AssetModel.uri == uri))
+        if asset is None:
+            return {"events": [], "queued": []}
+        events = session.scalars(select(AssetEvent).where(AssetEvent.asset_id == asset.id)).all()
+        queued = session.scalars(
+            select(AssetDagRunQueue.target_dag_id).where(AssetDagRunQueue.asset_id == asset.id)
+        ).all()
+        return {
+            "events": [{"source_dag_id": e.source_dag_id, "extra": dict(e.extra or {})} for e in events],
+            "queued": sorted(queued),
+        }

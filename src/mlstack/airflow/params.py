@@ -95,6 +95,44 @@ def drift_params(settings: Settings) -> dict[str, Any]:
     }
 
 
+def batch_params(settings: Settings) -> dict[str, Any]:
+    """The batch inference DAG's params: what to score, where to write it, the dataset."""
+    from airflow.sdk import Param
+
+    return {
+        "source": Param(
+            "",
+            type="string",
+            maxLength=2000,
+            description="Rows to score: path, s3://, http(s)://, postgresql://...?table= (within the "
+            "source allowlist)",
+        ),
+        "output": Param(
+            None,
+            type=["null", "string"],
+            maxLength=100,
+            description="Folder name under batch-predictions/ in the data store (empty: a UTC timestamp)",
+        ),
+        "dataset": Param(settings.dataset, type="string", description="Dataset spec name or YAML path."),
+    }
+
+
+def quality_params(settings: Settings) -> dict[str, Any]:
+    """The live quality DAG's params: the window and the dataset."""
+    from airflow.sdk import Param
+
+    return {
+        "window": Param(
+            settings.quality_window,
+            type="string",
+            minLength=2,
+            maxLength=20,
+            description="Labelled predictions of the last <n><s|m|h|d|w> (default MLSTACK_QUALITY_WINDOW)",
+        ),
+        "dataset": Param(settings.dataset, type="string", description="Dataset spec name or YAML path."),
+    }
+
+
 def task_defaults(retry_delay: timedelta) -> dict[str, Any]:
     """default_args of every mlstack DAG: retries with backoff, a timeout, one mail after the last try.
 

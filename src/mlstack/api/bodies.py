@@ -167,3 +167,21 @@ def input_problems(message: str) -> list[InputProblem]:
                 InputProblem(row=int(match.group(1)), field=field.group(1) if field else None, message=reason)
             )
     return problems
+
+
+def feedback_items(data: bytes, max_rows: int) -> list[dict[str, Any]]:
+    """The `feedback` of a `/v1/feedback` body: a list of objects, each a prediction id and its
+    true label; 422 naming what is wrong with any other shape."""
+    body = parse_json(data)
+    shape = 'expected {"feedback": [{"prediction_id": "...", "<target>": ...}, ...]}'
+    if not isinstance(body, dict) or "feedback" not in body:
+        raise RequestRefused(422, f"request body: {shape}", "malformed")
+    extra = sorted(set(body) - {"feedback"})
+    if extra:
+        raise RequestRefused(
+            422, f"request body: unknown key(s) {extra}; expected only 'feedback'", "malformed"
+        )
+    items = _check_count(body["feedback"], max_rows)
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise RequestRefused(422, f"feedback: a non-empty list of objects; {shape}", "malformed")
+    return items

@@ -66,6 +66,19 @@ class ApiMetrics:
             ["model", "alias", "version"],
             registry=r,
         )
+        self.live_quality = Gauge(
+            "mlstack_live_quality",
+            "Primary metric on labelled predictions in the live quality window",
+            ["model_version", "shadow", "metric"],
+            registry=r,
+        )
+        self.live_labels = Gauge(
+            "mlstack_live_quality_labels",
+            "Labelled predictions in the live quality window",
+            ["model_version", "shadow"],
+            registry=r,
+        )
+        self._quality_at = 0.0
         self._served_key: tuple[str, str, str] | None = None
         self._served_lock = threading.Lock()  # requests run in a thread pool
 
@@ -90,6 +103,24 @@ class ApiMetrics:
             self.served.clear()
             self.served.labels(*key).set(1)
             self._served_key = key
+
+    def set_live_quality(self, table: Any, metric: str) -> None:
+        """Replace the live quality gauges with `table` (`live_quality.by_version`)."""
+        with self._served_lock:
+            self.live_quality.clear()
+            self.live_labels.clear()
+            for row in table.to_dict("records"):
+                version, shadow = str(row["model_version"]), str(bool(row["shadow"])).lower()
+                self.live_quality.labels(version, shadow, metric).set(float(row[metric]))
+                self.live_labels.labels(version, shadow).set(int(row["labels"]))
+
+    def quality_due(self, every_s: float) -> bool:
+        """True at most once per `every_s` seconds (a scrape must not query the log each time)."""
+        now = time.monotonic()
+        if self._quality_at and now - self._quality_at < every_s:
+            return False
+        self._quality_at = now
+        return True
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

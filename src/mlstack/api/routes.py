@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from mlstack.api import bodies
@@ -16,7 +17,7 @@ from mlstack.api.bodies import RequestRefused
 from mlstack.api.metrics import CONTENT_TYPE
 from mlstack.api.schemas import ErrorResponse, ModelInfo, predict_request_model, predict_response_model
 from mlstack.api.state import ApiState, split_tags
-from mlstack.errors import InputError, NoChampionError, RegistryError
+from mlstack.errors import InputError, MlstackError, NoChampionError, RegistryError
 from mlstack.serving import service
 from mlstack.serving.form import form_defaults
 from mlstack.serving.loader import TRAIN_HINT
@@ -24,6 +25,7 @@ from mlstack.serving.service import ServedPrediction
 
 SOURCE_PREDICT = "api"
 SOURCE_INVOCATIONS = "api-invocations"
+SOURCE_FEEDBACK = "api"
 
 
 def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -49,6 +51,41 @@ def _serve(state: ApiState, rows: Any, source: str) -> ServedPrediction:
     result = served.prediction
     state.metrics.set_served(result.name, result.alias, result.version)
     return served
+
+
+def _shadow_task(state: ApiState, served: ServedPrediction, source: str) -> BackgroundTask | None:
+    """The challenger's shadow scoring of this answer, run after the response is sent (no added
+    latency; see `serving.shadow`); None when shadowing is off."""
+    if state.shadow is None or state.shadow.share <= 0:
+        return None
+    return BackgroundTask(
+        state.shadow.score, served.prediction, served.features, served.prediction_ids, source
+    )
+
+
+QUALITY_REFRESH_S = 60.0
+
+
+def _refresh_live_quality(state: ApiState) -> None:
+    """The live quality gauges from the labelled predictions of the quality window; a log that
+    cannot be read leaves the last values (the scrape itself still answers)."""
+    import logging
+    from datetime import UTC, datetime
+
+    from mlstack import tracking
+    from mlstack.drift.inputs import parse_window
+    from mlstack.monitoring.feedback import labelled_predictions
+    from mlstack.monitoring.live_quality import by_version, live_metric
+    from mlstack.registry.gate import rule_for
+
+    settings, spec = state.settings, state.spec
+    try:
+        since = datetime.now(UTC) - parse_window(settings.quality_window)
+        labelled = labelled_predictions(settings, since=since, model_name=tracking.model_name(settings, spec))
+        metric = live_metric(spec, rule_for(settings, spec).metric)
+        state.metrics.set_live_quality(by_version(labelled, metric), metric)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("live quality gauges not refreshed: %s", str(exc)[:200])
 
 
 WAITING = "waiting-for-champion"  # /ready's status before a first champion (the healthcheck reads it)
@@ -135,7 +172,8 @@ def router(state: ApiState, auth: BearerToken) -> APIRouter:
                 "stale": result.stale,
                 "predictions": items,
                 "prediction_log_error": served.log.error,
-            }
+            },
+            background=_shadow_task(state, served, SOURCE_PREDICT),
         )
 
     @api.post(
@@ -173,7 +211,64 @@ def router(state: ApiState, auth: BearerToken) -> APIRouter:
         except RegistryError as exc:
             words = {"error_code": "TEMPORARILY_UNAVAILABLE", "message": str(exc)}
             return JSONResponse(words, status_code=503)
-        return JSONResponse({"predictions": served.prediction.predictions})
+        return JSONResponse(
+            {"predictions": served.prediction.predictions},
+            background=_shadow_task(state, served, SOURCE_INVOCATIONS),
+        )
+
+    @api.post(
+        "/v1/feedback",
+        dependencies=guarded,
+        tags=["feedback"],
+        responses=_refusals(400, 401, 413, 422),
+        summary="Ground truth: the true label (or value) of predictions, by prediction id",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["feedback"],
+                            "properties": {
+                                "feedback": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["prediction_id"],
+                                        "properties": {
+                                            "prediction_id": {"type": "string"},
+                                            spec.target: {"description": "The true label or value"},
+                                        },
+                                    },
+                                }
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def post_feedback(request: Request) -> Response:
+        """Each item is accepted or refused with its reason (unknown id, label outside the spec,
+        duplicate); the raw body is kept. 200 when at least one item was accepted, else 422."""
+        from mlstack.monitoring.feedback import frame_from_items, record_feedback
+
+        try:
+            body = await bodies.read_body(request, settings.api_max_body_bytes)
+            items = bodies.feedback_items(body, settings.api_max_rows)
+            frame = frame_from_items(items)
+            result = await run_in_threadpool(
+                record_feedback, settings, spec, frame, SOURCE_FEEDBACK, raw=body, raw_format="json"
+            )
+        except RequestRefused as refused:
+            _count_refusal(state, refused)
+            return JSONResponse({"detail": refused.detail, "problems": []}, status_code=refused.status)
+        except MlstackError as exc:  # e.g. no label column: the whole body is unusable
+            return JSONResponse({"detail": str(exc), "problems": []}, status_code=422)
+        content = result.to_dict()
+        content.pop("raw_uri", None)  # where the store keeps it is the operator's business
+        return JSONResponse(content, status_code=200 if result.accepted else 422)
 
     @api.get(
         "/v1/model",
@@ -222,7 +317,9 @@ def router(state: ApiState, auth: BearerToken) -> APIRouter:
 
     @api.get("/metrics", tags=["probes"], include_in_schema=False)
     def metrics() -> Response:
-        """Prometheus metrics."""
+        """Prometheus metrics (live quality refreshed at most once a minute)."""
+        if state.metrics.quality_due(QUALITY_REFRESH_S):
+            _refresh_live_quality(state)
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
 
     return api

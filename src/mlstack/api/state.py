@@ -14,6 +14,7 @@ from mlstack.errors import NoChampionError
 from mlstack.lineage import TAG_PREFIX
 from mlstack.registry.gate import TAG_GROUP
 from mlstack.serving.loader import LoadedModel, Loader, ModelServer, load_version
+from mlstack.serving.shadow import Shadow
 
 
 def timed_loader(metrics: ApiMetrics, load: Loader = load_version) -> Loader:
@@ -40,6 +41,7 @@ class ApiState:
     spec: DatasetSpec
     metrics: ApiMetrics
     server: ModelServer
+    shadow: Shadow | None = None
     _tags: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     _tags_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -47,8 +49,10 @@ class ApiState:
     def build(cls, settings: Settings, spec: DatasetSpec, loader: Loader | None = None) -> ApiState:
         """A state serving `@champion` of `spec`'s model, loads timed into fresh metrics."""
         metrics = ApiMetrics()
-        server = ModelServer(settings, spec, loader=timed_loader(metrics, loader or load_version))
-        return cls(settings, spec, metrics, server)
+        load = timed_loader(metrics, loader or load_version)
+        server = ModelServer(settings, spec, loader=load)
+        shadow = Shadow(settings, spec, loader=load) if settings.shadow_share > 0 else None
+        return cls(settings, spec, metrics, server, shadow)
 
     def current(self) -> LoadedModel:
         """The served version (re-resolved when due); failures to load are counted, a missing

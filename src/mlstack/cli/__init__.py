@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from mlstack.cli import airflow, api, drift, jenkins, lifecycle, registry, secrets, serving, spec  # noqa: F401 - registers commands
+from mlstack.cli import airflow, api, drift, jenkins, lifecycle, quality, registry, secrets, serving, spec  # noqa: F401 - registers commands
 from mlstack.cli.common import app, console
 
 __all__ = ["app", "console", "main"]

@@ -3,6 +3,10 @@
 PostgreSQL in the stack, SQLite on embedded defaults (MLSTACK_PREDICTION_LOG_URL). Drift
 monitoring reads it back as a DataFrame of the inputs. Each row carries a `prediction_id` (the
 API returns it to the caller) so ground truth can be joined to a prediction later.
+
+Shadow predictions (the `@challenger` scoring the same rows, see `serving.shadow`) are logged with
+`shadow` true and the same `prediction_id` as the answer the caller got: one label then grades
+both models. Readers leave them out unless they ask for them (drift must not count a row twice).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ predictions = sa.Table(
     sa.Column("source", sa.String(40), nullable=False),
     sa.Column("inputs", sa.JSON, nullable=False),
     sa.Column("output", sa.JSON, nullable=False),
+    # nullable: rows logged before the column existed are the served answers (not shadow)
+    sa.Column("shadow", sa.Boolean, nullable=True),
 )
 _CREATE_LOCK = threading.Lock()
 
@@ -70,21 +76,24 @@ def engine_for(url: str) -> sa.Engine:
         engine = sa.create_engine(_url(url), pool_pre_ping=True)
     with _CREATE_LOCK:
         metadata.create_all(engine, checkfirst=True)
-        _add_prediction_id(engine)
+        _add_columns(engine)
     return engine
 
 
-def _add_prediction_id(engine: sa.Engine) -> None:
-    """Add the `prediction_id` column to a log created before it existed (create_all adds tables,
-    never columns); old rows keep NULL."""
+def _add_columns(engine: sa.Engine) -> None:
+    """Add the columns a log created before them lacks (create_all adds tables, never columns):
+    `prediction_id` (indexed) and `shadow`; old rows keep NULL."""
     columns = {c["name"] for c in sa.inspect(engine).get_columns(predictions.name)}
-    if "prediction_id" in columns:
-        return
     with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN prediction_id VARCHAR(32)"))
-        conn.execute(
-            sa.text("CREATE INDEX IF NOT EXISTS ix_predictions_prediction_id ON predictions (prediction_id)")
-        )
+        if "prediction_id" not in columns:
+            conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN prediction_id VARCHAR(32)"))
+            conn.execute(
+                sa.text(
+                    "CREATE INDEX IF NOT EXISTS ix_predictions_prediction_id ON predictions (prediction_id)"
+                )
+            )
+        if "shadow" not in columns:
+            conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN shadow BOOLEAN"))
 
 
 def new_prediction_ids(count: int) -> list[str]:
@@ -98,10 +107,13 @@ def log_predictions(
     result: Prediction,
     source: str,
     prediction_ids: list[str] | None = None,
+    *,
+    shadow: bool = False,
 ) -> int:
     """One row per prediction (its inputs: the matching row of `features`, its id: the matching
     `prediction_ids`, fresh ones when None); returns how many were written. Raises when the log
-    cannot be written: `serving.service` decides what that means."""
+    cannot be written: `serving.service` decides what that means. `shadow`: the rows are the
+    challenger's shadow answers to predictions already logged under the same ids."""
     engine = engine_for(settings.resolved_prediction_log_url)
     now = datetime.now(UTC)
     records = json.loads(features.to_json(orient="records"))
@@ -122,6 +134,7 @@ def log_predictions(
                 "source": source,
                 "inputs": inputs,
                 "output": output,
+                "shadow": shadow,
             }
         )
     with engine.begin() as conn:
@@ -129,13 +142,24 @@ def log_predictions(
     return len(rows)
 
 
+def not_shadow() -> sa.ColumnElement[bool]:
+    """The served answers: rows whose `shadow` is false or NULL (logged before the column)."""
+    return sa.or_(predictions.c.shadow.is_(None), predictions.c.shadow.is_(False))
+
+
 def read_predictions(
-    settings: Settings, window: timedelta | None = None, model_name: str | None = None
+    settings: Settings,
+    window: timedelta | None = None,
+    model_name: str | None = None,
+    *,
+    include_shadow: bool = False,
 ) -> pd.DataFrame:
     """Logged inputs (one column per feature) plus at, prediction_id, model_version, source,
-    prediction."""
+    prediction (and `shadow` when `include_shadow`; else the served answers only)."""
     engine = engine_for(settings.resolved_prediction_log_url)
     query = sa.select(predictions).order_by(predictions.c.id)
+    if not include_shadow:
+        query = query.where(not_shadow())
     if window is not None:
         query = query.where(predictions.c.at >= datetime.now(UTC) - window)
     if model_name:
@@ -154,6 +178,8 @@ def read_predictions(
             "prediction": [r["output"].get("prediction") for r in rows],
         }
     )
+    if include_shadow:
+        meta["shadow"] = [bool(r["shadow"]) for r in rows]
     return pd.concat([inputs, meta], axis=1)
 
 

@@ -1,0 +1,39 @@
+"""docs/claims.md cites tests by path and name: every cited file and test must exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLAIMS = ROOT / "docs" / "claims.md"
+
+pytestmark = pytest.mark.static
+
+
+def cited_tests() -> list[tuple[str, str | None]]:
+    """(file, test name or None) for each backticked citation; `::name` continues the last file."""
+    cited: list[tuple[str, str | None]] = []
+    last = ""
+    for ref in re.findall(r"`((?:tests/[\w/.]+)?(?:::\w+)?)`", CLAIMS.read_text()):
+        path, _, name = ref.partition("::")
+        last = path or last
+        cited.append((last, name or None))
+    return cited
+
+
+def test_claims_cite_tests():
+    assert len(cited_tests()) >= 30
+
+
+def test_every_cited_test_exists():
+    missing = []
+    for path, name in cited_tests():
+        file = ROOT / path
+        if not file.exists():
+            missing.append(path)
+        elif name and not re.search(rf"^\s*(async )?def {name}\(", file.read_text(), re.MULTILINE):
+            missing.append(f"{path}::{name}")
+    assert not missing, f"docs/claims.md cites what does not exist: {missing}"
