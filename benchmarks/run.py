@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ CATALOGUE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "B7": ("drift check, 1M rows x 10 columns", "benchmarks.drift", ("bench_b7",)),
     "B8": ("native services (MLflow + Airflow) start to healthy", "benchmarks.airflow", ("bench_b8",)),
     "B9": ("compose stack `up --wait` to healthy", "benchmarks.stack", ("bench_b9",)),
+    "B10": ("prediction API beside `mlflow models serve`", "benchmarks.api_compare", ("bench_b10",)),
     "B11": ("prediction API under load (50 clients x 60 s)", "benchmarks.api_load", ("bench_b11",)),
     "B12": ("batch inference of 1M rows: time and peak memory", "benchmarks.batch", ("bench_b12",)),
 }
@@ -206,8 +208,41 @@ def environment() -> dict[str, Any]:
     }
 
 
+def _merge_previous(
+    md_path: Path, ran: set[str], table: str, note_lines: list[str]
+) -> tuple[str, list[str], str]:
+    """The previous latest.md's table rows and notes of the ids NOT run now, merged into this
+    run's (catalogue order), and the previous run line; used by ``--merge`` with ``--only``."""
+    if not md_path.exists():
+        return table, note_lines, ""
+    old = md_path.read_text().splitlines()
+    previous_run = next((line for line in old if line.startswith("Run ")), "")
+
+    def bench_id(line: str, prefix: str) -> str | None:
+        m = re.match(prefix, line)
+        return m.group(1) if m else None
+
+    order = {i: n for n, i in enumerate(CATALOGUE)}
+
+    def merged(new: list[str], prefix: str) -> list[str]:
+        kept = [line for line in old if (i := bench_id(line, prefix)) and i not in ran]
+        both = kept + new
+        return sorted(both, key=lambda line: order.get(bench_id(line, prefix) or "", len(order)))
+
+    head, *body = table.splitlines()
+    sep, *new_rows = body
+    rows_ = merged(new_rows, r"^\| (B\d+) \|")
+    notes_ = merged(note_lines, r"^- \*\*(B\d+)\*\*")
+    return "\n".join([head, sep, *rows_]), notes_, previous_run
+
+
 def write_results(
-    figures: Sequence[Figure], meta: dict[str, Any], out_dir: Path, *, markdown: bool = True
+    figures: Sequence[Figure],
+    meta: dict[str, Any],
+    out_dir: Path,
+    *,
+    markdown: bool = True,
+    merge: bool = False,
 ) -> tuple[Path, Path | None]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = meta["started"].replace(":", "").replace("-", "")[:15]
@@ -217,6 +252,10 @@ def write_results(
     if markdown:
         md_path = out_dir / "latest.md"
         load = meta.get("environment", {})
+        table, note_lines, previous_run = markdown_table(figures), notes(figures), ""
+        if merge:
+            ran = {f.id for f in figures}
+            table, note_lines, previous_run = _merge_previous(md_path, ran, table, note_lines)
         body = [
             "# mlstack benchmark results",
             "",
@@ -224,13 +263,19 @@ def write_results(
             f"{meta['repeats']} runs unless noted), commit {load.get('git_commit', '?')}"
             f"{' (uncommitted changes)' if load.get('git_dirty') else ''}, {load.get('cpus')} CPUs, "
             f"{load.get('memory')}, load average at start {_load(load.get('load_average_start'))}, "
-            f"at end {_load(load.get('load_average_end'))}. Took {meta['seconds'] / 60:.1f} min.",
+            f"at end {_load(load.get('load_average_end'))}. Took {meta['seconds'] / 60:.1f} min."
+            + (
+                f" This run measured {', '.join(sorted({f.id for f in figures}))} only; the other rows "
+                f"are kept from the previous table: {previous_run.removeprefix('Run ')}"
+                if merge and previous_run
+                else ""
+            ),
             "",
-            markdown_table(figures),
+            table,
             "",
             "Notes:",
             "",
-            *notes(figures),
+            *note_lines,
             "",
             f"Raw samples: `benchmarks/results/{json_path.name}` (not committed).",
             "",
@@ -273,6 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median); default 3")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--no-markdown", action="store_true", help="do not rewrite latest.md")
+    parser.add_argument(
+        "--merge", action="store_true", help="with --only: keep latest.md's rows of the other ids (said so)"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
 
@@ -305,7 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta["seconds"] = time.perf_counter() - t0
     meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta["environment"]["load_average_end"] = os.getloadavg()
-    json_path, md_path = write_results(figures, meta, args.out, markdown=not args.no_markdown)
+    json_path, md_path = write_results(
+        figures, meta, args.out, markdown=not args.no_markdown, merge=args.merge
+    )
     print(text_table(figures))
     print()
     for line in notes(figures):

@@ -23,10 +23,10 @@ COMPOSE_ENV_FILES := --env-file .env --env-file .secrets
 COMPOSE = $(DOCKER_ENV)docker compose $(COMPOSE_ENV_FILES)
 COMPOSE_PROJECT = $(or $(COMPOSE_PROJECT_NAME),$(shell sed -n 's/^COMPOSE_PROJECT_NAME=//p' .env .secrets 2>/dev/null | tail -n 1),mlstack)
 # down/ps/reset reach every service the stack may run: the profiles of COMPOSE_PROFILES (environment,
-# else .env/.secrets) plus celery and jenkins. `--profile` flags would replace COMPOSE_PROFILES, so
+# else .env/.secrets) plus celery, jenkins and monitoring. `--profile` flags would replace COMPOSE_PROFILES, so
 # postgres, rustfs and mailpit (and their volumes) would be left behind.
 ALL_PROFILES = profiles="$${COMPOSE_PROFILES-$$(sed -n 's/^COMPOSE_PROFILES=//p' .env .secrets 2>/dev/null | tail -n 1 || true)}"; \
-	export COMPOSE_PROFILES="$${profiles:+$$profiles,}celery,jenkins";
+	export COMPOSE_PROFILES="$${profiles:+$$profiles,}celery,jenkins,monitoring";
 MLSTACK_TRAINING_DAG ?= training_pipeline
 SERVICES ?=
 

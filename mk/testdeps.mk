@@ -7,8 +7,9 @@
 #   redis-server     Celery executor tests
 #   debootstrap      locally built Debian base images (no registry here)
 #   docker.io        dockerd for booting the compose stack
+#   prometheus(-alertmanager) promtool and amtool: the monitoring profile's config and rules
 
-TEST_SYSTEM_PACKAGES := chromium chromium-driver redis-server debootstrap docker.io
+TEST_SYSTEM_PACKAGES := chromium chromium-driver redis-server debootstrap docker.io prometheus prometheus-alertmanager
 
 ##@ Test dependencies
 .PHONY: system-deps

@@ -36,6 +36,8 @@ postgres|debian|postgres:17-bookworm
 redis|debian|redis:7-bookworm
 rustfs|python|rustfs/rustfs:1.0.0
 mailpit|debian|axllent/mailpit:v1.28.2
+prometheus|debian|prom/prometheus:v2.42.0
+alertmanager|debian|prom/alertmanager:v0.25.0
 "
 
 FORCE=0

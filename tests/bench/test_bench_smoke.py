@@ -73,6 +73,30 @@ def test_table_json_and_markdown_are_written(tmp_path):
     assert "| B1 | dag | 12.0 s | run: 5.00 s | 2.40x | <= 2x ref and <= 10 s | FAIL |" in text
 
 
+def test_merge_keeps_the_other_rows_of_the_previous_table_and_says_so(tmp_path):
+    meta = {
+        "started": "2026-01-02T03:04:05Z",
+        "full": False,
+        "repeats": 3,
+        "seconds": 61.0,
+        "environment": {"git_commit": "abc1234", "cpus": 2, "memory": "23 GiB"},
+    }
+    first = [
+        Figure("B1", "dag", 12.0, "s", samples=[12.0], note="old B1 note"),
+        Figure("B11", "load", 5.0, "ms", samples=[5.0], note="old B11 note"),
+        Figure("B10", "old b10", 9.0, "ms", samples=[9.0], note="old B10 note"),
+    ]
+    write_results(first, meta, tmp_path)
+    again = [Figure("B10", "new b10", 1.5, "ms", samples=[1.5], note="new B10 note")]
+    _json, md_path = write_results(again, {**meta, "started": "2026-01-03T00:00:00Z"}, tmp_path, merge=True)
+    text = md_path.read_text()
+    assert "old b10" not in text and "old B10 note" not in text
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| B")]
+    assert rows == ["| B1", "| B10", "| B11"], rows
+    assert "old B1 note" in text and "new B10 note" in text and "old B11 note" in text
+    assert "measured B10 only; the other rows are kept from the previous table: 2026-01-02T03:04:05Z" in text
+
+
 def test_the_latest_table_is_copied_between_the_readme_markers(tmp_path):
     from benchmarks.run import END, START, _copy_into_readme
 
@@ -170,6 +194,19 @@ def test_b9_compose_up_wait_on_a_tiny_project(tmp_path):
     )
     figures = measured(bench_b9(repeats=1, compose_file=Path(compose)), "B9")
     assert figures[0].extra["first_boot_s"] > 0
+
+
+def test_b10_api_beside_mlflow_models_serve_briefly():
+    figures = benchmark("B10")(calls=20, seconds=1, batch_requests=1)
+    for figure in figures:
+        if not figure.available:
+            cannot_run(f"B10 {figure.name}: {figure.note}")
+    by_name = {f.name.rsplit(": ", 1)[1]: f for f in figures}
+    assert by_name["errors (both servers)"].value == 0, by_name["errors (both servers)"].note
+    measured([f for f in figures if f.value], "B10")
+    p50 = by_name["one row, sequential, p50"]
+    assert p50.reference and p50.reference > 0 and "mlflow models serve" in p50.reference_name
+    assert by_name["1,000-row requests"].reference > 0
 
 
 def test_b11_api_load_briefly():

@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from base64 import b64encode
@@ -85,6 +86,16 @@ LONG_RUNNING = {
     "api",
 }
 ONE_SHOT = {"bucket-init", "airflow-init"}
+# The monitoring profile boots too, with short intervals so a forced alert arrives in about a
+# minute (ApiDown's own `for: 1m`). Not booted: Grafana and statsd-exporter, of which no image
+# or package is reachable here (their files are checked by tests/static/test_monitoring.py).
+MONITORING_ENV = {
+    "PROMETHEUS_SCRAPE_INTERVAL": "2s",
+    "PROMETHEUS_EVALUATION_INTERVAL": "2s",
+    "ALERTMANAGER_GROUP_WAIT": "1s",
+    "ALERTMANAGER_GROUP_INTERVAL": "5s",  # an ApiDown of the boot itself, resolved, may refire
+}
+MONITORING_SERVICES = {"prometheus", "alertmanager"}  # booted; grafana, statsd-exporter are not
 
 
 @dataclass
@@ -158,12 +169,22 @@ def stack(tmp_path_factory) -> Stack:
     for command in README_STACK_COMMANDS[:3]:  # engine, stand-ins, secrets
         check_ok(stack, readme_make(stack, command, timeout=3600), command)
     # What the README tells users whose ports are taken: set them in .env (here: free ones).
-    edit_env(clone / ".env", clone / ".env", {**stack_overrides(project), "MLSTACK_IMAGE_TAG": checkout})
+    overrides = {**stack_overrides(project), **MONITORING_ENV, "MLSTACK_IMAGE_TAG": checkout}
+    edit_env(clone / ".env", clone / ".env", overrides)
     stack.env = {**read_env_file(clone / ".env"), **read_env_file(clone / ".secrets")}
     stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)  # leftovers
 
     up = readme_make(stack, "make up", timeout=3600)
     stack.timings["up_wait"] = stack.timings["make_up"]
+    if up.returncode == 0:
+        # The monitoring profile's services that run here (Grafana and statsd-exporter have no
+        # stand-in image): a service named on the command line brings its profile along.
+        t0 = time.monotonic()
+        monitoring = sorted(MONITORING_SERVICES)
+        up = stack.compose(
+            "up", "--detach", "--wait", "--wait-timeout", str(WAIT_TIMEOUT), *monitoring, check=False
+        )
+        stack.timings["monitoring_up"] = time.monotonic() - t0
     try:
         check_ok(stack, up, "make up")
         print(f"\nstack timings (s): { {k: round(v, 1) for k, v in stack.timings.items()} }", file=sys.stderr)
@@ -182,7 +203,7 @@ def stack(tmp_path_factory) -> Stack:
 def test_every_service_is_healthy_or_completed(stack):
     state = stack.services_state()
     problems = []
-    for name in sorted(LONG_RUNNING):
+    for name in sorted(LONG_RUNNING | MONITORING_SERVICES):
         row = state.get(name)
         if row is None or row.get("State") != "running" or row.get("Health") != "healthy":
             problems.append(f"{name}: {row and (row.get('State'), row.get('Health'))}")
@@ -658,6 +679,83 @@ def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, traine
     body = full.get("HTML") or full.get("Text") or ""
     assert "training_pipeline" in body and "ingest" in body, body[:2000]
     assert champion_version(stack, monkeypatch).version == champion_before
+
+
+# --------------------------------------------------------------------------------------------
+# monitoring profile: the real Prometheus and Alertmanager (Debian packages in stand-in images)
+# --------------------------------------------------------------------------------------------
+
+
+def prometheus_query(stack: Stack, query: str) -> list[dict]:
+    url = stack.url("PROMETHEUS_PORT", "/api/v1/query?" + urllib.parse.urlencode({"query": query}))
+    _, body = http_json(url)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def wait_for_query(stack: Stack, query: str, ok, timeout: float = 60) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = prometheus_query(stack, query)
+        if ok(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(1)
+
+
+def test_prometheus_scrapes_the_api_and_mlflow(stack):
+    _, targets = http_json(stack.url("PROMETHEUS_PORT", "/api/v1/targets?state=active"))
+    health = {t["labels"]["job"]: (t["health"], t["lastError"]) for t in targets["data"]["activeTargets"]}
+    api = wait_for_query(stack, 'up{job="api"}', lambda r: r and r[0]["value"][1] == "1")
+    assert api and api[0]["value"][1] == "1", (api, health)
+    # MLflow's --expose-prometheus, scraped with basic auth (the password as a secret file)
+    mlflow = wait_for_query(stack, 'up{job="mlflow"}', lambda r: r and r[0]["value"][1] == "1")
+    assert mlflow and mlflow[0]["value"][1] == "1", (mlflow, health)
+    assert wait_for_query(stack, "mlflow_http_request_total", bool), "no MLflow request metrics"
+
+
+def test_prometheus_sees_the_api_request_counter_grow(stack):
+    for _ in range(3):
+        http_json(stack.url("MLSTACK_API_PORT", "/health"))
+    query = 'sum(mlstack_api_requests_total{job="api", route="/health", status="200"})'
+    result = wait_for_query(stack, query, lambda r: r and float(r[0]["value"][1]) >= 3)
+    assert result and float(result[0]["value"][1]) >= 3, result
+
+
+def test_api_down_alert_reaches_the_mailbox(stack):
+    """Stop the api container: ApiDown fires after its `for: 1m` and Alertmanager mails it."""
+    _, before = http_json(
+        stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=500"), headers=mailpit_auth(stack)
+    )
+    seen = {m["ID"] for m in before["messages"]}  # an ApiDown while the api was booting is not ours
+    t0 = time.monotonic()
+    stack.compose("stop", "api", timeout=120)
+    try:
+        deadline = time.monotonic() + 240
+        found: list[dict] = []
+        while time.monotonic() < deadline and not found:
+            _, listing = http_json(
+                stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=200"), headers=mailpit_auth(stack)
+            )
+            found = [
+                m
+                for m in listing["messages"]
+                if m["ID"] not in seen and "ApiDown" in m["Subject"] and "FIRING" in m["Subject"]
+            ]
+            if not found:
+                time.sleep(2)
+        stack.timings["api_down_to_alert_mail"] = time.monotonic() - t0
+        _, alerts = http_json(stack.url("PROMETHEUS_PORT", "/api/v1/alerts"))
+        assert found, f"no ApiDown mail; Prometheus alerts: {alerts['data']}"
+        assert "FIRING" in found[0]["Subject"], found[0]["Subject"]
+        assert [a["Address"] for a in found[0]["To"]] == [
+            stack.env.get("MLSTACK_ALERT_RECIPIENTS", "ops@example.com")
+        ]
+        _, full = http_json(
+            stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"), headers=mailpit_auth(stack)
+        )
+        assert "The prediction API (api:8000) is down" in (full.get("HTML") or full.get("Text") or "")
+    finally:
+        stack.compose("start", "api", timeout=300)
 
 
 # --------------------------------------------------------------------------------------------

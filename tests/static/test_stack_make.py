@@ -85,7 +85,7 @@ def test_down_and_ps_keep_the_profiles_of_env(tmp_path):
         assert "--profile" not in recipe, "a --profile flag replaces COMPOSE_PROFILES"
         calls = run_recipe(recipe, stack_dir(tmp_path), {})
         assert calls == [
-            f"COMPOSE_PROFILES=postgres,rustfs,mailpit,celery,jenkins DOCKER_HOST=<unset> "
+            f"COMPOSE_PROFILES=postgres,rustfs,mailpit,celery,jenkins,monitoring DOCKER_HOST=<unset> "
             f"ARGS=compose --env-file .env --env-file .secrets {'down --remove-orphans' if target == 'down' else 'ps'}"
         ]
 
@@ -93,14 +93,14 @@ def test_down_and_ps_keep_the_profiles_of_env(tmp_path):
 def test_down_takes_the_profiles_of_the_environment_first(tmp_path):
     recipe = recipe_from(make_n("down"), "profiles=")
     calls = run_recipe(recipe, stack_dir(tmp_path), {"COMPOSE_PROFILES": "rustfs"})
-    assert calls[0].startswith("COMPOSE_PROFILES=rustfs,celery,jenkins ")
+    assert calls[0].startswith("COMPOSE_PROFILES=rustfs,celery,jenkins,monitoring ")
 
 
 def test_reset_removes_every_container_volume_and_network_of_the_project(tmp_path):
     recipe = recipe_from(make_n("reset", MLSTACK_RESET_CONFIRM="yes"), "set -euo pipefail")
     calls = run_recipe(recipe, stack_dir(tmp_path), {"MLSTACK_RESET_CONFIRM": "yes"})
     args = [c.split("ARGS=", 1)[1] for c in calls]
-    assert calls[0].startswith("COMPOSE_PROFILES=postgres,rustfs,mailpit,celery,jenkins ")
+    assert calls[0].startswith("COMPOSE_PROFILES=postgres,rustfs,mailpit,celery,jenkins,monitoring ")
     assert args[0] == "compose --env-file .env --env-file .secrets down --volumes --remove-orphans"
     label = "--filter label=com.docker.compose.project=mlstack"
     assert args[1:] == [

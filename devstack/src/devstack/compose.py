@@ -41,6 +41,9 @@ PORT_VARS = (
     "POSTGRES_PORT",
     "JENKINS_PORT",
     "FLOWER_PORT",
+    "PROMETHEUS_PORT",
+    "ALERTMANAGER_PORT",
+    "GRAFANA_PORT",
 )
 
 
@@ -125,9 +128,10 @@ def edit_env(source: Path, dest: Path, overrides: dict[str, str]) -> None:
     dest.write_text("\n".join(lines) + "\n")
 
 
-def write_env(workdir: Path, project: str) -> dict[str, str]:
-    """``workdir/.env`` from .env.example (free ports, no schedule) and ``workdir/.secrets``; merged values."""
-    edit_env(ROOT / ".env.example", workdir / ".env", stack_overrides(project))
+def write_env(workdir: Path, project: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``workdir/.env`` from .env.example (free ports, no schedule, then ``extra``) and
+    ``workdir/.secrets``; merged values."""
+    edit_env(ROOT / ".env.example", workdir / ".env", {**stack_overrides(project), **(extra or {})})
     write_secrets(ROOT / ".secrets.example", workdir / ".secrets", force=True)
     return {**read_env_file(workdir / ".env"), **read_env_file(workdir / ".secrets")}
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]  # devstack/src/devstack/ -> the repository
 EXPORT = ["export", "--frozen", "--no-hashes", "--no-dev", "--no-emit-project", "--no-header"]
-MLFLOW_ROOTS = ["mlflow", "boto3", "psycopg"]
+MLFLOW_ROOTS = ["mlflow", "boto3", "psycopg", "prometheus-flask-exporter"]
 
 
 def normalize(name: str) -> str:
