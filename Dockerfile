@@ -35,6 +35,7 @@ LABEL org.opencontainers.image.title="mlstack-airflow" \
 ENV AIRFLOW_HOME=/opt/airflow \
     HOME=/opt/airflow \
     MLSTACK_COMPONENT=airflow \
+    MLSTACK_STARTUP_CHECK="airflow airflow-db prediction-log-db client s3" \
     PATH=/opt/mlstack/bin:/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     AIRFLOW__CORE__LOAD_EXAMPLES=false \

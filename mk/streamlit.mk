@@ -5,7 +5,8 @@
 STREAMLIT_ADDRESS ?= 127.0.0.1
 STREAMLIT_PORT ?= 8501
 STREAMLIT_FLAGS = --server.headless=true --server.address=$(STREAMLIT_ADDRESS) \
-	--server.port=$(STREAMLIT_PORT) --browser.gatherUsageStats=false --client.toolbarMode=minimal
+	--server.port=$(STREAMLIT_PORT) --browser.gatherUsageStats=false --client.toolbarMode=minimal \
+	--server.maxUploadSize=$${MLSTACK_UI_MAX_UPLOAD_MB:-50}
 
 ##@ Streamlit
 .PHONY: streamlit

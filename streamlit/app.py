@@ -31,7 +31,8 @@ pages = [
     st.Page(HERE / "pages" / "models.py", title="Models", icon=":material/inventory_2:"),
     st.Page(HERE / "pages" / "monitoring.py", title="Monitoring", icon=":material/monitoring:"),
 ]
-navigation = st.navigation(pages)
 settings, spec = ui.context()
+ui.require_login(settings)  # production mode, or a password set: nothing below runs before it
+navigation = st.navigation(pages)
 ui.sidebar(settings, spec)
 navigation.run()

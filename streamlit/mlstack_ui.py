@@ -13,6 +13,7 @@ Caching (shared by every session of the process, never per rerun):
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from mlstack.config import Settings, load_settings, mask_url_password
 from mlstack.data.spec import DatasetSpec, FeatureSpec, load_spec
 from mlstack.errors import ConfigError, NoChampionError, RegistryError, UntrustedModelError
 from mlstack.registry import CHAMPION
+from mlstack.security.login import PasswordGate, Verdict, gate_for, login_required
 from mlstack.serving import form
 from mlstack.serving.loader import TRAIN_HINT, LoadedModel, ModelServer, load_version
 from mlstack.serving.service import LogOutcome
@@ -45,6 +47,35 @@ def context() -> tuple[Settings, DatasetSpec]:
         st.error(f"**Configuration problem**\n\n```\n{exc}\n```")
         st.stop()
     return settings, spec
+
+
+@st.cache_resource(show_spinner=False)
+def _login_gate(_settings: Settings, password_digest: str) -> PasswordGate:
+    # One gate per process and password: its failure throttle is shared by every session.
+    return gate_for(_settings)
+
+
+def require_login(settings: Settings) -> None:
+    """A password form until this session has logged in (mlstack.security.login); stops the page."""
+    if not login_required(settings) or st.session_state.get("login.ok"):
+        return
+    try:
+        secret = settings.ui_password.get_secret_value() if settings.ui_password else ""
+        gate = _login_gate(settings, hashlib.sha256(secret.encode()).hexdigest())
+    except ConfigError as exc:
+        st.error(f"**Login not configured**\n\n{exc}")
+        st.stop()
+    st.title("mlstack")
+    with st.form("login.form"):
+        given = st.text_input("Password", type="password", key="login.password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted:
+        attempt = gate.attempt(given)
+        if attempt.verdict is Verdict.ACCEPTED:
+            st.session_state["login.ok"] = True
+            st.rerun()
+        st.error(attempt.message())
+    st.stop()
 
 
 def sidebar(settings: Settings, spec: DatasetSpec) -> None:

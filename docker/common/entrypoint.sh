@@ -4,12 +4,17 @@
 #   1. airflow only: started as root (airflow-init, as in the official compose), prepares the
 #      logs volume for AIRFLOW_UID and re-runs itself as that user; an arbitrary AIRFLOW_UID gets
 #      a passwd entry;
-#   2. derives the connection settings from the .env/.secrets variables (env.sh ->
+#   2. refuses to start on an empty, default or weak secret, by `python -m mlstack.secrets_check`
+#      for the components in MLSTACK_STARTUP_CHECK (set by each image, narrowed by compose where a
+#      service holds fewer secrets); MLSTACK_ENV decides (compose: production; only an explicit
+#      development reports without refusing). The MLflow image carries that one module alone in
+#      /opt/mlstack/lib;
+#   3. derives the connection settings from the .env/.secrets variables (env.sh ->
 #      mlstack_env.py: local services or NeonDB, Celery broker, MLflow auth config), never
 #      printing them; empty optional settings are unset;
-#   3. airflow: writes the api-server's SimpleAuthManager password file from
+#   4. airflow: writes the api-server's SimpleAuthManager password file from
 #      MLSTACK_AIRFLOW_ADMIN_PASSWORD;
-#   4. execs the command.
+#   5. execs the command.
 set -euo pipefail
 
 component="${MLSTACK_COMPONENT:?the image sets MLSTACK_COMPONENT}"
@@ -24,6 +29,12 @@ fi
 
 if ! whoami >/dev/null 2>&1 && [ -w /etc/passwd ]; then
   echo "${USER_NAME:-default}:x:$(id -u):0:default user:${HOME:-/tmp}:/sbin/nologin" >>/etc/passwd
+fi
+
+# Before env.sh: the check sees what compose passed, not the URLs derived from it.
+if [ -n "${MLSTACK_STARTUP_CHECK:-}" ]; then
+  # shellcheck disable=SC2086 # a list of component names
+  PYTHONPATH=/opt/mlstack/lib /opt/venv/bin/python -m mlstack.secrets_check $MLSTACK_STARTUP_CHECK
 fi
 
 # shellcheck source=/dev/null

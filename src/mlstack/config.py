@@ -136,6 +136,15 @@ class Settings(BaseSettings):
         description="Bearer token the prediction API requires when set (refused in production "
         "mode when unset)",
     )
+    # --- the Streamlit app ---------------------------------------------------------------
+    ui_password: SecretStr | None = Field(
+        None,
+        description="Password of the Streamlit app's login (required in production mode; the login "
+        "is off elsewhere unless this is set)",
+    )
+    ui_max_upload_mb: int = Field(
+        50, ge=1, description="Size of a file uploaded to the Streamlit Batch page, at most (MB)"
+    )
     api_max_rows: int = Field(10_000, ge=1, description="Rows per prediction request, at most")
     api_max_body_bytes: int = Field(
         8_000_000, ge=1_000, description="Size of a prediction request body, at most (bytes)"

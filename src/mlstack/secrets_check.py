@@ -13,9 +13,11 @@ Modes (``MLSTACK_ENV``, from the environment, ``.env`` or ``.secrets``):
 in-process (``dag.test``, a JWT secret generated per state folder) on a local MLflow store without
 auth. Only the start-up of a real service calls the check.
 
-``mlstack secrets check [airflow|mlflow|client|api|jenkins|all]`` runs the check (``all`` = airflow,
-mlflow and client; api and jenkins only when named); start-up scripts call it
-before starting a service and stop when it exits non-zero. Values are never printed.
+``mlstack secrets check [airflow|mlflow|client|api|jenkins|s3|*-db|all]`` runs the check (``all`` =
+airflow, mlflow and client; the others only when named). Every container of the compose stack runs
+``python -m mlstack.secrets_check $MLSTACK_STARTUP_CHECK`` in its entrypoint before its service
+starts (images without mlstack carry this module alone) and stops when it exits non-zero; secrets
+given as files (``/run/secrets/<NAME>``, compose ``secrets:``) count as set. Values are never printed.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Secret:
     min_length: int
     kind: str = "token"  # "token" | "password" | "fernet"
     optional_when: str | None = None  # a variable that, when unset, means this secret is not needed
+    not_needed_with: tuple[str, ...] = ()  # variables that, when any is set, replace this secret
 
     def how_to_set(self) -> str:
         """Where to put a value and a command that generates one (never a value)."""
@@ -145,12 +148,73 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
             optional_when="MLFLOW_TRACKING_USERNAME",
         ),
     ),
+    # The Streamlit app's login (mlstack.security.login).
+    "ui": (
+        Secret("Streamlit login password", ("MLSTACK_UI_PASSWORD",), "MLSTACK_UI_PASSWORD", 12, "password"),
+    ),
+    # Flower's basic auth (profile celery; AIRFLOW__CELERY__FLOWER_BASIC_AUTH is built from it).
+    "flower": (
+        Secret("Flower password", ("MLSTACK_FLOWER_PASSWORD",), "MLSTACK_FLOWER_PASSWORD", 12, "password"),
+    ),
     # The prediction API's bearer token (`mlstack serve` checks it itself in production mode).
     "api": (Secret("Prediction API token", ("MLSTACK_API_TOKEN",), "MLSTACK_API_TOKEN", 32),),
     # Checked only when named (the Jenkins controller is an optional compose profile).
     "jenkins": (
         Secret(
             "Jenkins admin password", ("JENKINS_ADMIN_PASSWORD",), "JENKINS_ADMIN_PASSWORD", 12, "password"
+        ),
+        Secret(
+            "Jenkins webhook token",
+            ("MLSTACK_JENKINS_WEBHOOK_TOKEN",),
+            "MLSTACK_JENKINS_WEBHOOK_TOKEN",
+            16,
+        ),
+    ),
+    # The S3 credentials (RustFS locally, AWS S3 in the cloud): a default key opens the model store.
+    "s3": (
+        Secret(
+            "S3 access key",
+            ("AWS_ACCESS_KEY_ID", "RUSTFS_ACCESS_KEY"),
+            "RUSTFS_ACCESS_KEY",
+            3,
+        ),
+        Secret(
+            "S3 secret key",
+            ("AWS_SECRET_ACCESS_KEY", "RUSTFS_SECRET_KEY"),
+            "RUSTFS_SECRET_KEY",
+            16,
+            "password",
+        ),
+    ),
+    # The PostgreSQL roles of the compose stack (unneeded when a database URL or Neon replaces them).
+    "airflow-db": (
+        Secret(
+            "Airflow database password",
+            ("AIRFLOW_DB_PASSWORD",),
+            "AIRFLOW_DB_PASSWORD",
+            12,
+            "password",
+            not_needed_with=("AIRFLOW_DB_URL", "NEON_DATABASE_URL"),
+        ),
+    ),
+    "mlflow-db": (
+        Secret(
+            "MLflow database password",
+            ("MLFLOW_DB_PASSWORD",),
+            "MLFLOW_DB_PASSWORD",
+            12,
+            "password",
+            not_needed_with=("MLFLOW_DB_URL", "NEON_DATABASE_URL"),
+        ),
+    ),
+    "prediction-log-db": (
+        Secret(
+            "Prediction log database password",
+            ("MLSTACK_DB_PASSWORD",),
+            "MLSTACK_DB_PASSWORD",
+            12,
+            "password",
+            not_needed_with=("MLSTACK_PREDICTION_LOG_URL", "NEON_DATABASE_URL"),
         ),
     ),
 }
@@ -215,6 +279,19 @@ def environment(cwd: Path | None = None, environ: Mapping[str, str] | None = Non
     return merged
 
 
+def container_environment(
+    environ: Mapping[str, str] | None = None, secrets_dir: Path = Path("/run/secrets")
+) -> dict[str, str]:
+    """A container's environment plus its compose secrets (one file per name in ``secrets_dir``)."""
+    merged: dict[str, str] = {}
+    if secrets_dir.is_dir():
+        for path in secrets_dir.iterdir():
+            if path.is_file() and path.name.isidentifier():
+                merged[path.name] = path.read_text().strip()
+    merged.update({k: v for k, v in (os.environ if environ is None else environ).items() if v})
+    return merged
+
+
 def mode_of(env: Mapping[str, str]) -> str:
     """MLSTACK_ENV as one of MODES (dev/prod accepted); ConfigError for anything else."""
     mode = (env.get(ENV_VAR) or "auto").strip().lower()
@@ -269,6 +346,8 @@ def check_secrets(
         for secret in SECRETS[component]:
             if secret.optional_when and not env.get(secret.optional_when):
                 continue
+            if any(env.get(name) for name in secret.not_needed_with):
+                continue
             report.checked.append(secret.label)
             finding = _check_one(secret, env)
             if finding is not None:
@@ -282,3 +361,24 @@ def enforce(components: Iterable[str] = ("all",), env: Mapping[str, str] | None 
     if report.refused:
         raise ConfigError(report.to_text())
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Container start: check the named components; exit 2 (report on stderr) when refused.
+
+    Stdlib only, so that an image without the mlstack package can run this file alone.
+    """
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        report = check_secrets(args or ["all"], container_environment())
+    except ConfigError as exc:
+        print(f"secrets check: {exc}", file=sys.stderr)
+        return 2
+    print(report.to_text(), file=sys.stderr if report.findings else sys.stdout)
+    return 2 if report.refused else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

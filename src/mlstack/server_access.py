@@ -39,6 +39,8 @@ def auth_failure(text: str, uri: str) -> str | None:
 def registry_problem(settings: Settings, timeout: float = 2.0) -> str | None:
     """None when the registry server answers and accepts our login; else what is wrong, in one line.
 
+    A 5xx from its API counts as down, even when `/health` answers (a sick backend store).
+
     Local stores (SQLite, files) have no server and no login: always None.
     """
     import requests
@@ -63,6 +65,8 @@ def registry_problem(settings: Settings, timeout: float = 2.0) -> str | None:
         return f"the registry {uri} is unreachable"
     if answer.status_code in (401, 403):
         return auth_failure(f"error code {answer.status_code}", uri)
+    if answer.status_code >= 500:  # answers /health, fails the API: as good as down
+        return f"the registry {uri} answers HTTP {answer.status_code} (a server error) to its API"
     return None
 
 

@@ -8,6 +8,7 @@ import mlstack_ui as ui
 import streamlit as st
 
 from mlstack.errors import InputError
+from mlstack.security.spreadsheet import safe_csv
 from mlstack.serving import service
 from mlstack.serving.batch import problems_frame, read_table, results_csv
 
@@ -25,6 +26,13 @@ upload = st.file_uploader("CSV or Parquet file", type=["csv", "parquet"], key="b
 if upload is None:
     st.stop()
 
+# server.maxUploadSize caps what Streamlit accepts; this is the same cap, checked before parsing.
+if upload.size > settings.ui_max_upload_mb * 1024 * 1024:
+    st.error(
+        f"{upload.name}: {upload.size / 1024 / 1024:.1f} MB is over the {settings.ui_max_upload_mb} MB "
+        "upload limit (MLSTACK_UI_MAX_UPLOAD_MB)"
+    )
+    st.stop()
 data = upload.getvalue()
 file_key = hashlib.sha256(data).hexdigest()
 try:
@@ -71,7 +79,7 @@ if problems:
         st.caption(f"First {len(invalid):,} of {len(problems):,} shown; download them all below.")
     st.download_button(
         "Download invalid rows (CSV)",
-        problems_frame(frame, problems, limit=len(problems)).to_csv(index=False).encode(),
+        safe_csv(problems_frame(frame, problems, limit=len(problems))),
         file_name=f"{name.rsplit('.', 1)[0]}-invalid.csv",
         mime="text/csv",
         key="batch.download_invalid",

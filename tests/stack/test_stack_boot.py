@@ -373,6 +373,22 @@ def test_streamlit_answers_health(stack):
         assert resp.read().decode().strip() == "ok"
 
 
+def mailpit_auth(stack: Stack) -> dict[str, str]:
+    """Mailpit's UI/API basic auth (MP_UI_AUTH from MLSTACK_MAILPIT_USER/PASSWORD)."""
+    return basic_auth(stack.env.get("MLSTACK_MAILPIT_USER", "admin"), stack.env["MLSTACK_MAILPIT_PASSWORD"])
+
+
+def test_mailbox_api_refuses_a_wrong_password(stack):
+    # Issue 15 §3. The mailpit image here is a stand-in (devstack/offline-images/mailpit) that
+    # implements MP_UI_AUTH as Mailpit documents it; this shows the compose wiring, not Mailpit.
+    url = stack.url("MAILPIT_UI_PORT", "/api/v1/messages")
+    for headers in ({}, basic_auth("admin", "not-the-password")):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            http_json(url, headers=headers)
+        assert err.value.code == 401
+    assert http_json(url, headers=mailpit_auth(stack))[0] == 200
+
+
 def test_mailbox_receives_smtp_and_shows_it_in_its_api(stack):
     subject = f"boot test {uuid.uuid4().hex[:8]}"
     msg = EmailMessage()
@@ -384,10 +400,12 @@ def test_mailbox_receives_smtp_and_shows_it_in_its_api(stack):
         smtp.send_message(msg)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        _, listing = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages"))
+        _, listing = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages"), headers=mailpit_auth(stack))
         found = [m for m in listing["messages"] if m["Subject"] == subject]
         if found:
-            _, full = http_json(stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"))
+            _, full = http_json(
+                stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"), headers=mailpit_auth(stack)
+            )
             assert "hello from the boot test" in full["Text"]
             return
         time.sleep(1)
@@ -567,6 +585,11 @@ def test_streamlit_predicts_with_the_champion_in_a_browser(stack, trained, monke
             while True:
                 page.goto(stack.url("STREAMLIT_PORT", "/"), wait_until="domcontentloaded")
                 try:
+                    # production mode: the app's login first (MLSTACK_UI_PASSWORD from .secrets)
+                    password = page.get_by_label("Password", exact=True)
+                    password.wait_for(timeout=120_000)
+                    password.fill(stack.env["MLSTACK_UI_PASSWORD"])
+                    page.get_by_role("button", name="Log in").click()
                     page.get_by_role("button", name="Predict").wait_for(timeout=120_000)
                     label.first.wait_for(timeout=15_000)
                     break
@@ -644,7 +667,9 @@ def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, traine
     deadline = time.monotonic() + 120
     found = []
     while time.monotonic() < deadline and not found:
-        _, listing = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=200"))
+        _, listing = http_json(
+            stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=200"), headers=mailpit_auth(stack)
+        )
         found = [m for m in listing["messages"] if run_id in m["Subject"]]
         if not found:
             time.sleep(2)
@@ -652,7 +677,9 @@ def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, traine
     stack.timings["failure_to_alert_mail"] = time.monotonic() - t0
     subject = found[0]["Subject"]
     assert "training_pipeline.ingest failed" in subject, subject
-    _, full = http_json(stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"))
+    _, full = http_json(
+        stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"), headers=mailpit_auth(stack)
+    )
     body = full.get("HTML") or full.get("Text") or ""
     assert "training_pipeline" in body and "ingest" in body, body[:2000]
     assert champion_version(stack, monkeypatch).version == champion_before
@@ -700,7 +727,9 @@ def test_prometheus_sees_the_api_request_counter_grow(stack):
 
 def test_api_down_alert_reaches_the_mailbox(stack):
     """Stop the api container: ApiDown fires after its `for: 1m` and Alertmanager mails it."""
-    _, before = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=500"))
+    _, before = http_json(
+        stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=500"), headers=mailpit_auth(stack)
+    )
     seen = {m["ID"] for m in before["messages"]}  # an ApiDown while the api was booting is not ours
     t0 = time.monotonic()
     stack.compose("stop", "api", timeout=120)
@@ -708,7 +737,9 @@ def test_api_down_alert_reaches_the_mailbox(stack):
         deadline = time.monotonic() + 240
         found: list[dict] = []
         while time.monotonic() < deadline and not found:
-            _, listing = http_json(stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=200"))
+            _, listing = http_json(
+                stack.url("MAILPIT_UI_PORT", "/api/v1/messages?limit=200"), headers=mailpit_auth(stack)
+            )
             found = [
                 m
                 for m in listing["messages"]
@@ -723,7 +754,9 @@ def test_api_down_alert_reaches_the_mailbox(stack):
         assert [a["Address"] for a in found[0]["To"]] == [
             stack.env.get("MLSTACK_ALERT_RECIPIENTS", "ops@example.com")
         ]
-        _, full = http_json(stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"))
+        _, full = http_json(
+            stack.url("MAILPIT_UI_PORT", f"/api/v1/message/{found[0]['ID']}"), headers=mailpit_auth(stack)
+        )
         assert "The prediction API (api:8000) is down" in (full.get("HTML") or full.get("Text") or "")
     finally:
         stack.compose("start", "api", timeout=300)
@@ -870,6 +903,79 @@ def test_no_secret_in_the_project_images(stack):
             key, _, value = entry.partition("=")
             assert not (SECRET_ENV.search(key) and value), f"{image} bakes {key} into its Env"
             assert value not in secrets, f"{image}: {key} holds a generated secret"
+
+
+# --------------------------------------------------------------------------------------------
+# security: a default secret never starts a service (issue 15, section 2)
+# --------------------------------------------------------------------------------------------
+
+# What each service's entrypoint must name when every value of .secrets is the shipped change-me
+# (MLSTACK_STARTUP_CHECK of its image, narrowed by compose for bucket-init and widened for api).
+REFUSED_NAMES = {
+    "bucket-init": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+    "mlflow": [
+        "MLFLOW_AUTH_ADMIN_PASSWORD",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY",
+        "MLFLOW_DB_PASSWORD",
+        "AWS_SECRET_ACCESS_KEY",
+    ],
+    "airflow-init": [
+        "MLSTACK_AIRFLOW_ADMIN_PASSWORD",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__API__SECRET_KEY",
+        "AIRFLOW_DB_PASSWORD",
+        "MLSTACK_DB_PASSWORD",
+        "MLFLOW_TRACKING_PASSWORD",
+    ],
+    "airflow-apiserver": ["AIRFLOW__API_AUTH__JWT_SECRET", "MLSTACK_AIRFLOW_ADMIN_PASSWORD"],
+    "airflow-scheduler": ["AIRFLOW__CORE__FERNET_KEY"],
+    "streamlit": [
+        "MLSTACK_UI_PASSWORD",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLSTACK_DB_PASSWORD",
+        "AWS_SECRET_ACCESS_KEY",
+    ],
+    "api": ["MLSTACK_API_TOKEN", "MLFLOW_TRACKING_PASSWORD"],
+}
+
+
+@pytest.fixture(scope="module")
+def default_secrets(stack, tmp_path_factory) -> ComposeProject:
+    """A project of its own on the booted stack's images, its .secrets the shipped example."""
+    workdir = tmp_path_factory.mktemp("default-secrets")
+    env_text = (stack.workdir / ".env").read_text()  # the same image tag as the booted stack
+    (workdir / ".env").write_text(env_text.replace(stack.project, f"{stack.project}-defaults"))
+    (workdir / ".secrets").write_text((ROOT / ".secrets.example").read_text())
+    project = ComposeProject(
+        project=f"{stack.project}-defaults",
+        workdir=workdir,
+        env={**read_env_file(workdir / ".env"), **read_env_file(workdir / ".secrets")},
+    )
+    yield project
+    project.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)
+
+
+@pytest.mark.parametrize("service", sorted(REFUSED_NAMES))
+def test_a_service_with_change_me_secrets_refuses_to_start_and_names_them(default_secrets, service):
+    # `run --no-deps`: the service's own entrypoint and command, nothing else of the stack booted.
+    proc = default_secrets.compose("run", "--rm", "--no-deps", "-T", service, check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, f"{service} exited {proc.returncode}:\n{out[-3000:]}"
+    assert "MLSTACK_ENV=production" in out and "REFUSED" in out, out[-3000:]
+    for name in REFUSED_NAMES[service]:
+        assert re.search(rf"\({name}\): is a known default", out), f"{service}: {name} not named\n{out}"
+    assert "make secrets" in out, out[-3000:]
+    assert "change-me" not in out, "a value was printed"
+
+
+def test_the_booted_services_ran_the_secrets_check(stack):
+    # The healthy stack above started through the same entrypoints, with `make secrets` values.
+    for service in ("mlflow", "airflow-apiserver", "streamlit", "api", "bucket-init"):
+        logs = stack.compose("logs", "--no-color", service, timeout=120).stdout
+        assert re.search(r"secrets check \([^)]*MLSTACK_ENV=production\): ok", logs), (
+            f"{service} did not log a passed secrets check:\n{logs[:3000]}"
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -165,7 +165,25 @@ def test_api_token_is_required_by_compose():
         text=True,
         timeout=60,
     )
-    assert proc.returncode != 0 and "set MLSTACK_API_TOKEN in .secrets" in proc.stderr, proc.stderr
+    assert proc.returncode != 0 and "MLSTACK_API_TOKEN is not set, run make secrets" in proc.stderr, (
+        proc.stderr
+    )
+
+
+def test_without_secrets_a_bare_compose_up_stops_naming_make_secrets(tmp_path):
+    """Issue 15 §2: `docker compose up` before `make secrets` (only .env, no .secrets)."""
+    (tmp_path / ".env").write_text(ENV_EXAMPLE.read_text())
+    cmd = [str(_tool("docker-compose")), "--project-directory", str(tmp_path), "-f", str(COMPOSE_FILE)]
+    proc = subprocess.run(
+        [*cmd, "config", "-q"], cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=60
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and lines, proc.stderr
+    # Compose lists each missing secret on a line of its own; every line says what to do.
+    for line in lines:
+        assert re.search(
+            r"([A-Z_]+) is missing a value: \1 is not set, run make secrets then make up", line
+        ), line
 
 
 def _healthcheck(url: str, *args: str) -> int:
@@ -451,6 +469,24 @@ def test_neon_switch_without_file_edits(monkeypatch, tmp_path):
     ini = Path(out["MLFLOW_AUTH_CONFIG_PATH"]).read_text()
     assert "database_uri = postgresql+psycopg://u:pw@ep-x.neon.tech/mlflow" in ini
     assert oct(Path(out["MLFLOW_AUTH_CONFIG_PATH"]).stat().st_mode & 0o777) == "0o600"
+
+
+def test_every_project_service_starts_in_production_mode_behind_the_secrets_check():
+    """Issue 15 §2: the stack runs with MLSTACK_ENV=production; each project image's entrypoint checks."""
+    services = resolved()["services"]
+    project = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("mlstack-")}
+    assert {"mlflow", "bucket-init", "airflow-init", "streamlit", "api", "jenkins", "flower"} <= set(project)
+    for name, service in project.items():
+        assert service["environment"].get("MLSTACK_ENV") == "production", name
+    assert services["bucket-init"]["environment"]["MLSTACK_STARTUP_CHECK"] == "s3"
+    assert services["api"]["environment"]["MLSTACK_STARTUP_CHECK"].split()[0] == "api"
+    for dockerfile in ("Dockerfile", "Dockerfile.mlflow", "Dockerfile.streamlit"):
+        text = (ROOT / dockerfile).read_text()
+        assert "MLSTACK_STARTUP_CHECK=" in text and 'ENTRYPOINT ["/opt/mlstack/entrypoint.sh"]' in text
+    assert "python -m mlstack.secrets_check" in (ROOT / "docker/common/entrypoint.sh").read_text()
+    jenkins = (ROOT / "Dockerfile.jenkins").read_text()
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/opt/mlstack/jenkins-entrypoint.sh"]' in jenkins
+    assert "-m mlstack.secrets_check" in (ROOT / "docker/jenkins/entrypoint.sh").read_text()
 
 
 def test_mlflow_auth_caches_verified_credentials(monkeypatch, tmp_path):

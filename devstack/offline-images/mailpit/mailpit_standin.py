@@ -3,12 +3,14 @@
 Usage: mailpit [--smtp ADDR] [--listen ADDR]   serve (defaults 0.0.0.0:1025 and 0.0.0.0:8025)
        mailpit readyz                          exit 0 when the HTTP API answers (healthcheck)
 Environment (as Mailpit): MP_SMTP_BIND_ADDR, MP_UI_BIND_ADDR, MP_MAX_MESSAGES,
-MP_SMTP_AUTH_ACCEPT_ANY, MP_SMTP_AUTH_ALLOW_INSECURE.
+MP_SMTP_AUTH_ACCEPT_ANY, MP_SMTP_AUTH_ALLOW_INSECURE, MP_UI_AUTH (space-separated user:password
+pairs, plain text only: basic auth on the UI and API, /livez and /readyz stay open, as Mailpit).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import email
 import email.policy
 import email.utils
@@ -198,10 +200,34 @@ class Api(BaseHTTPRequestHandler):
         except ValueError:
             return {}
 
+    def _authorized(self) -> bool:
+        """MP_UI_AUTH's basic auth; on failure a 401 has been sent."""
+        pairs = (os.environ.get("MP_UI_AUTH") or "").split()
+        if not pairs or urlsplit(self.path).path.rstrip("/") in ("/livez", "/readyz"):
+            return True
+        scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
+        try:
+            credentials = base64.b64decode(given.strip()).decode() if scheme.lower() == "basic" else ""
+        except ValueError:
+            credentials = ""
+        if any(secrets.compare_digest(credentials.encode(), pair.encode()) for pair in pairs):
+            return True
+        data = b"Unauthorised.\n"
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="Login"')
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        return False
+
     def do_HEAD(self) -> None:
         self.do_GET()
 
     def do_GET(self) -> None:
+        if not self._authorized():
+            return
         url = urlsplit(self.path)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path.rstrip("/") or "/"
@@ -267,6 +293,8 @@ class Api(BaseHTTPRequestHandler):
         return self._send(404, "not found", "text/plain")
 
     def do_DELETE(self) -> None:
+        if not self._authorized():
+            return
         path = urlsplit(self.path).path.rstrip("/")
         if path == "/api/v1/messages":
             ids = set(self._body().get("IDs") or [])
@@ -276,6 +304,8 @@ class Api(BaseHTTPRequestHandler):
         return self._send(404, "not found", "text/plain")
 
     def do_PUT(self) -> None:
+        if not self._authorized():
+            return
         path = urlsplit(self.path).path.rstrip("/")
         if path == "/api/v1/messages":
             body = self._body()

@@ -118,7 +118,9 @@ def problems_frame(frame: pd.DataFrame, problems: list[RowProblems], limit: int 
 
 
 def results_csv(scored: pd.DataFrame) -> bytes:
-    """Scored rows as CSV, with the input's 1-based data row number first."""
+    """Scored rows as CSV, with the input's 1-based data row number first; formula-safe cells."""
+    from mlstack.security.spreadsheet import safe_csv
+
     out = scored.copy()
     out.insert(0, "row", scored.index + 1)
-    return out.to_csv(index=False).encode()
+    return safe_csv(out)

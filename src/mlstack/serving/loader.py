@@ -1,8 +1,9 @@
 """Load `models:/<name>@champion`: resolve the alias, cache the model per version.
 
 A promotion is picked up without a restart (the alias is re-resolved every
-`alias_refresh_seconds`); when the registry cannot be reached the last loaded model keeps
-answering and says it may be stale.
+`alias_refresh_seconds`); when the registry cannot be reached, or answers 5xx, the last loaded
+model keeps answering and says it may be stale. No lock is held while MLflow is called: one
+caller refreshes, the others keep being answered with the model already loaded.
 """
 
 from __future__ import annotations
@@ -170,36 +171,65 @@ class ModelServer:
         self.stale = False
         self.refused = False  # stale because the alias points at a version that was refused
         self.last_error: str | None = None
-        self._lock = threading.Lock()
+        self._state = threading.Lock()  # guards the fields above; never held while MLflow is called
+        self._refresh = threading.Lock()  # one refresh at a time
+
+    def _fresh(self) -> LoadedModel | None:
+        with self._state:
+            due = time.monotonic() - self._checked_at >= self.settings.alias_refresh_seconds
+            return self._current if self._current is not None and not due else None
 
     def current(self) -> LoadedModel:
         """The version the alias points at (re-resolved when due), or the last one, flagged stale,
-        while the registry cannot be reached. NoChampionError when the alias points nowhere."""
-        with self._lock:
-            due = time.monotonic() - self._checked_at >= self.settings.alias_refresh_seconds
-            if self._current is not None and not due:
-                return self._current
-            try:
-                problem = registry_problem(self.settings) if self._current is not None else None
-                if problem:
-                    raise RegistryError(problem)
-                version = resolve_alias(self.settings, self.name, self.alias)
-                self._current = self.loader(self.settings, self.name, version)
-                self.stale, self.refused, self.last_error = False, False, None
-            except NoChampionError:
+        while the registry cannot be reached or answers 5xx. NoChampionError when the alias points
+        nowhere; RegistryError (naming the registry and the problem) when nothing was loaded yet.
+
+        While one caller refreshes, every other caller that has a model gets it at once; only a
+        cold start (nothing loaded) waits for the refresh in flight."""
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
+        if not self._refresh.acquire(blocking=self._current is None):
+            return self._current  # type: ignore[return-value]  # warm: a refresh is in flight
+        try:
+            fresh = self._fresh()  # refreshed by the caller we waited for
+            return fresh if fresh is not None else self._refresh_now()
+        finally:
+            self._refresh.release()
+
+    def _refresh_now(self) -> LoadedModel:
+        """Resolve the alias and load its version (MLflow calls, no state lock), then swap."""
+        current = self._current
+        try:
+            problem = registry_problem(self.settings)
+            if problem:
+                failure = RegistryAuthError if problem.startswith("authentication failed") else RegistryError
+                raise failure(problem)
+            version = resolve_alias(self.settings, self.name, self.alias)
+            loaded = self.loader(self.settings, self.name, version)
+        except NoChampionError:
+            raise
+        except UntrustedModelError as exc:
+            if current is None:
                 raise
-            except UntrustedModelError as exc:
-                if self._current is None:
-                    raise
-                # A refused version never replaces the one serving; the page says why.
-                self.stale, self.refused, self.last_error = True, True, str(exc)[:300]
-            except Exception as exc:
-                if self._current is None:
-                    raise RegistryError(f"cannot load {self.name}@{self.alias}: {exc}") from exc
-                # Keep answering with what we have; the page shows it may be stale.
-                self.stale, self.refused, self.last_error = True, False, str(exc)[:300]
+            # A refused version never replaces the one serving; the page says why.
+            self._mark(stale=True, refused=True, error=str(exc)[:300])
+            return current
+        except Exception as exc:
+            if current is None:
+                raise RegistryError(f"cannot load {self.name}@{self.alias}: {exc}") from exc
+            # Keep answering with what we have; the page shows it may be stale.
+            self._mark(stale=True, refused=False, error=str(exc)[:300])
+            return current
+        with self._state:
+            self._current = loaded
+        self._mark(stale=False, refused=False, error=None)
+        return loaded
+
+    def _mark(self, *, stale: bool, refused: bool, error: str | None) -> None:
+        with self._state:
+            self.stale, self.refused, self.last_error = stale, refused, error
             self._checked_at = time.monotonic()
-            return self._current
 
     def predict(self, rows: Rows) -> Prediction:
         """Check `rows` and score them with the current version (nothing is logged here)."""
