@@ -36,6 +36,7 @@ postgres|debian|postgres:17-bookworm
 redis|debian|redis:7-bookworm
 rustfs|python|rustfs/rustfs:1.0.0
 mailpit|debian|axllent/mailpit:v1.28.2
+inbound-agent|debian|jenkins/inbound-agent:3355.v388858a_47b_33-1-jdk21
 "
 
 FORCE=0
