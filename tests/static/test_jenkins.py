@@ -56,6 +56,7 @@ REQUIRED_PLUGINS = {
     "credentials-binding",
     "mailer",
 }
+DEPENDENCIES_MARKER = "# -- resolved dependencies (jenkins-plugin-cli --list --output txt); none pinned yet"
 CASC_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -536,8 +537,15 @@ def test_plugins_are_pinned_and_complete():
         assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*:[0-9][A-Za-z0-9._-]*", entry), entry
     names = [e.split(":")[0] for e in entries]
     assert len(names) == len(set(names)), "a plugin is listed twice"
-    # Exactly what is used: nothing missing, and no unused plugin (`github` was one).
-    assert set(names) == REQUIRED_PLUGINS, (REQUIRED_PLUGINS - set(names), set(names) - REQUIRED_PLUGINS)
+    # The plugins used, exactly: nothing missing, no unused one (`github` was one). Below the
+    # marker line, the resolved dependencies may be pinned too (jenkins/README.md says how).
+    text = PLUGINS.read_text()
+    top, marker, resolved_deps = text.partition("\n" + DEPENDENCIES_MARKER + "\n")
+    used = {ln.split(":")[0] for ln in top.splitlines() if ln.strip() and not ln.startswith("#")}
+    assert used == REQUIRED_PLUGINS, (REQUIRED_PLUGINS - used, used - REQUIRED_PLUGINS)
+    deps = {ln.split(":")[0] for ln in resolved_deps.splitlines() if ln.strip() and not ln.startswith("#")}
+    assert not deps & REQUIRED_PLUGINS, "a used plugin belongs above the marker"
+    assert DEPENDENCIES_MARKER in text, "plugins.txt keeps the marker of the dependencies section"
     assert {"mailer", "email-ext"} & set(names), "a mail plugin"
 
 
