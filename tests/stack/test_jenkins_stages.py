@@ -206,7 +206,9 @@ def test_stages_setup_to_drift_check_give_the_exit_codes_the_pipeline_relies_on(
     for stage_name, command in steps:
         env = {"PYTEST_ADDOPTS": f"-k '{PYTEST_SUBSET}'"} if stage_name == "Unit and DAG tests" else {}
         proc = agent.sh(command, env=env, label=f"{stage_name}: {command}")
-        assert proc.returncode == 0, f"{command}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, (
+            f"{command}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
         if stage_name == "Drift check":
             # A good tree: a fresh no-drift batch; the Jenkinsfile reads this file for its verdict.
             assert agent.file("reports/drift/exit-code").read_text().strip() == "0"
@@ -215,7 +217,9 @@ def test_stages_setup_to_drift_check_give_the_exit_codes_the_pipeline_relies_on(
     # The test stage ran the declared subset, in both suites, with nothing failed or skipped.
     for report in ("unit", "dags"):
         counts = _junit(agent.file(f"reports/junit/{report}.xml"))
-        assert counts["tests"] >= 1 and counts["failures"] == counts["errors"] == counts["skipped"] == 0, counts
+        assert counts["tests"] >= 1 and counts["failures"] == counts["errors"] == counts["skipped"] == 0, (
+            counts
+        )
 
     # A drifted batch (DRIFT_CURRENT): make fails (2), the check's own code is 3 -> UNSTABLE.
     batch = f"{WORKSPACE}/.mlstack/data/incoming/drifted.csv"
@@ -230,7 +234,7 @@ def test_stages_setup_to_drift_check_give_the_exit_codes_the_pipeline_relies_on(
     assert agent.file("reports/drift/exit-code").read_text().strip() == "3"
 
 
-def test_retrain_reaches_a_live_airflow_with_the_bound_credential(agent, live):
+def test_retrain_reaches_a_live_airflow_with_the_bound_credential(agent, live):  # noqa: F811
     """The Retrain step with what `withCredentials` binds (MLSTACK_AIRFLOW_ADMIN_USER/_PASSWORD)."""
     [retrain] = [c for s, c in pipeline_steps() if s == "Retrain"]
     url = live["env"]["MLSTACK_AIRFLOW_URL"]  # http://127.0.0.1:<port>: host networking

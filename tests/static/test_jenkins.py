@@ -439,11 +439,18 @@ def test_agent_secret_is_handed_over_through_the_shared_volume():
     assert 'exec /usr/local/bin/jenkins-agent -secret "$secret"' in entry
     assert "export" not in entry, "the secret is an argument, never an environment variable"
     copies = [rest for word, rest in dockerfile_instructions() if word == "COPY"]
-    assert any(c.endswith(f"{AGENT_SECRET_SCRIPT.relative_to(ROOT)} /usr/share/jenkins/ref/init.groovy.d/agent-secret.groovy") for c in copies)
+    assert any(
+        c.endswith(
+            f"{AGENT_SECRET_SCRIPT.relative_to(ROOT)} /usr/share/jenkins/ref/init.groovy.d/agent-secret.groovy"
+        )
+        for c in copies
+    )
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     for name in ("jenkins", "jenkins-agent"):
         assert any(v.split(":")[1] == secret_dir for v in services[name]["volumes"]), name
-    proc = subprocess.run(["sh", "-n", str(ROOT / "jenkins" / "agent-entrypoint.sh")], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["sh", "-n", str(ROOT / "jenkins" / "agent-entrypoint.sh")], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 
