@@ -31,7 +31,7 @@ $(GROOVY_LINT_STAMP):
 groovy-lint-install: $(GROOVY_LINT_STAMP) ## Install npm-groovy-lint 16.2.0 into .tools/node (needs npm, java)
 
 .PHONY: jenkins-lint
-jenkins-lint: setup groovy-lint-install ## Lint Jenkinsfile + the casc.yaml seed (npm-groovy-lint) and Dockerfile.jenkins (hadolint)
+jenkins-lint: setup groovy-lint-install ## Lint Jenkinsfile + the casc.yaml seed (npm-groovy-lint) and Dockerfile.jenkins(-agent) (hadolint)
 	@set -euo pipefail
 	mkdir -p $(GROOVY_LINT_WORK)
 	echo '{"extends":"recommended-jenkinsfile"}' > $(GROOVY_LINT_WORK)/.groovylintrc.json
@@ -43,7 +43,7 @@ jenkins-lint: setup groovy-lint-install ## Lint Jenkinsfile + the casc.yaml seed
 	$(GROOVY_LINT) --noserver --failon error --config $(GROOVY_LINT_WORK) \
 	  --javaoptions=$(GROOVY_LINT_JAVA) Jenkinsfile seed.groovy
 	cd $(CURDIR)
-	$(BIN)/hadolint Dockerfile.jenkins
+	$(BIN)/hadolint Dockerfile.jenkins Dockerfile.jenkins-agent
 	echo "jenkins-lint: OK"
 
 .PHONY: test-jenkins

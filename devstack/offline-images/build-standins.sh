@@ -38,6 +38,7 @@ rustfs|python|rustfs/rustfs:1.0.0
 mailpit|debian|axllent/mailpit:v1.28.2
 prometheus|debian|prom/prometheus:v2.42.0
 alertmanager|debian|prom/alertmanager:v0.25.0
+inbound-agent|debian|jenkins/inbound-agent:3355.v388858a_47b_33-1-jdk21
 "
 
 FORCE=0

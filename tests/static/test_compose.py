@@ -133,21 +133,45 @@ def test_api_service_serves_from_the_streamlit_image_with_a_token_and_a_ready_ch
     )
 
 
-def test_jenkins_service_reaches_airflow_and_keeps_secrets_out_of_the_build_environment():
-    """Builds run on the controller and inherit its environment (issue 20, items 3 and 7)."""
-    jenkins = resolved()["services"]["jenkins"]
-    env = jenkins["environment"]
-    # Inside the container 127.0.0.1:8080 is Jenkins itself: the api-server by its service name.
-    assert env["MLSTACK_AIRFLOW_URL"] == "http://airflow-apiserver:8080"
-    assert "airflow-apiserver" in resolved()["services"]
-    leaked = sorted(k for k in env if re.search(r"PASSWORD|TOKEN|SECRET|API_?KEY", k))
-    assert not leaked, f"secrets in the environment every build inherits: {leaked}"
-    # They reach JCasC as /run/secrets/<VAR> files instead, each from its .secrets variable.
+def test_jenkins_builds_run_on_an_agent_that_holds_no_secret():
+    """Issue 20, items 3 and 7: builds run on `jenkins-agent` (the controller has 0 executors, see
+    tests/static/test_jenkins.py); what a build inherits is the agent's environment, so the
+    agent gets no secret at all, and the controller's secrets are files only it mounts."""
+    services = resolved()["services"]
+    jenkins, agent = services["jenkins"], services["jenkins-agent"]
+    assert agent["profiles"] == ["jenkins"] and agent["build"]["dockerfile"] == "Dockerfile.jenkins-agent"
+    assert agent["depends_on"]["jenkins"]["condition"] == "service_healthy"
+    env = agent["environment"]
+    # Exactly what it needs: how to reach the controller, and the Retrain stage's Airflow URL
+    # (inside a container 127.0.0.1:8080 is not Airflow: the api-server by its service name).
+    assert set(env) == {
+        "JENKINS_URL",
+        "JENKINS_AGENT_NAME",
+        "JENKINS_WEB_SOCKET",
+        "JENKINS_AGENT_WORKDIR",
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION",
+        "MLSTACK_AIRFLOW_URL",
+    }
+    assert env["MLSTACK_AIRFLOW_URL"] == "http://airflow-apiserver:8080" and "airflow-apiserver" in services
+    assert env["JENKINS_URL"] == "http://jenkins:8080/" and env["JENKINS_WEB_SOCKET"] == "true"
+    assert env["JENKINS_AGENT_NAME"] == jenkins["environment"]["MLSTACK_JENKINS_AGENT_NAME"]
+    assert not agent.get("secrets") and not agent.get("env_file")
+    # Its only way to the controller's files: the agent-secret volume, read-only.
+    mounts = {v["target"]: v for v in agent["volumes"]}
+    assert mounts["/run/jenkins-agent"]["read_only"] is True
+    assert mounts["/workspace/mlstack"]["read_only"] is True
+    assert not any(v.get("source") == "jenkins-home" for v in agent["volumes"])
+    controller_mounts = {v["target"]: v for v in jenkins["volumes"]}
+    assert controller_mounts["/run/jenkins-agent"]["source"] == mounts["/run/jenkins-agent"]["source"]
+    for name, service in (("jenkins", jenkins), ("jenkins-agent", agent)):
+        leaked = sorted(k for k in service["environment"] if re.search(r"PASSWORD|TOKEN|SECRET|API_?KEY", k))
+        assert not leaked, f"{name}: secrets as environment variables: {leaked}"
+    # The controller's secrets reach JCasC as /run/secrets/<VAR> files, each from its .secrets variable.
     mounted = {s["source"]: s["target"] for s in jenkins["secrets"]}
     for name in ("JENKINS_ADMIN_PASSWORD", "MLSTACK_AIRFLOW_ADMIN_PASSWORD"):
         assert mounted[name] == f"/run/secrets/{name}"
         assert resolved()["secrets"][name]["environment"] == name
-    assert env["MLSTACK_SMTP_SSL"] == "false"  # passed through to the mailer (useSsl)
+    assert jenkins["environment"]["MLSTACK_SMTP_SSL"] == "false"  # passed through to the mailer (useSsl)
 
 
 def test_api_token_is_required_by_compose():

