@@ -53,7 +53,8 @@ test: setup system-deps ## Run the whole test suite (what CI runs): lint, types,
 	$(MAKE) --no-print-directory lint typecheck || rc=$$?
 	rm -f .coverage .coverage.*
 	$(BIN)/pytest tests/dags --cov --cov-report= $(PYTEST_ARGS) || rc=$$?
-	$(BIN)/pytest --ignore=tests/dags --cov --cov-append --cov-report= $(PYTEST_ARGS) || rc=$$?
+	@# The stage-runner test (about 10 min more) runs on its own: make test-jenkins-stages.
+	$(BIN)/pytest --ignore=tests/dags -m "not jenkins_stages" --cov --cov-append --cov-report= $(PYTEST_ARGS) || rc=$$?
 	$(MAKE) --no-print-directory coverage || rc=$$?
 	exit $$rc
 

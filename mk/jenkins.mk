@@ -50,6 +50,10 @@ jenkins-lint: setup groovy-lint-install ## Lint Jenkinsfile + the casc.yaml seed
 test-jenkins: setup groovy-lint-install ## Jenkins tests: static checks + python-jenkins client
 	$(BIN)/pytest tests/static/test_jenkins.py tests/unit/jenkins $(PYTEST_ARGS)
 
+.PHONY: test-jenkins-stages
+test-jenkins-stages: setup system-deps ## The Jenkinsfile's sh steps in the agent image on a clean clone (about 10 min; not in make test)
+	$(BIN)/pytest -m jenkins_stages tests/stack/test_jenkins_stages.py $(PYTEST_ARGS)
+
 .PHONY: jenkins-up
 jenkins-up: compose-plugin .env .secrets ## Start Jenkins (:8081) with the stack: .env's COMPOSE_PROFILES plus jenkins, both env files
 	@set -euo pipefail

@@ -68,6 +68,7 @@ DRIFT_ARGS = (
 TIMINGS = ROOT / "test-results" / "jenkins-stages-timings.json"
 
 pytestmark = [
+    pytest.mark.jenkins_stages,
     pytest.mark.stack,
     pytest.mark.integration,
     pytest.mark.slow,

@@ -450,7 +450,7 @@ def trained(stack: Stack) -> dict:
     return {"run_id": run_id and run_id.group(1), "stderr": out}
 
 
-def test_make_ps_lists_every_long_running_service(stack, trained):
+def test_make_ps_lists_every_long_running_service(stack):
     proc = readme_make(stack, "make ps", timeout=120)
     check_ok(stack, proc, "make ps")
     missing = [name for name in LONG_RUNNING if name not in proc.stdout]
