@@ -64,6 +64,9 @@ def live(postgres, mlflow_server, tmp_path_factory):
             "MLSTACK_AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(12),
             # The product's schedule: the first trigger unpauses the DAG, and must start no scheduled run.
             "MLSTACK_SCHEDULE": "@daily",
+            # One batch per window: the rotated-labels champion is then judged on the new batch
+            # alone, as this test means (the window and pinned set: tests/unit/test_training_window.py).
+            "MLSTACK_TRAINING_WINDOW": "1",
             **mlflow_server.client_env(),
         }
     )
