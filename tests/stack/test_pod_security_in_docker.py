@@ -70,6 +70,7 @@ def fake_secrets() -> dict[tuple[str, str], str]:
     password = secrets.token_urlsafe(16)
     return {
         ("mlstack", "api-token"): secrets.token_urlsafe(32),
+        ("mlstack", "ui-password"): secrets.token_urlsafe(24),
         ("mlstack", "mlflow-admin-password"): password,
         ("mlstack", "mlflow-flask-secret-key"): secrets.token_hex(16),
         ("mlstack", "mlflow-db-url"): "sqlite:////tmp/mlflow.db",

@@ -26,7 +26,7 @@ def _parse_rows(json_text: str | None, file: Path | None, fields: list[str]) -> 
     if file:
         from mlstack.data import sources
 
-        return sources.parse(sources.fetch(str(file)))
+        return sources.parse(sources.fetch(str(file)), only_empty_is_missing=True)
     row = {}
     for item in fields:
         if "=" not in item:

@@ -152,8 +152,12 @@ def fetch(
     return RawBatch(mask_secrets(source), data, _detect_format(source, data))
 
 
-def parse(raw: RawBatch) -> pd.DataFrame:
-    """Bytes to a DataFrame; garbled, empty or truncated input raises UnreadableSourceError."""
+def parse(raw: RawBatch, *, only_empty_is_missing: bool = False) -> pd.DataFrame:
+    """Bytes to a DataFrame; garbled, empty or truncated input raises UnreadableSourceError.
+
+    ``only_empty_is_missing``: for rows to predict, only an empty CSV cell is missing; "NaN",
+    "NA" or "null" written in a cell stay text, which the input checks refuse like the string
+    "NaN" in JSON (pandas would silently read them as missing)."""
     if not raw.data.strip():
         raise UnreadableSourceError(f"source {raw.source}: the file is empty")
     if raw.format == "parquet":
@@ -170,7 +174,8 @@ def parse(raw: RawBatch) -> pd.DataFrame:
         ) from None
     _sniff(raw.source, text)
     try:
-        frame = pd.read_csv(io.StringIO(text))
+        na = {"keep_default_na": False, "na_values": [""]} if only_empty_is_missing else {}
+        frame = pd.read_csv(io.StringIO(text), **na)
     except pd.errors.EmptyDataError:
         raise UnreadableSourceError(f"source {raw.source}: the file has no columns") from None
     except pd.errors.ParserError as exc:

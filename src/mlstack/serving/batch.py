@@ -27,7 +27,9 @@ def read_table(filename: str, data: bytes) -> pd.DataFrame:
         elif lower.endswith((".csv", ".txt")):
             if not data.strip():
                 raise InputError(f"{filename}: the file is empty")
-            frame = pd.read_csv(io.BytesIO(data))
+            # Only an empty cell is missing: "NaN" or "NA" written in a cell is refused by the
+            # input checks, as the CLI does (data.sources.parse(only_empty_is_missing=True)).
+            frame = pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""])
         else:
             raise InputError(f"{filename}: expected a .csv or .parquet file")
     except InputError:
