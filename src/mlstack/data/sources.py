@@ -174,8 +174,10 @@ def parse(raw: RawBatch, *, only_empty_is_missing: bool = False) -> pd.DataFrame
         ) from None
     _sniff(raw.source, text)
     try:
-        na = {"keep_default_na": False, "na_values": [""]} if only_empty_is_missing else {}
-        frame = pd.read_csv(io.StringIO(text), **na)
+        if only_empty_is_missing:
+            frame = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
+        else:
+            frame = pd.read_csv(io.StringIO(text))
     except pd.errors.EmptyDataError:
         raise UnreadableSourceError(f"source {raw.source}: the file has no columns") from None
     except pd.errors.ParserError as exc:
