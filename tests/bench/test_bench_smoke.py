@@ -220,3 +220,40 @@ def test_b12_batch_inference_once_small():
     assert wall.reference and wall.reference > 0
     assert wall.extra["scored"] == 20_000 - 2 and wall.extra["invalid"] == 2  # rows 0 and 10 000 broken
     assert peak.unit == "GiB" and peak.limits
+
+
+def test_b13_rows_split_the_stack_run_by_task_beside_the_native_one():
+    """B13's rows from the trigger script's printed summaries (the stack boot itself is B13 in
+    `make bench`; the stack test runs the same `make trigger`)."""
+    from benchmarks.stack_dag import figures, run_printed
+
+    def summary(wall: float, run: float, promote: float) -> dict:
+        printed = json.dumps(
+            {
+                "state": "success",
+                "trigger_to_finish_s": run,
+                "queued_to_start_s": 0.2,
+                "tasks": {"train": {"duration_s": 2.0}, "promote": {"duration_s": promote}},
+            },
+            indent=2,
+        )
+        return {"wall_s": wall, **run_printed(f"triggered\n{printed}\nrun: success after {run:.0f}s\n")}
+
+    native = {
+        "note": "one warm-up run per side first",
+        "dag_trigger_to_success_s": [9.0, 5.0, 6.0],
+        "dag_task_median_s": {"train": 1.5, "promote": 1.0},
+    }
+    warm = [summary(13.0, 11.0, 3.0), summary(12.0, 10.0, 4.0)]
+    rows = figures(native, summary(19.0, 15.0, 5.0), warm, up_s=50.0)
+    run, first, overhead, *tasks = rows
+    assert run.value == pytest.approx(10.5) and run.reference == pytest.approx(5.5)  # warm-up left out
+    assert run.verdict == "FAIL"  # 10.5 s is over 10 s and 1.9x is within 2x: one limit missed
+    assert first.value == 19.0 and first.verdict == "pass"
+    assert overhead.value == pytest.approx(2.0) and overhead.verdict == "pass"
+    assert {t.name: (t.value, t.reference) for t in tasks} == {
+        "task `train` in the stack (warm median)": (2.0, 1.5),
+        "task `promote` in the stack (warm median)": (3.5, 1.0),
+    }
+    with pytest.raises(RuntimeError, match="no run summary"):
+        run_printed("Error: the scheduler is not running\n")

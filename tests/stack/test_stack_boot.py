@@ -445,9 +445,22 @@ def trained(stack: Stack) -> dict:
     stack.timings["trigger_to_success"] = stack.timings["make_trigger"]
     write_timings(stack)
     check_ok(stack, proc, "make trigger")
+    record_run_split(stack, "first_trigger", proc.stdout)
     out = proc.stdout + proc.stderr
     run_id = re.search(r"run (manual__\S+)", out)
     return {"run_id": run_id and run_id.group(1), "stderr": out}
+
+
+def record_run_split(stack: Stack, what: str, stdout: str) -> None:
+    """The run's own time and each task's, from the summary `make trigger` prints (B13's split)."""
+    from benchmarks.stack_dag import run_printed
+
+    summary = run_printed(stdout)
+    stack.timings[f"{what}_run"] = summary["trigger_to_finish_s"]
+    stack.timings[f"{what}_queued_to_start"] = summary["queued_to_start_s"] or 0.0
+    for task, timing in summary["tasks"].items():
+        stack.timings[f"{what}_task_{task}"] = timing["duration_s"] or 0.0
+    write_timings(stack)
 
 
 def test_make_ps_lists_every_long_running_service(stack):
@@ -461,6 +474,7 @@ def test_make_trigger_with_conf_passes_the_run_parameters(stack, trained):
     command = README_STACK_COMMANDS[6]
     proc = readme_make(stack, command, timeout=1500)
     check_ok(stack, proc, command)
+    record_run_split(stack, "warm_trigger", proc.stdout)
     out = proc.stdout + proc.stderr
     run_id = re.search(r"run (manual__\S+)", out)
     assert run_id and "success after" in out, out[-3000:]
@@ -648,6 +662,98 @@ def test_api_is_ready_and_predicts_through_the_published_port(stack, trained, mo
     assert body["predictions"][0]["prediction"] in ("Adelie", "Chinstrap", "Gentoo")
     assert body["prediction_log_error"] is None, body
     assert prediction_count(stack) == before + 1
+
+
+def api_rows(n: int) -> list[dict]:
+    """`n` valid penguin rows (varied, all three islands)."""
+    islands = ["Biscoe", "Dream", "Torgersen"]
+    return [
+        {
+            "island": islands[i % 3],
+            "bill_length_mm": 38.0 + i,
+            "bill_depth_mm": 18.5 - (i % 5),
+            "flipper_length_mm": 185 + 3 * i,
+            "body_mass_g": 3600 + 120 * i,
+            "sex": "female" if i % 2 else "male",
+            "year": 2008,
+        }
+        for i in range(n)
+    ]
+
+
+def test_batch_inference_dag_scores_a_batch_from_the_bucket(stack, trained):
+    """The quality loop in the stack (1/3): the batch_inference DAG, triggered as `make trigger`
+    does, reads a CSV from the bucket, scores the good rows into Parquet with a report that lists
+    the bad one, and appends the scored rows to the prediction log."""
+    import pandas as pd
+
+    bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
+    rows = pd.DataFrame([*api_rows(6), {**api_rows(1)[0], "island": "Atlantis"}])
+    key = f"data/incoming/boot-{uuid.uuid4().hex[:6]}.csv"
+    s3_client(stack).put_object(Bucket=bucket, Key=key, Body=rows.to_csv(index=False).encode())
+    before = prediction_count(stack)
+    conf = json.dumps({"source": f"s3://{bucket}/{key}", "output": "boot"})
+    proc = subprocess.run(
+        ["make", "trigger", "MLSTACK_TRAINING_DAG=batch_inference", f"CONF={conf}"],
+        cwd=stack.project_dir,
+        env=user_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    check_ok(stack, proc, "make trigger MLSTACK_TRAINING_DAG=batch_inference")
+    objects = s3_client(stack).list_objects_v2(Bucket=bucket, Prefix="data/batch-predictions/boot/")
+    names = sorted(obj["Key"].rsplit("/", 1)[1] for obj in objects.get("Contents", []))
+    assert "predictions.parquet" in names and "report.json" in names, names
+    report = json.loads(
+        s3_client(stack)
+        .get_object(Bucket=bucket, Key="data/batch-predictions/boot/report.json")["Body"]
+        .read()
+    )
+    assert (report["rows"], report["scored"], report["invalid"]) == (7, 6, 1), report
+    assert report["invalid_rows"][0]["row"] == 7 and "island" in json.dumps(report["invalid_rows"]), report
+    assert prediction_count(stack) == before + 6
+
+
+def test_feedback_on_api_predictions_shows_as_live_quality(stack, trained, monkeypatch):
+    """The quality loop in the stack (2/3): predictions through the API, their true labels through
+    POST /v1/feedback (an unknown id refused with its reason), then the API's /metrics shows the
+    labelled answers of the served version (live quality, refreshed at most once a minute)."""
+    version = champion_version(stack, monkeypatch).version
+    auth = {"Authorization": f"Bearer {stack.env['MLSTACK_API_TOKEN']}"}
+    _, body = http_json(
+        stack.url("MLSTACK_API_PORT", "/v1/predict"), data={"rows": api_rows(4)}, headers=auth
+    )
+    ids = [p["prediction_id"] for p in body["predictions"]]
+    feedback = [{"prediction_id": pid, "species": "Adelie"} for pid in ids]
+    feedback.append({"prediction_id": "no-such-prediction", "species": "Adelie"})
+    status, result = http_json(
+        stack.url("MLSTACK_API_PORT", "/v1/feedback"), data={"feedback": feedback}, headers=auth
+    )
+    assert status == 200 and result["accepted"] == 4, result
+    assert len(result["rejected"]) == 1 and "no-such-prediction" in json.dumps(result["rejected"]), result
+    pattern = re.compile(
+        r'^mlstack_live_quality_labels\{[^}]*model_version="' + re.escape(str(version)) + r'"[^}]*\} (\S+)$',
+        re.M,
+    )
+    deadline = time.monotonic() + 150
+    labelled = 0.0
+    while labelled < 4 and time.monotonic() < deadline:
+        text = urllib.request.urlopen(stack.url("MLSTACK_API_PORT", "/metrics"), timeout=30).read().decode()
+        labelled = sum(float(v) for v in pattern.findall(text))
+        time.sleep(5)
+    assert labelled >= 4, f"/metrics never showed 4 labelled answers of version {version}"
+
+
+def test_the_champion_has_its_model_card(stack, trained, monkeypatch):
+    """The quality loop in the stack (3/3): the promoted version carries its model card, as a run
+    artifact in the S3 store and as the version's description."""
+    client = mlflow_client(stack, monkeypatch)
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    assert f"version {champion.version}" in (champion.description or "").lower(), champion.description
+    card = client.download_artifacts(champion.run_id, "model_card/model_card.md")
+    text = Path(card).read_text()
+    assert "gate" in text.lower() and str(champion.version) in text, text[:500]
 
 
 def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, trained, monkeypatch):

@@ -40,7 +40,10 @@ class ScriptedApi:
         path = url.split("/api/v2", 1)[1]
         self.calls.append((method, path, json))
         answers = self.routes[f"{method} {path}"]
-        return answers.pop(0) if len(answers) > 1 else answers[0]
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, Exception):  # the connection failed or timed out
+            raise answer
+        return answer
 
 
 def client_with(routes: dict[str, list[Response]]) -> tuple[AirflowClient, ScriptedApi]:
@@ -88,6 +91,32 @@ def test_trigger_and_wait_unpauses_names_the_run_and_times_it(monkeypatch):
     assert posted == [{"logical_date": None, "conf": {"source": "x.csv"}, "dag_run_id": "manual__cli_1"}]
     order = [(method, path) for method, path, _ in api.calls if method != "GET"]
     assert order == [("POST", "/dags/dag1/dagRuns"), ("PATCH", "/dags/dag1")]  # unpaused once the run exists
+
+
+def test_waiting_outlasts_a_busy_api_server_but_not_a_refusal(monkeypatch):
+    """A poll that times out or gets a 5xx is tried again (the run goes on); a 4xx is an answer."""
+    import requests
+
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    run = "/dags/dag1/dagRuns/r1"
+    client, api = client_with(
+        {
+            f"GET {run}": [
+                requests.ReadTimeout("read timed out"),
+                Response(503, {"detail": "busy"}),
+                requests.ConnectionError("refused"),
+                Response(200, {"dag_run_id": "r1", "state": "success"}),
+            ]
+        }
+    )
+    assert client.wait("dag1", "r1", timeout=60)["state"] == "success"
+    assert len(api.calls) == 4
+    client, _ = client_with({f"GET {run}": [Response(403, {"detail": "not allowed"})]})
+    with pytest.raises(AirflowApiError, match="HTTP 403"):
+        client.wait("dag1", "r1", timeout=60)
+    client, _ = client_with({f"GET {run}": [requests.ReadTimeout("read timed out")]})
+    with pytest.raises(requests.ReadTimeout):
+        client.wait("dag1", "r1", timeout=0)
 
 
 def test_a_dag_that_never_parses_names_the_import_errors(monkeypatch):

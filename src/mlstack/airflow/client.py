@@ -20,6 +20,7 @@ Jenkins' Retrain stage, the live tests and the benchmarks all come here.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ from mlstack.config import Settings, load_settings
 from mlstack.errors import ConfigError, MlstackError
 
 FINISHED = {"success", "failed"}
+
+
+_SERVER_ERROR = re.compile(r": HTTP 5\d\d ")  # AirflowApiError of a 5xx answer
 
 
 class AirflowApiError(MlstackError):
@@ -221,10 +225,21 @@ class AirflowClient:
         ]
 
     def wait(self, dag_id: str, run_id: str, *, timeout: float = 1800.0, interval: float = 0.5) -> dict:
-        """Poll the run until it is success or failed; raise on timeout."""
+        """Poll the run until it is success or failed; raise on timeout.
+
+        A poll that times out, cannot connect or gets a 5xx (an api-server busy or restarting on a
+        loaded host) is tried again until the deadline: the run goes on whether we watch or not."""
         deadline = time.monotonic() + timeout
         while True:
-            run = self.get_run(dag_id, run_id)
+            try:
+                run = self.get_run(dag_id, run_id)
+            except (requests.Timeout, requests.ConnectionError, AirflowApiError) as exc:
+                if isinstance(exc, AirflowApiError) and not _SERVER_ERROR.search(str(exc)):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(max(interval, 2.0))
+                continue
             if run["state"] in FINISHED:
                 return run
             if time.monotonic() > deadline:
