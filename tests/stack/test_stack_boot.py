@@ -153,6 +153,14 @@ def check_ok(stack: Stack, proc: subprocess.CompletedProcess[str], command: str)
     )
 
 
+def down_everything(stack: Stack, *, timeout: float) -> None:
+    """`down -v` of every service the test may have started: the .env profiles plus celery,
+    monitoring and jenkins (`--profile` flags replace COMPOSE_PROFILES, so both are named)."""
+    profiles = [p for p in stack.env.get("COMPOSE_PROFILES", "").split(",") if p]
+    flags = [flag for p in (*profiles, "celery", "monitoring", "jenkins") for flag in ("--profile", p)]
+    stack.compose(*flags, "down", "--volumes", "--remove-orphans", check=False, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Stack:
     """A fresh clone booted by the README's commands, up to `make up`, with free ports in its .env."""
@@ -176,7 +184,7 @@ def stack(tmp_path_factory) -> Stack:
     overrides = {**stack_overrides(project), **MONITORING_ENV, "MLSTACK_IMAGE_TAG": checkout}
     edit_env(clone / ".env", clone / ".env", overrides)
     stack.env = {**read_env_file(clone / ".env"), **read_env_file(clone / ".secrets")}
-    stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)  # leftovers
+    down_everything(stack, timeout=300)  # leftovers of an interrupted run
 
     up = readme_make(stack, "make up", timeout=3600)
     stack.timings["up_wait"] = stack.timings["make_up"]
@@ -194,7 +202,7 @@ def stack(tmp_path_factory) -> Stack:
         print(f"\nstack timings (s): { {k: round(v, 1) for k, v in stack.timings.items()} }", file=sys.stderr)
         yield stack
     finally:
-        stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=600)
+        down_everything(stack, timeout=600)
         if not engine_was_running and "make stack-engine-stop" not in stack.commands_run:
             stop_engine()
 
