@@ -16,6 +16,8 @@ export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
 # The coverage gate of src/mlstack in `make test`: the level reached (87-89% measured on clean clones), never under 80.
 COVERAGE_MIN ?= 87
+# pytest-xdist workers for the tests that are not stack boots (`make test`).
+TEST_WORKERS ?= 2
 
 ##@ Getting started
 .PHONY: help
@@ -53,8 +55,12 @@ test: setup system-deps ## Run the whole test suite (what CI runs): lint, types,
 	$(MAKE) --no-print-directory lint typecheck || rc=$$?
 	rm -f .coverage .coverage.*
 	$(BIN)/pytest tests/dags --cov --cov-report= $(PYTEST_ARGS) || rc=$$?
+	@# The rest on both cores (xdist groups keep tests that share a server on one worker), then the
+	@# stack tests alone: they boot containers and time them, so nothing else competes for the CPU.
 	@# The stage-runner test (about 10 min more) runs on its own: make test-jenkins-stages.
-	$(BIN)/pytest --ignore=tests/dags -m "not jenkins_stages" --cov --cov-append --cov-report= $(PYTEST_ARGS) || rc=$$?
+	$(BIN)/pytest --ignore=tests/dags -m "not stack and not jenkins_stages" -n $(TEST_WORKERS) --dist loadgroup \
+	  --durations=15 --cov --cov-append --cov-report= $(PYTEST_ARGS) || rc=$$?
+	$(BIN)/pytest --ignore=tests/dags -m "stack and not jenkins_stages" --durations=5 --cov --cov-append --cov-report= $(PYTEST_ARGS) || rc=$$?
 	$(MAKE) --no-print-directory coverage || rc=$$?
 	exit $$rc
 
