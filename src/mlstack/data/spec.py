@@ -49,6 +49,31 @@ class GateSpec(BaseModel):
     floor: float
 
 
+class SearchParam(BaseModel):
+    """One hyperparameter's range for the optional search (`model.tuning`): an integer or float
+    interval (`log` samples it on a log scale), or a list of choices."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchParam:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical search parameter needs `choices`")
+            return self
+        if self.low is None or self.high is None or self.low > self.high:
+            raise ValueError("a numeric search parameter needs `low` <= `high`")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale search parameter needs `low` > 0")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError("an int search parameter needs integer `low` and `high`")
+        return self
+
+
 class Range(BaseModel):
     min: float | None = None
     max: float | None = None
@@ -63,6 +88,9 @@ class DatasetSpec(BaseModel):
     model_name: str
     estimator: str
     hyperparams: dict[str, Any] = Field(default_factory=dict)
+    # What the optional hyperparameter search may change (MLSTACK_TUNING_TRIALS > 0); the sampled
+    # values override `hyperparams` for the estimator the spec names.
+    search_space: dict[str, SearchParam] = Field(default_factory=dict)
     gate: GateSpec
     features: dict[str, FeatureSpec]
     classes: list[str] | None = None
