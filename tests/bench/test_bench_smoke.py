@@ -220,3 +220,15 @@ def test_b12_batch_inference_once_small():
     assert wall.reference and wall.reference > 0
     assert wall.extra["scored"] == 20_000 - 2 and wall.extra["invalid"] == 2  # rows 0 and 10 000 broken
     assert peak.unit == "GiB" and peak.limits
+
+
+def test_b14_staleness_study_on_penguins_years():
+    figures = measured(benchmark("B14")(repeats=1), "B14")
+    assert [(f.extra["trained_through"], f.extra["scored_period"]) for f in figures] == [
+        (2007, 2008),
+        (2007, 2009),
+        (2008, 2009),
+    ]
+    for figure in figures:
+        assert 0 < figure.value <= 1 and figure.reference and figure.ratio is not None
+        assert figure.extra["train_rows"] < 344 and figure.extra["scored_rows"] > 100
