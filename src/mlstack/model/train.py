@@ -116,14 +116,18 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
     window, train_frame, holdout = assemble(settings, spec, dataset_id)
     estimator = settings.estimator or spec.estimator
     hyperparams = {**spec.hyperparams, **settings.hyperparams}
-    pipeline = build(
-        spec,
-        estimator,
-        hyperparams,
-        settings.seed,
-        train_rows=len(train_frame),
-        max_tree_samples=settings.max_tree_samples,
-    )
+
+    def pipeline_for(params: dict):
+        return build(
+            spec,
+            estimator,
+            params,
+            settings.seed,
+            train_rows=len(train_frame),
+            max_tree_samples=settings.max_tree_samples,
+        )
+
+    pipeline = pipeline_for(hyperparams)  # a bad hyperparameter stops here, before any run
     features = model_inputs(train_frame, spec)
 
     experiment_id = tracking.experiment_id(settings, spec)
@@ -134,14 +138,7 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
             hyperparams = {**hyperparams, **tuned.best_params}
             mlflow.set_tags(tuned.tags())
             mlflow.log_params({"tuning_trials": tuned.trials, "tuning_seconds": round(tuned.seconds, 1)})
-            pipeline = build(
-                spec,
-                estimator,
-                hyperparams,
-                settings.seed,
-                train_rows=len(train_frame),
-                max_tree_samples=settings.max_tree_samples,
-            )
+            pipeline = pipeline_for(hyperparams)
         fit_n_jobs = fit(pipeline, features, train_frame[spec.target], settings.train_n_jobs, hyperparams)
         effective = pipeline.named_steps["estimator"].get_params()
         if effective.get("max_samples") is not None and "max_samples" not in hyperparams:
