@@ -40,7 +40,12 @@ CATALOGUE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "B10": ("prediction API beside `mlflow models serve`", "benchmarks.api_compare", ("bench_b10",)),
     "B11": ("prediction API under load (50 clients x 60 s)", "benchmarks.api_load", ("bench_b11",)),
     "B12": ("batch inference of 1M rows: time and peak memory", "benchmarks.batch", ("bench_b12",)),
-    "B13": ("training DAG in the compose stack beside the native services", "benchmarks.stack_dag", ("bench_b13",)),
+    "B13": (
+        "training DAG in the compose stack beside the native services",
+        "benchmarks.stack_dag",
+        ("bench_b13",),
+    ),
+    "B14": ("staleness study: quality against age, penguins by year", "benchmarks.staleness", ("bench_b14",)),
 }
 # Benchmarks that share expensive set-up run together: one call returns figures for all of them.
 GROUPS: dict[frozenset[str], tuple[str, str]] = {

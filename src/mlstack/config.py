@@ -84,6 +84,17 @@ class Settings(BaseSettings):
         description="What a retrain trains on: the last N validated snapshots of the dataset "
         "(`5`) or those validated in the last N days (`30d`); the new batch is always in it",
     )
+    tuning_trials: int = Field(
+        0,
+        ge=0,
+        description="Trials of the hyperparameter search over the spec's `search_space` at each "
+        "training (one nested MLflow run each); 0 = no search, the spec's hyperparams as they are",
+    )
+    tuning_timeout_seconds: float = Field(
+        600.0,
+        ge=0.0,
+        description="Time budget of the hyperparameter search: no trial starts after it; 0 = none",
+    )
     train_n_jobs: int = Field(
         -1,
         description="CPU cores used to fit (joblib convention: -1 = all); the logged model "

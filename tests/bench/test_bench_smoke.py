@@ -257,3 +257,15 @@ def test_b13_rows_split_the_stack_run_by_task_beside_the_native_one():
     }
     with pytest.raises(RuntimeError, match="no run summary"):
         run_printed("Error: the scheduler is not running\n")
+
+
+def test_b14_staleness_study_on_penguins_years():
+    figures = measured(benchmark("B14")(repeats=1), "B14")
+    assert [(f.extra["trained_through"], f.extra["scored_period"]) for f in figures] == [
+        (2007, 2008),
+        (2007, 2009),
+        (2008, 2009),
+    ]
+    for figure in figures:
+        assert 0 < figure.value <= 1 and figure.reference and figure.ratio is not None
+        assert figure.extra["train_rows"] < 344 and figure.extra["scored_rows"] > 100

@@ -5,6 +5,8 @@
   margin, and a plain logistic regression does not beat it, on the same holdout rows.
 - Model 6, quality on important slices: the champion's macro F1 on every island's holdout rows
   meets the gate floor.
+- Model 7, inclusion: the champion's macro F1 for each sex (the only attribute of an individual
+  the penguins data records) meets the floor, and the two differ by at most MAX_GROUP_GAP.
 """
 
 from __future__ import annotations
@@ -104,3 +106,24 @@ def test_quality_is_sufficient_on_every_island(trained):
     print(f"\nf1_macro by island: { {k: round(v, 3) for k, v in scores.items()} }")
     assert set(scores) == set(ctx.spec.features["island"].categories)
     assert all(v >= floor for v in scores.values()), scores
+
+
+MAX_GROUP_GAP = 0.10  # of macro F1 between groups of one attribute
+
+
+def test_quality_is_sufficient_and_similar_for_each_sex(trained):
+    from sklearn.metrics import f1_score
+
+    from mlstack.model.estimator import model_inputs
+
+    ctx, first = trained
+    holdout, champion = _holdout_and_model(ctx, first["train"]["run_id"])
+    scores, rows = {}, {}
+    for sex, group in holdout.groupby("sex"):  # rows without a recorded sex are too few to judge
+        predicted = champion.predict(model_inputs(group, ctx.spec))
+        scores[sex] = f1_score(group[ctx.spec.target], predicted, average="macro")
+        rows[sex] = len(group)
+    print(f"\nf1_macro by sex: { {k: round(v, 3) for k, v in scores.items()} } on rows {rows}")
+    assert set(scores) == set(ctx.spec.features["sex"].categories)
+    assert all(v >= ctx.spec.gate.floor for v in scores.values()), scores
+    assert max(scores.values()) - min(scores.values()) <= MAX_GROUP_GAP, scores

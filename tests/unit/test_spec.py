@@ -54,3 +54,27 @@ def test_slices_must_be_categorical_features(tmp_path):
         bad.write_text(head + f"slices: {slices}\n")
         with pytest.raises(ConfigError, match=r"slice '.*' is not a categorical or boolean feature"):
             load_spec(str(bad))
+
+
+def test_a_column_named_like_personal_data_is_refused_unless_allowed(tmp_path):
+    """D4: a feature or target named like an identifier of a person (email, phone, first_name,
+    ip_address...) does not enter a spec unless its owner lists it in allow_personal_data."""
+    from mlstack.data.spec import looks_personal
+
+    head = (
+        "name: p\ntask: regression\ntarget: y\nsource: data.csv\nmodel_name: m\nestimator: ridge\n"
+        "gate: {metric: rmse, floor: 10}\nfeatures:\n  x: {type: float}\n"
+    )
+    for column in ("email", "customer_email", "First Name", "ip_address", "zip_code", "name"):
+        assert looks_personal(column), column
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(head + f"  {column!r}: {{type: float}}\n")
+        load_spec.cache_clear()
+        with pytest.raises(ConfigError, match=r"look like personal data \(PII\)"):
+            load_spec(str(bad))
+    allowed = tmp_path / "allowed.yaml"
+    allowed.write_text(head + "  phone: {type: float}\nallow_personal_data: [phone]\n")
+    assert load_spec(str(allowed)).feature_names == ["x", "phone"]
+    for name in bundled_spec_names():  # the bundled specs pass without any allowance
+        assert load_spec(name).allow_personal_data == []
+    assert not any(looks_personal(c) for c in ("species_name", "island", "bill_length_mm", "s1"))

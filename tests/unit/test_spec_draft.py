@@ -109,3 +109,13 @@ def test_the_spec_reference_documents_every_field_estimator_and_metric():
     assert [m for m in [*HIGHER_IS_BETTER, "log_loss", "rmse", "mae"] if f"`{m}`" not in doc] == []
     for kind in ("float", "integer", "categorical", "boolean"):
         assert f"`{kind}`" in doc
+
+
+def test_a_column_named_like_personal_data_is_left_out_of_a_draft():
+    frame = builtin("penguins").assign(
+        email=lambda f: [f"p{i}@example.org" for i in range(len(f))], phone=1.0
+    )
+    frame = frame[[*frame.columns.drop("species"), "species"]]
+    draft = draft_spec(frame, "penguins.csv", name="p", target="species")
+    assert "email" not in draft.spec["features"] and "phone" not in draft.spec["features"]
+    assert any(n.startswith("phone: looks like personal data") for n in draft.notes)

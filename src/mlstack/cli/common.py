@@ -30,16 +30,27 @@ DatasetOpt = Annotated[
     typer.Option("--dataset", "-d", help="Dataset spec name or YAML path (MLSTACK_DATASET)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+TuningOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--tuning-trials",
+        min=0,
+        help="Hyperparameter search trials over the spec's search_space (MLSTACK_TUNING_TRIALS; 0 = none)",
+    ),
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def context(dataset: str | None):
-    """The lifecycle context (settings + dataset spec) for one command."""
+def context(dataset: str | None, tuning_trials: int | None = None):
+    """The lifecycle context (settings + dataset spec) for one command; `tuning_trials`
+    overrides MLSTACK_TUNING_TRIALS for it."""
     from mlstack import lifecycle
+    from mlstack.config import load_settings
 
+    settings = load_settings() if tuning_trials is None else load_settings(tuning_trials=tuning_trials)
     # The user at their own shell may read their own files; DAG runs and remote triggers may not.
-    return lifecycle.context(dataset=dataset, trusted_caller=True)
+    return lifecycle.context(settings, dataset=dataset, trusted_caller=True)
 
 
 def emit(data: Any, as_json: bool, title: str | None = None) -> None:

@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlstack.cli.common import DatasetOpt, JsonOpt, app, console, context, emit, guard, spinner
+from mlstack.cli.common import (
+    DatasetOpt,
+    JsonOpt,
+    TuningOpt,
+    app,
+    console,
+    context,
+    emit,
+    guard,
+    spinner,
+)
 
 
 @app.command(rich_help_panel="Lifecycle")
@@ -49,14 +59,15 @@ def train(
     dataset_id: Annotated[str, typer.Argument(help="Dataset id")],
     snapshot_uri: Annotated[str | None, typer.Option(help="Snapshot URI (default: from the id)")] = None,
     dataset: DatasetOpt = None,
+    tuning_trials: TuningOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fit the spec's Pipeline and log an MLflow run with the model."""
+    """Fit the spec's Pipeline (after a hyperparameter search if asked) and log an MLflow run."""
     from mlstack import lifecycle
     from mlstack.data.ingest import snapshot_key
     from mlstack.data.store import ArtifactStore
 
-    ctx = context(dataset)
+    ctx = context(dataset, tuning_trials)
     uri = snapshot_uri or ArtifactStore.from_settings(ctx.settings).uri(snapshot_key(dataset_id))
     with spinner("training"):
         result = lifecycle.train(ctx, dataset_id, uri)
@@ -113,12 +124,13 @@ def promote(
 def run(
     source: Annotated[str | None, typer.Argument(help="Source URI (default: configured source)")] = None,
     dataset: DatasetOpt = None,
+    tuning_trials: TuningOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """All steps in-process: ingest -> validate -> train -> evaluate -> register -> promote."""
     from mlstack import lifecycle
 
-    ctx = context(dataset)
+    ctx = context(dataset, tuning_trials)
     with console.status("starting", spinner="dots") as status:
         summary = lifecycle.run_all(ctx, source, on_step=lambda s: status.update(f"{s}..."))
     if as_json:

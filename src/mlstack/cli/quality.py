@@ -1,4 +1,4 @@
-"""`mlstack batch-score | feedback | quality | shadow-promote`: the model-quality loop."""
+"""`mlstack batch-score | feedback | quality | shadow-promote | staleness-study`: the model-quality loop."""
 
 from __future__ import annotations
 
@@ -109,3 +109,32 @@ def shadow_promote(
         console.print("  (dry run: add --apply to move @champion)")
     if moved:
         console.print(f"  @champion -> version {verdict.challenger}")
+
+
+@app.command("staleness-study", rich_help_panel="Monitoring")
+@guard
+def staleness_study(
+    source: Annotated[
+        str | None, typer.Argument(help="Time-ordered rows (default: the spec's source, e.g. penguins)")
+    ] = None,
+    period: Annotated[str, typer.Option(help="Column that orders the rows in time")] = "year",
+    output: Annotated[
+        typer.FileTextWrite | None, typer.Option("--output", "-o", help="Also write the table here")
+    ] = None,
+    dataset: DatasetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Quality against age: train through each period, score every later one (M4)."""
+    from mlstack.data import sources
+    from mlstack.model.staleness_study import study, to_markdown
+
+    ctx = context(dataset)
+    frame = sources.parse(sources.fetch(source or ctx.settings.source or ctx.spec.source))
+    rows = study(frame, ctx.spec, ctx.settings.seed, period)
+    table = to_markdown(rows, period)
+    if output is not None:
+        output.write(table)
+    if as_json:
+        emit([r.to_dict() for r in rows], True)
+    else:
+        console.print(table, markup=False, highlight=False)

@@ -19,6 +19,15 @@ from mlstack.errors import ConfigError
 FeatureType = Literal["float", "integer", "categorical", "boolean"]
 TaskType = Literal["classification", "regression"]
 
+# Name parts that say a column identifies a person. Raw batches, snapshots and the prediction log
+# are readable by anyone with store access, so such a column may enter a spec only when its owner
+# lists it in `allow_personal_data` (a reviewed decision, kept in git with the spec).
+PERSONAL_DATA_WORDS = frozenset(
+    {"email", "phone", "ssn", "passport", "firstname", "lastname", "fullname", "surname",
+     "username", "address", "street", "postcode", "zipcode", "zip", "ip", "birthdate", "dob",
+     "iban", "creditcard", "name"}
+)  # fmt: skip
+
 # Metrics where a larger value is better; every other gate metric is minimised.
 HIGHER_IS_BETTER = {"accuracy", "f1_macro", "roc_auc_ovr", "r2"}
 
@@ -49,6 +58,31 @@ class GateSpec(BaseModel):
     floor: float
 
 
+class SearchParam(BaseModel):
+    """One hyperparameter's range for the optional search (`model.tuning`): an integer or float
+    interval (`log` samples it on a log scale), or a list of choices."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchParam:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical search parameter needs `choices`")
+            return self
+        if self.low is None or self.high is None or self.low > self.high:
+            raise ValueError("a numeric search parameter needs `low` <= `high`")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale search parameter needs `low` > 0")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError("an int search parameter needs integer `low` and `high`")
+        return self
+
+
 class Range(BaseModel):
     min: float | None = None
     max: float | None = None
@@ -63,6 +97,9 @@ class DatasetSpec(BaseModel):
     model_name: str
     estimator: str
     hyperparams: dict[str, Any] = Field(default_factory=dict)
+    # What the optional hyperparameter search may change (MLSTACK_TUNING_TRIALS > 0); the sampled
+    # values override `hyperparams` for the estimator the spec names.
+    search_space: dict[str, SearchParam] = Field(default_factory=dict)
     gate: GateSpec
     features: dict[str, FeatureSpec]
     classes: list[str] | None = None
@@ -71,9 +108,21 @@ class DatasetSpec(BaseModel):
     max_duplicate_share: float = Field(0.2, ge=0.0, le=1.0)
     # Categorical features the gate also judges per value (no regression on any, e.g. per island).
     slices: list[str] = Field(default_factory=list)
+    # Columns whose names look like personal data (PERSONAL_DATA_WORDS) that the owner keeps anyway.
+    allow_personal_data: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
+        personal = [
+            n
+            for n in [*self.features, self.target]
+            if looks_personal(n) and n not in self.allow_personal_data
+        ]
+        if personal:
+            raise ValueError(
+                f"column(s) {personal} look like personal data (PII): drop them from the spec or list "
+                "them in `allow_personal_data` once reviewed (raw batches and the prediction log keep them)"
+            )
         if self.task == "classification" and not self.classes:
             raise ValueError("a classification spec needs `classes`")
         if self.target in self.features:
@@ -102,6 +151,19 @@ class DatasetSpec(BaseModel):
 
     def higher_is_better(self, metric: str) -> bool:
         return metric in HIGHER_IS_BETTER
+
+
+def looks_personal(column: str) -> bool:
+    """True when a part of the column's name (split at `_`, `-`, `.`, spaces), two adjacent parts
+    joined, or the whole name is a PERSONAL_DATA_WORDS entry: `email`, `customer_email`,
+    `first-name`, `ip_address`. `name` counts only as the whole name (`species_name` passes)."""
+    import itertools
+    import re
+
+    parts = [p for p in re.split(r"[^a-z0-9]+", column.lower()) if p]
+    pairs = {a + b for a, b in itertools.pairwise(parts)}
+    words = PERSONAL_DATA_WORDS - {"name"}
+    return "".join(parts) in PERSONAL_DATA_WORDS or bool(words & {*parts, *pairs})
 
 
 def bundled_spec_names() -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlstack.data.spec import DatasetSpec
+from mlstack.data.spec import DatasetSpec, looks_personal
 from mlstack.errors import InputError
 
 MAX_CATEGORIES = 50  # more distinct texts than this: an id or free text, not a category
@@ -64,6 +64,9 @@ def _feature(name: str, column: pd.Series, notes: list[str]) -> dict[str, Any] |
     """One feature's entry, or None for a column that is no feature (the note says why)."""
     present = column.dropna()
     out: dict[str, Any]
+    if looks_personal(name):
+        notes.append(f"{name}: looks like personal data (PII): left out (or list it in allow_personal_data)")
+        return None
     if present.empty:
         notes.append(f"{name}: every value is empty: left out")
         return None
@@ -146,6 +149,9 @@ def draft_spec(frame: pd.DataFrame, source: str, *, name: str, target: str | Non
         "features": features,
         **target_keys,
     }
+    if looks_personal(target):
+        spec["allow_personal_data"] = [target]
+        notes.append(f"target {target!r}: looks like personal data (PII): review allow_personal_data")
     DatasetSpec.model_validate(spec)  # a draft that does not load is a bug here, not the user's
     return SpecDraft(spec, notes)
 

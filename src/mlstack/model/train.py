@@ -18,6 +18,7 @@ from mlstack import tracking
 from mlstack.config import Settings
 from mlstack.data.spec import DatasetSpec
 from mlstack.lineage import lineage_tags
+from mlstack.model import tuning
 from mlstack.model.estimator import TRUSTED_TYPES, build, model_inputs
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"  # the gate's evaluation set (new batch + pinned)
@@ -100,6 +101,9 @@ def fit(pipeline, features: pd.DataFrame, target: pd.Series, n_jobs: int, hyperp
 def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetSpec) -> TrainResult:
     """Fit on the training window of `dataset_id` (see `data.window`); log run, window and model.
 
+    With MLSTACK_TUNING_TRIALS > 0 the spec's search space is searched first (`model.tuning`),
+    each trial a nested run of this one, and the best parameters are the ones fitted.
+
     The logged holdout is the gate's evaluation set: the new batch's holdout and the pinned
     set, each row marked with its part (`window.PART_COLUMN`).
     """
@@ -112,23 +116,33 @@ def train(dataset_id: str, snapshot_uri: str, settings: Settings, spec: DatasetS
     window, train_frame, holdout = assemble(settings, spec, dataset_id)
     estimator = settings.estimator or spec.estimator
     hyperparams = {**spec.hyperparams, **settings.hyperparams}
-    pipeline = build(
-        spec,
-        estimator,
-        hyperparams,
-        settings.seed,
-        train_rows=len(train_frame),
-        max_tree_samples=settings.max_tree_samples,
-    )
+
+    def pipeline_for(params: dict):
+        return build(
+            spec,
+            estimator,
+            params,
+            settings.seed,
+            train_rows=len(train_frame),
+            max_tree_samples=settings.max_tree_samples,
+        )
+
+    pipeline = pipeline_for(hyperparams)  # a bad hyperparameter stops here, before any run
     features = model_inputs(train_frame, spec)
-    fit_n_jobs = fit(pipeline, features, train_frame[spec.target], settings.train_n_jobs, hyperparams)
-    effective = pipeline.named_steps["estimator"].get_params()
-    if effective.get("max_samples") is not None and "max_samples" not in hyperparams:
-        hyperparams = {**hyperparams, "max_samples": effective["max_samples"]}
 
     experiment_id = tracking.experiment_id(settings, spec)
     tags = lineage_tags(dataset_id, snapshot_uri, dataset=spec.name, step="train", **window.tags())
     with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
+        if tuning.enabled(settings, spec):  # trials are nested runs of this one
+            tuned = tuning.search(train_frame, spec, estimator, hyperparams, settings)
+            hyperparams = {**hyperparams, **tuned.best_params}
+            mlflow.set_tags(tuned.tags())
+            mlflow.log_params({"tuning_trials": tuned.trials, "tuning_seconds": round(tuned.seconds, 1)})
+            pipeline = pipeline_for(hyperparams)
+        fit_n_jobs = fit(pipeline, features, train_frame[spec.target], settings.train_n_jobs, hyperparams)
+        effective = pipeline.named_steps["estimator"].get_params()
+        if effective.get("max_samples") is not None and "max_samples" not in hyperparams:
+            hyperparams = {**hyperparams, "max_samples": effective["max_samples"]}
         mlflow.log_params(
             {
                 "estimator": estimator,

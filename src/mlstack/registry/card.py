@@ -117,6 +117,22 @@ def _gate(facts: CardFacts) -> list[str]:
     return lines
 
 
+def _hyperparameters(facts: CardFacts) -> list[str]:
+    fitted = {k.removeprefix("hp."): v for k, v in sorted(facts.params.items()) if k.startswith("hp.")}
+    lines = [*_table(["hyperparameter", "fitted value"], [[k, v] for k, v in fitted.items()]), ""]
+    best = facts.lineage.get("tuning.best_params")
+    if best:
+        lines.insert(
+            0,
+            f"Searched with Optuna: {facts.lineage.get('tuning.trials', '?')} trial(s) "
+            f"(nested runs of run `{facts.run_id}`), best {facts.lineage.get('tuning.best_cv_score', '?')} "
+            f"on the training rows; best parameters `{best}`.\n",
+        )
+    else:
+        lines.insert(0, "As the dataset spec gives them: no search was run (MLSTACK_TUNING_TRIALS=0).\n")
+    return lines
+
+
 def _limitations(facts: CardFacts) -> list[str]:
     window = facts.window or {}
     evaluated = int(window.get("new_rows", 0)) + int(window.get("pinned_rows", 0))
@@ -152,6 +168,9 @@ def render(facts: CardFacts) -> str:
         "## Data",
         "",
         *_data(facts),
+        "## Hyperparameters",
+        "",
+        *_hyperparameters(facts),
         "## Metrics",
         "",
         *_metrics(facts),
