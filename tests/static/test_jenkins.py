@@ -528,6 +528,22 @@ def test_seed_creates_the_pipeline_job_from_scm_with_its_triggers():
     assert seed.count("${") == len(CASC_VAR.findall(seed))
 
 
+def test_docs_say_only_main_is_built_as_the_seed_does():
+    """The seed builds `*/main` and its webhook fires on main only (test above): no doc may say
+    every push or every branch is built."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    jenkins_readme = " ".join((ROOT / "jenkins" / "README.md").read_text().split())
+    assert "**Only `main` is built**" in jenkins_readme
+    assert "checks on each push to `main`" in readme and "The job builds `main` only" in readme
+    score = " ".join((ROOT / "docs" / "ml-test-score.md").read_text().split())
+    for name, text in (
+        ("README.md", readme),
+        ("jenkins/README.md", jenkins_readme),
+        ("ml-test-score", score),
+    ):
+        assert not re.search(r"every push|builds every branch|every branch is built", text), name
+
+
 def webhook_filter(webhook: str) -> str:
     match = re.search(r"regexpFilterExpression\('([^']*)'\)", webhook)
     assert match and re.search(r"regexpFilterText\('\$ref'\)", webhook)
@@ -754,7 +770,7 @@ def test_jenkins_up_adds_the_profile_and_reads_both_env_files(tmp_path: Path):
 
 def test_docs_give_only_make_jenkins_up_to_start_jenkins():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## CI on every push: Jenkins") :]
+    section = readme[readme.index("## CI on each push to `main`: Jenkins") :]
     section = section[: section.index("\n## ", 1)]
     for name, text in (
         ("jenkins/README.md", (ROOT / "jenkins" / "README.md").read_text()),
