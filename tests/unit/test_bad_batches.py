@@ -135,3 +135,37 @@ def test_validation_report_is_saved_as_json_and_text(trained, tmp_path):
     text = store.get_bytes(f"reports/validation/{ingested['dataset_id']}.txt").decode()
     assert "Atlantis" in text
     assert b'"passed": false' in store.get_bytes(f"reports/validation/{ingested['dataset_id']}.json")
+
+
+def test_cli_validate_exits_2_listing_every_failing_check(tmp_path, monkeypatch):
+    """The README's `mlstack validate <id>  # exit 2 with every failing check listed`, which CI
+    scripts rely on: two problems in one batch, both named, exit code 2."""
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from mlstack.cli import app
+    from mlstack.config import get_settings
+
+    for var in list(os.environ):
+        if var.startswith(("MLSTACK_", "MLFLOW_")):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLSTACK_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # no .env/.secrets of the checkout
+    get_settings.cache_clear()
+    frame = _good()
+    frame.loc[3, "island"] = "Atlantis"
+    frame.loc[5, "body_mass_g"] = 250_000.0
+    (tmp_path / "two-problems.csv").write_bytes(_csv(frame))
+    runner = CliRunner()
+
+    ingested = runner.invoke(app, ["ingest", "two-problems.csv", "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    dataset_id = json.loads(ingested.stdout)["dataset_id"]
+    validated = runner.invoke(app, ["validate", dataset_id])
+    get_settings.cache_clear()
+
+    assert validated.exit_code == 2, validated.output
+    assert "Atlantis" in validated.output and "island" in validated.output
+    assert "body_mass_g" in validated.output and "250000" in validated.output
