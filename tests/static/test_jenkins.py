@@ -243,6 +243,26 @@ def test_drift_check_target_is_the_ci_contract_command():
     assert re.search(r"mlstack drift ci --report-dir \"?reports/drift\"?", proc.stdout), proc.stdout[-500:]
 
 
+def test_the_drift_stage_checks_the_batch_given_as_drift_current():
+    """A build parameter DRIFT_CURRENT (empty by default: the smoke-test batch) reaches the check:
+    parameters are in each sh step's environment, and make passes it to `mlstack drift ci`."""
+    parameters = block(block(jenkinsfile(), r"(?m)^pipeline"), r"\bparameters")
+    assert re.search(r"\bstring\(\s*name:\s*'DRIFT_CURRENT',\s*defaultValue:\s*''", parameters)
+    for given, expected in (("s3://bucket/recent/batch.csv", "s3://bucket/recent/batch.csv"), ("", "")):
+        proc = subprocess.run(
+            ["make", "-n", "--no-print-directory", "drift-check"],
+            cwd=ROOT,
+            env={**make_env(), "DRIFT_CURRENT": given},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert f'--current "{expected}"' in proc.stdout, proc.stdout[-500:]
+    docs = " ".join((ROOT / "jenkins" / "README.md").read_text().split())
+    assert "build parameter `DRIFT_CURRENT`" in docs and "can never find real drift" in docs
+
+
 def test_retrain_runs_only_on_main_after_drift():
     retrain = stage(jenkinsfile(), "Retrain")
     when = block(retrain, r"\bwhen")
