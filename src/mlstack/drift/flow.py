@@ -73,7 +73,9 @@ def _check_staleness(ctx) -> None:
 
 def drift_found(xcom: Mapping[str, Any] | None) -> bool:
     """True when the check found drift; False (short-circuit) for no drift or a skipped check."""
-    return bool(xcom) and DriftSummary.from_xcom(xcom).drift_detected
+    if not xcom:
+        return False
+    return DriftSummary.from_xcom(xcom).drift_detected
 
 
 def retrain_conf(
