@@ -63,17 +63,21 @@ def _queued_training_runs() -> list[dict]:
     return queued_runs(TRAINING_DAG_ID)
 
 
-@pytest.fixture(scope="module")
-def drift_home(airflow_db, tmp_path_factory) -> Path:
+def _home_with_champion(tmp_path_factory, name: str) -> Path:
     """A home with a champion trained in-process (the drift DAG compares against it)."""
     from mlstack import lifecycle
     from mlstack.config import load_settings
 
-    home = tmp_path_factory.mktemp("drift-dag")
+    home = tmp_path_factory.mktemp(name)
     with lifecycle_env(home):
         summary = lifecycle.run_all(lifecycle.context(load_settings(), "penguins"))
     assert summary["champion"]
     return home
+
+
+@pytest.fixture(scope="module")
+def drift_home(airflow_db, tmp_path_factory) -> Path:
+    return _home_with_champion(tmp_path_factory, "drift-dag")
 
 
 @pytest.fixture(scope="module")
@@ -258,14 +262,7 @@ def test_smtp_down_alert_is_one_line_and_the_retraining_still_runs(drift_home, s
 @pytest.fixture(scope="module")
 def prediction_home(airflow_db, tmp_path_factory) -> Path:
     """A champion of its own and an empty prediction log (the other tests' batches stay apart)."""
-    from mlstack import lifecycle
-    from mlstack.config import load_settings
-
-    home = tmp_path_factory.mktemp("drift-predictions")
-    with lifecycle_env(home):
-        summary = lifecycle.run_all(lifecycle.context(load_settings(), "penguins"))
-    assert summary["champion"]
-    return home
+    return _home_with_champion(tmp_path_factory, "drift-predictions")
 
 
 def test_default_prediction_log_drift_mails_and_retrains_nothing(prediction_home, smtp_server):
