@@ -1,4 +1,4 @@
-"""Drift monitoring: check -> (on drift) alert mail + trigger the training DAG; the gate decides.
+"""Drift monitoring: check -> (on drift) alert mail, and for a drifted batch a retraining on it.
 
 Every task is one call into ``mlstack.drift.flow``; only the check's summary travels as XCom.
 Nothing heavy (Evidently, pandas, MLflow) is imported while the file is parsed.
@@ -28,7 +28,8 @@ lineage tag `mlstack.dataset_id`) using Evidently's `DataDriftPreset` with tests
 |---|---|
 | `check` | runs the drift check on `current` (a batch URI, or `predictions:<window>` from the prediction log); saves the HTML/JSON report locally and in an MLflow run of the monitoring experiment. **Bad input fails at once** (failure mail, not a drift alert); too few rows skips the run |
 | `on_drift` | short-circuit: stops here when there is no drift |
-| `alert` | one mail to `MLSTACK_ALERT_RECIPIENTS`: top drifted columns and the report link. SMTP unreachable: logged in one line (host:port, settings), the task succeeds and the retraining still runs |
+| `alert` | one mail to `MLSTACK_ALERT_RECIPIENTS`: top drifted columns, the report link, and whether a retraining was triggered. SMTP unreachable: logged in one line (host:port, settings), the task succeeds and the retraining still runs |
+| `on_labelled_batch` | short-circuit: retrains only on a drifted **batch** (it carries labels). Drift in the prediction log (the default `predictions:24h`) stops here: the log has no labels to train on, and the mail says to trigger `training_pipeline` with a labelled batch |
 | `trigger_retraining` | triggers `training_pipeline` with the drifted batch as its `source`; the promotion gate then decides |
 
 **Schedule**: `MLSTACK_DRIFT_SCHEDULE`, and also each time `batch_inference` publishes the
@@ -50,7 +51,7 @@ lineage tag `mlstack.dataset_id`) using Evidently's `DataDriftPreset` with tests
     params=drift_params(_settings),
     tags=["mlstack", "monitoring", "drift"],
     doc_md=DOC_MD,
-    description="Drift of new data vs the champion's training data; alert and retrain on drift",
+    description="Drift of new data vs the champion's training data; alert on drift, retrain on a drifted batch",
 )
 def drift_monitor():
     @task
@@ -60,8 +61,15 @@ def drift_monitor():
         return check_task(params)
 
     @task.short_circuit
-    def on_drift(summary: dict, params=None) -> dict | None:
-        """The training DAG's conf on drift; None skips the alert and the retraining."""
+    def on_drift(summary: dict) -> bool:
+        """False (no drift) skips the alert and the retraining."""
+        from mlstack.drift.flow import drift_found
+
+        return drift_found(summary)
+
+    @task.short_circuit
+    def on_labelled_batch(summary: dict, params=None) -> dict | None:
+        """The training DAG's conf for a drifted batch; None (prediction-log drift) skips it."""
         from mlstack.drift.flow import retrain_conf
 
         return retrain_conf(summary, params)
@@ -73,8 +81,10 @@ def drift_monitor():
         return alert_task(summary, TRAINING_DAG_ID)
 
     summary = check()
-    conf = on_drift(summary)
-    conf >> alert(summary)
+    found = on_drift(summary)
+    found >> alert(summary)
+    conf = on_labelled_batch(summary)
+    found >> conf
     conf >> TriggerDagRunOperator(
         task_id="trigger_retraining",
         trigger_dag_id=TRAINING_DAG_ID,

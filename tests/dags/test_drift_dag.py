@@ -4,6 +4,8 @@
 - a drifted batch sends exactly one drift mail and triggers the training DAG with the batch as
   its source; running that triggered run (no scheduler here: ``run_triggered`` stands in for it)
   retrains and records the gate's decision;
+- the default path (`current` = `predictions:24h`, drifted answers in the prediction log) mails
+  the drift and says that nothing retrains: the log has no labels, so no training run is queued;
 - a failed check (unreadable batch) is mailed as a *failure* by the failure notifier, not as drift,
   and triggers nothing; a quiet prediction log skips the run (no verdict, no mail).
 """
@@ -21,7 +23,7 @@ from tests.dags._airflow import lifecycle_env, registry
 pytestmark = pytest.mark.dags
 
 DRIFT_DAG = "drift_monitor"
-TASKS = {"check", "on_drift", "alert", "trigger_retraining"}
+TASKS = {"check", "on_drift", "alert", "on_labelled_batch", "trigger_retraining"}
 STRONG = [
     "bill_length_mm:shift=2",
     "flipper_length_mm:shift=-1.5",
@@ -61,17 +63,21 @@ def _queued_training_runs() -> list[dict]:
     return queued_runs(TRAINING_DAG_ID)
 
 
-@pytest.fixture(scope="module")
-def drift_home(airflow_db, tmp_path_factory) -> Path:
+def _home_with_champion(tmp_path_factory, name: str) -> Path:
     """A home with a champion trained in-process (the drift DAG compares against it)."""
     from mlstack import lifecycle
     from mlstack.config import load_settings
 
-    home = tmp_path_factory.mktemp("drift-dag")
+    home = tmp_path_factory.mktemp(name)
     with lifecycle_env(home):
         summary = lifecycle.run_all(lifecycle.context(load_settings(), "penguins"))
     assert summary["champion"]
     return home
+
+
+@pytest.fixture(scope="module")
+def drift_home(airflow_db, tmp_path_factory) -> Path:
+    return _home_with_champion(tmp_path_factory, "drift-dag")
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +96,9 @@ def test_drift_dag_shape(dagbag):
     assert dagbag.import_errors == {}
     dag = dagbag.dags[DRIFT_DAG]
     assert set(dag.task_dict) == TASKS
-    assert dag.task_dict["check"].downstream_task_ids == {"on_drift", "alert"}
-    assert dag.task_dict["on_drift"].downstream_task_ids == {"alert", "trigger_retraining"}
+    assert dag.task_dict["check"].downstream_task_ids == {"on_drift", "alert", "on_labelled_batch"}
+    assert dag.task_dict["on_drift"].downstream_task_ids == {"alert", "on_labelled_batch"}
+    assert dag.task_dict["on_labelled_batch"].downstream_task_ids == {"trigger_retraining"}
     trigger = dag.task_dict["trigger_retraining"]
     assert isinstance(trigger, TriggerDagRunOperator)
     assert trigger.trigger_dag_id == "training_pipeline"
@@ -101,7 +108,7 @@ def test_drift_dag_shape(dagbag):
     for task in dag.tasks:
         notifiers = [cb for cb in task.on_failure_callback if isinstance(cb, SmtpNotifier)]
         assert len(notifiers) == 1, task.task_id
-    for task_id in ("check", "on_drift", "alert"):
+    for task_id in ("check", "on_drift", "alert", "on_labelled_batch"):
         assert dag.task_dict[task_id].retries >= 1, task_id
         assert dag.task_dict[task_id].max_retry_delay <= timedelta(minutes=10)
 
@@ -121,8 +128,8 @@ def test_no_drift_batches_neither_alert_nor_trigger(drift_home, smtp_server, tmp
         assert result["tasks"]["check"] == "success"
         assert result["xcom"]["check"]["drift_detected"] is False, result["xcom"]["check"]
         assert result["tasks"]["on_drift"] == "success"
-        assert result["tasks"]["alert"] == "skipped"
-        assert result["tasks"]["trigger_retraining"] == "skipped"
+        for task_id in ("alert", "on_labelled_batch", "trigger_retraining"):
+            assert result["tasks"][task_id] == "skipped", (task_id, result["tasks"])
     assert queued_after == queued_before, "no-drift data triggered training"
     assert smtp_server.messages == [], [m["Subject"] for m in smtp_server.messages]
 
@@ -195,7 +202,7 @@ def test_failed_check_is_mailed_as_a_failure_not_as_drift(drift_home, smtp_serve
 
     assert result["state"] == "failed"
     assert result["tasks"]["check"] == "failed"
-    for task_id in ("on_drift", "alert", "trigger_retraining"):
+    for task_id in ("on_drift", "alert", "on_labelled_batch", "trigger_retraining"):
         assert result["tasks"][task_id] == "upstream_failed", (task_id, result["tasks"])
     assert queued_after == queued_before
     messages = smtp_server.wait_for(1, timeout=30)
@@ -250,3 +257,53 @@ def test_smtp_down_alert_is_one_line_and_the_retraining_still_runs(drift_home, s
         left = [r for r in _queued_training_runs() if r["run_id"] == queued[0]["run_id"]]
     assert [r["state"] for r in training if r["run_id"] == queued[0]["run_id"]] == ["success"]
     assert left == []
+
+
+@pytest.fixture(scope="module")
+def prediction_home(airflow_db, tmp_path_factory) -> Path:
+    """A champion of its own and an empty prediction log (the other tests' batches stay apart)."""
+    return _home_with_champion(tmp_path_factory, "drift-predictions")
+
+
+def test_default_prediction_log_drift_mails_and_retrains_nothing(prediction_home, smtp_server):
+    """The default `current=predictions:24h`: drifted answers in the log are mailed as drift, and no
+    training run is queued, because the log has no labels to train on (retraining on the
+    configured source would learn from data unrelated to the drift)."""
+    from mlstack import lifecycle
+    from mlstack.airflow.embedded_runs import run_drift_dag
+    from mlstack.config import load_settings
+    from mlstack.monitoring.prediction_log import log_predictions
+    from mlstack.serving.inputs import prepare_inputs
+    from mlstack.serving.loader import ModelServer
+
+    with lifecycle_env(prediction_home, **_smtp_env(smtp_server)):
+        ctx = lifecycle.context(load_settings(), "penguins")
+        drifted = generate(300, seed=31, spec=ctx.spec, drift=parse_drift(STRONG))
+        features = prepare_inputs(drifted[ctx.spec.feature_names], ctx.spec)
+        log_predictions(ctx.settings, features, ModelServer(ctx.settings, ctx.spec).predict(features), "api")
+        before = registry(prediction_home)
+        queued_before = _queued_training_runs()
+        result = run_drift_dag({})  # no params: the DAG's default `current`
+        queued_after = _queued_training_runs()
+        after = registry(prediction_home)
+
+    check = result["xcom"].get("check") or {}
+    assert result["state"] == "success", result["tasks"]
+    assert check["current"] == "predictions:24h" and check["current_kind"] == "predictions", check
+    assert check["current_rows"] == 300
+    assert check["drift_detected"] is True, check
+    assert check["retrain_source"] is None
+    assert {
+        t: result["tasks"][t] for t in ("check", "on_drift", "alert", "on_labelled_batch")
+    } == dict.fromkeys(("check", "on_drift", "alert", "on_labelled_batch"), "success")
+    assert result["tasks"]["trigger_retraining"] == "skipped"
+    assert queued_after == queued_before, "prediction-log drift queued a training run"
+    assert after["versions"] == before["versions"] and after["champion"] == before["champion"]
+
+    messages = smtp_server.wait_for(1, timeout=30)
+    assert len(messages) == 1, [m["Subject"] for m in messages]
+    assert messages[0]["Subject"].startswith("[mlstack] drift on penguins-classifier")
+    body = messages[0].get_body(("html", "plain")).get_content()
+    assert "Retraining triggered" not in body
+    assert "No retraining triggered: the drift is in the prediction log (predictions:24h)" in body
+    assert "trigger training_pipeline with a labelled batch as its source" in body

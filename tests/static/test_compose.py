@@ -118,6 +118,30 @@ def test_expected_services_and_profiles():
     assert {"postgres", "rustfs", "mailpit", "mlflow", "streamlit", "api"} <= set(default)
 
 
+def test_the_celery_profile_alone_keeps_the_local_executor_as_the_readme_says():
+    """The profile adds the workers; only AIRFLOW_EXECUTOR switches the executor. The README says
+    exactly that and what to run (make up-celery, or both settings in .env)."""
+
+    def executors(*args: str, **env: str) -> dict[str, str]:
+        model = json.loads(
+            compose("--profile", "celery", *args, "config", "--format", "json", env=_clean_env(**env))
+        )
+        return {
+            name: model["services"][name]["environment"]["AIRFLOW__CORE__EXECUTOR"]
+            for name in ("airflow-scheduler", "airflow-worker")
+        }
+
+    assert executors() == dict.fromkeys(("airflow-scheduler", "airflow-worker"), "LocalExecutor")
+    # what make up-celery sets (tests/static/test_stack_make.py checks the recipe)
+    celery = executors(AIRFLOW_EXECUTOR="CeleryExecutor")
+    assert celery == dict.fromkeys(("airflow-scheduler", "airflow-worker"), "CeleryExecutor")
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "Profile `celery` alone keeps the LocalExecutor" in readme
+    assert "start them with `make up-celery`" in readme
+    assert "`.env` (`AIRFLOW_EXECUTOR=CeleryExecutor` and `celery` in `COMPOSE_PROFILES`)" in readme
+    assert "with the CeleryExecutor" not in readme.split("## Run the stack")[1].split("```")[0]
+
+
 def test_api_service_serves_from_the_streamlit_image_with_a_token_and_a_ready_check():
     api = resolved()["services"]["api"]
     assert api["image"] == resolved()["services"]["streamlit"]["image"]  # built once, by streamlit

@@ -37,3 +37,21 @@ def test_every_cited_test_exists():
         elif name and not re.search(rf"^\s*(async )?def {name}\(", file.read_text(), re.MULTILINE):
             missing.append(f"{path}::{name}")
     assert not missing, f"docs/claims.md cites what does not exist: {missing}"
+
+
+def test_a_test_run_rewrites_no_tracked_screenshot():
+    """The browser tests copy their screenshot over the README's only under `make screenshots`
+    (MLSTACK_UPDATE_SCREENSHOTS=1): a plain run leaves the tree clean for the benchmarks' header."""
+    for path in sorted((ROOT / "tests" / "browser").glob("test_*.py")):
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if "copyfile(" in line and "README_SCREENSHOT" in line:
+                assert 'MLSTACK_UPDATE_SCREENSHOTS") == "1"' in lines[i - 1], f"{path.name}:{i + 1}"
+
+
+def test_benchmarks_call_no_run_with_uncommitted_changes_a_clean_clone():
+    readme = " ".join((ROOT / "benchmarks" / "README.md").read_text().split())
+    for name in ("latest.md", "latest-full.md"):
+        results = ROOT / "benchmarks" / "results" / name
+        if results.exists() and "(uncommitted changes)" in results.read_text():
+            assert "clean clone" not in readme, f"{name} says the run had uncommitted changes"

@@ -243,6 +243,26 @@ def test_drift_check_target_is_the_ci_contract_command():
     assert re.search(r"mlstack drift ci --report-dir \"?reports/drift\"?", proc.stdout), proc.stdout[-500:]
 
 
+def test_the_drift_stage_checks_the_batch_given_as_drift_current():
+    """A build parameter DRIFT_CURRENT (empty by default: the smoke-test batch) reaches the check:
+    parameters are in each sh step's environment, and make passes it to `mlstack drift ci`."""
+    parameters = block(block(jenkinsfile(), r"(?m)^pipeline"), r"\bparameters")
+    assert re.search(r"\bstring\(\s*name:\s*'DRIFT_CURRENT',\s*defaultValue:\s*''", parameters)
+    for given, expected in (("s3://bucket/recent/batch.csv", "s3://bucket/recent/batch.csv"), ("", "")):
+        proc = subprocess.run(
+            ["make", "-n", "--no-print-directory", "drift-check"],
+            cwd=ROOT,
+            env={**make_env(), "DRIFT_CURRENT": given},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert f'--current "{expected}"' in proc.stdout, proc.stdout[-500:]
+    docs = " ".join((ROOT / "jenkins" / "README.md").read_text().split())
+    assert "build parameter `DRIFT_CURRENT`" in docs and "can never find real drift" in docs
+
+
 def test_retrain_runs_only_on_main_after_drift():
     retrain = stage(jenkinsfile(), "Retrain")
     when = block(retrain, r"\bwhen")
@@ -528,6 +548,22 @@ def test_seed_creates_the_pipeline_job_from_scm_with_its_triggers():
     assert seed.count("${") == len(CASC_VAR.findall(seed))
 
 
+def test_docs_say_only_main_is_built_as_the_seed_does():
+    """The seed builds `*/main` and its webhook fires on main only (test above): no doc may say
+    every push or every branch is built."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    jenkins_readme = " ".join((ROOT / "jenkins" / "README.md").read_text().split())
+    assert "**Only `main` is built**" in jenkins_readme
+    assert "checks on each push to `main`" in readme and "The job builds `main` only" in readme
+    score = " ".join((ROOT / "docs" / "ml-test-score.md").read_text().split())
+    for name, text in (
+        ("README.md", readme),
+        ("jenkins/README.md", jenkins_readme),
+        ("ml-test-score", score),
+    ):
+        assert not re.search(r"every push|builds every branch|every branch is built", text), name
+
+
 def webhook_filter(webhook: str) -> str:
     match = re.search(r"regexpFilterExpression\('([^']*)'\)", webhook)
     assert match and re.search(r"regexpFilterText\('\$ref'\)", webhook)
@@ -754,7 +790,7 @@ def test_jenkins_up_adds_the_profile_and_reads_both_env_files(tmp_path: Path):
 
 def test_docs_give_only_make_jenkins_up_to_start_jenkins():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## CI on every push: Jenkins") :]
+    section = readme[readme.index("## CI on each push to `main`: Jenkins") :]
     section = section[: section.index("\n## ", 1)]
     for name, text in (
         ("jenkins/README.md", (ROOT / "jenkins" / "README.md").read_text()),

@@ -42,3 +42,45 @@ def test_no_warm_up_for_a_server_or_a_remote_database(tmp_path, uri):
     # A tracking server needs none, and a remote database that is down must not hold up a start:
     # nothing is contacted (port 9 would refuse or hang).
     assert _warm_local_tracking_stores(make_settings(tmp_path / "home", tracking_uri=uri)) is False
+
+
+def test_the_scheduler_preloads_before_airflow_starts_natively_and_in_compose(tmp_path):
+    """Compose and the native services start the scheduler as `mlstack airflow scheduler`, and
+    that imports the lifecycle's heavy modules before Airflow's own main runs (so before
+    LocalExecutor forks a worker). Airflow's main is replaced by a probe in a fresh process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from devstack import airflow_services
+
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    assert compose["services"]["airflow-scheduler"]["command"] == ["mlstack", "airflow", "scheduler"]
+    native = airflow_services._command("scheduler", 0)
+    assert Path(native[0]).name == "mlstack" and native[1:3] == ["airflow", "scheduler"]
+
+    heavy = ("sklearn", "pandas", "mlflow", "mlstack.lifecycle")
+    probe = (
+        "import sys, airflow.__main__ as entry\n"
+        f"heavy = {heavy!r}\n"
+        "print('before', sorted(m for m in heavy if m in sys.modules))\n"
+        "entry.main = lambda: print('at main', sorted(m for m in heavy if m in sys.modules), sys.argv[1:])\n"
+        "from mlstack.airflow.preload import run_airflow_preloaded\n"
+        "run_airflow_preloaded(['scheduler', '--skip-serve-logs'])\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "MLSTACK_HOME": str(tmp_path / "home"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert "before []" in lines, out.stdout  # nothing heavy came with Airflow's own import
+    assert f"at main {sorted(heavy)} ['scheduler', '--skip-serve-logs']" in lines, out.stdout

@@ -10,7 +10,7 @@ import pytest
 from mlstack import lifecycle
 from mlstack.data import sources
 from mlstack.data.store import ArtifactStore
-from mlstack.errors import DataValidationError, SourceError
+from mlstack.errors import DataValidationError, SourceError, UnreadableSourceError
 from mlstack.registry.versions import champion_version, list_versions
 
 
@@ -67,15 +67,15 @@ CASES = {
     "all-null column": (_all_null, DataValidationError, ["body_mass_g", "null_share"]),
     "out-of-range value": (_out_of_range, DataValidationError, ["body_mass_g", "in_range", "250000"]),
     "unknown category": (_unknown_category, DataValidationError, ["island", "Atlantis"]),
-    "empty file": (lambda: b"", SourceError, ["empty"]),
+    "empty file": (lambda: b"", UnreadableSourceError, ["empty"]),
     "missing target": (_missing_target, DataValidationError, ["species", "missing"]),
     "mostly duplicates": (_mostly_duplicates, DataValidationError, ["duplicate_share"]),
-    "non-UTF-8 CSV": (_garbled, SourceError, ["not valid UTF-8"]),
+    "non-UTF-8 CSV": (_garbled, UnreadableSourceError, ["not valid UTF-8"]),
     "header only": (lambda: b"species,island,bill_length_mm\n", DataValidationError, ["min_rows"]),
-    "unparseable CSV": (lambda: b'a,b\n1,"2\n3,4', SourceError, ["malformed CSV"]),
+    "unparseable CSV": (lambda: b'a,b\n1,"2\n3,4', UnreadableSourceError, ["malformed CSV"]),
     "duplicate column names": (
         lambda: b"island,island,year\nDream,Dream,2008\n",
-        SourceError,
+        UnreadableSourceError,
         ["duplicate column"],
     ),
 }
@@ -109,9 +109,19 @@ def test_bad_batch_is_refused_and_nothing_is_lost(trained, tmp_path, case):
 
 def test_missing_file_is_a_clear_source_error(trained, tmp_path):
     ctx, first = trained
-    with pytest.raises(SourceError, match="no such file"):
+    with pytest.raises(UnreadableSourceError, match="no such file"):
         lifecycle.run_all(ctx, str(tmp_path / "nope.csv"))
     assert champion_version(ctx.settings, first["register"]["name"]) == first["champion"]
+
+
+def test_a_source_unreachable_for_now_is_retried_not_refused():
+    """Nothing listens on the port: a transient SourceError (the DAG task retries it with
+    backoff), not the UnreadableSourceError that fails the task at once."""
+    from devstack.ports import free_port
+
+    with pytest.raises(SourceError, match="download failed") as info:
+        sources.fetch(f"http://127.0.0.1:{free_port()}/batch.csv", timeout=5)
+    assert not isinstance(info.value, UnreadableSourceError)
 
 
 def test_validation_report_is_saved_as_json_and_text(trained, tmp_path):
@@ -125,3 +135,37 @@ def test_validation_report_is_saved_as_json_and_text(trained, tmp_path):
     text = store.get_bytes(f"reports/validation/{ingested['dataset_id']}.txt").decode()
     assert "Atlantis" in text
     assert b'"passed": false' in store.get_bytes(f"reports/validation/{ingested['dataset_id']}.json")
+
+
+def test_cli_validate_exits_2_listing_every_failing_check(tmp_path, monkeypatch):
+    """The README's `mlstack validate <id>  # exit 2 with every failing check listed`, which CI
+    scripts rely on: two problems in one batch, both named, exit code 2."""
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from mlstack.cli import app
+    from mlstack.config import get_settings
+
+    for var in list(os.environ):
+        if var.startswith(("MLSTACK_", "MLFLOW_")):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLSTACK_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # no .env/.secrets of the checkout
+    get_settings.cache_clear()
+    frame = _good()
+    frame.loc[3, "island"] = "Atlantis"
+    frame.loc[5, "body_mass_g"] = 250_000.0
+    (tmp_path / "two-problems.csv").write_bytes(_csv(frame))
+    runner = CliRunner()
+
+    ingested = runner.invoke(app, ["ingest", "two-problems.csv", "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    dataset_id = json.loads(ingested.stdout)["dataset_id"]
+    validated = runner.invoke(app, ["validate", dataset_id])
+    get_settings.cache_clear()
+
+    assert validated.exit_code == 2, validated.output
+    assert "Atlantis" in validated.output and "island" in validated.output
+    assert "body_mass_g" in validated.output and "250000" in validated.output

@@ -100,3 +100,30 @@ def test_a_failed_run_says_which_task_failed_and_why(monkeypatch):
     assert result.exit_code == 1
     assert "manual__x: FAILED after" in result.stderr
     assert "task validate failed: AirflowFailException: too few rows: 5 rows, min_rows>=50" in result.stderr
+
+
+def test_native_services_migrate_again_after_an_airflow_upgrade(tmp_path, monkeypatch):
+    """The native services skip Airflow's own migration check, so `migrate` keys its marker on the
+    database URL and the Airflow version: same pair -> no migration; a new version -> migrate."""
+    from devstack import airflow_services
+
+    # a stand-in `airflow` executable that records each `airflow db migrate` it is asked for
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    (bin_dir / "airflow").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (bin_dir / "airflow").chmod(0o755)
+    monkeypatch.setattr(airflow_services, "BIN", bin_dir)
+    state = types.SimpleNamespace(root=tmp_path)
+    db = "postgresql://airflow@127.0.0.1:5432/airflow"
+
+    def migrations(version: str, db_url: str = db) -> int:
+        monkeypatch.setattr(airflow_services, "_airflow_version", lambda: version)
+        airflow_services.migrate(state, {"PATH": "/usr/bin:/bin"}, db_url)
+        return len(calls.read_text().splitlines()) if calls.exists() else 0
+
+    assert migrations("3.3.2") == 1
+    assert migrations("3.3.2") == 1  # same database, same Airflow: no second migration
+    assert migrations("3.4.0") == 2  # upgraded Airflow: migrate again
+    assert migrations("3.4.0") == 2
+    assert migrations("3.4.0", db_url=db.replace("5432", "5433")) == 3  # another database
+    assert calls.read_text().splitlines() == ["db migrate"] * 3

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mlstack.alerts import drift_alert_mail
-from mlstack.drift.flow import retrain_action, retrain_conf
+from mlstack.drift.flow import drift_found, retrain_action, retrain_conf
 from mlstack.drift.result import ColumnDrift, DriftResult, DriftSummary, format_summary
 
 
@@ -65,7 +65,7 @@ def test_summary_carries_what_downstream_steps_read():
     assert xcom["retrain_source"] == "/data/raw/new.csv"  # the batch as ingest kept it
     assert xcom["report_link"] == "http://mlflow/#/runs/r2"
     assert xcom["mlflow_run_id"] == "r2" and xcom["dataset"] == "penguins"
-    # the prediction log has no labels: its drift retrains on the configured source
+    # the prediction log has no labels: nothing to retrain on
     assert _result(kind="predictions").summary().retrain_source is None
 
 
@@ -82,14 +82,18 @@ def test_format_summary_is_the_one_text_form():
     assert quiet[0].startswith("no drift: 1/7 columns drifted")
 
 
-@pytest.mark.parametrize(("drifted", "params", "expected"), [
-    (6, None, {"source": "/data/raw/new.csv", "dataset": "penguins"}),
-    (6, {"dataset": "other"}, {"source": "/data/raw/new.csv", "dataset": "other"}),
-    (1, None, None),
+@pytest.mark.parametrize(("drifted", "kind", "params", "expected"), [
+    (6, "batch", None, {"source": "/data/raw/new.csv", "dataset": "penguins"}),
+    (6, "batch", {"dataset": "other"}, {"source": "/data/raw/new.csv", "dataset": "other"}),
+    (1, "batch", None, None),
+    (6, "predictions", None, None),  # drift in the unlabelled prediction log: no retraining
+    (1, "predictions", None, None),
 ])  # fmt: skip
-def test_retrain_conf_only_on_drift(drifted, params, expected):
-    assert retrain_conf(_result(drifted).summary().to_xcom(), params) == expected
-    assert retrain_conf(None) is None  # a skipped check
+def test_retrain_conf_only_on_a_drifted_batch(drifted, kind, params, expected):
+    xcom = _result(drifted, kind).summary().to_xcom()
+    assert drift_found(xcom) is (drifted >= 4)
+    assert retrain_conf(xcom, params) == expected
+    assert retrain_conf(None) is None and drift_found(None) is False  # a skipped check
 
 
 def test_alert_mail_counts_every_drifted_column_and_names_the_top_ones():
@@ -102,6 +106,15 @@ def test_alert_mail_counts_every_drifted_column_and_names_the_top_ones():
     assert "http://mlflow/#/runs/r2" in body
     assert "Retraining triggered: DAG training_pipeline on /data/raw/new.csv" in body
     assert retrain_action(summary, None) == ""
+
+
+def test_prediction_log_drift_mail_says_nothing_retrains_and_what_to_do():
+    summary = _result(kind="predictions").summary()
+    _, body = drift_alert_mail(summary, action=retrain_action(summary, "training_pipeline"))
+    assert "Retraining triggered" not in body
+    assert "No retraining triggered: the drift is in the prediction log (predictions:24h)" in body
+    assert "no labels to train on" in body
+    assert "trigger training_pipeline with a labelled batch as its source" in body
 
 
 def test_column_rows_read_tiny_p_values_and_huge_severities():

@@ -253,3 +253,47 @@ def test_schema_change_is_a_recorded_refusal_not_a_crash(tmp_path):
     for version in client.search_model_versions(f"name = '{first['name']}'"):
         assert version.tags.get("mlstack.gate.verdict"), f"v{version.version} has no gate verdict"
     assert json.loads(model.tags["mlstack.champion_history"])[-1]["version"] == first["version"]
+
+
+def test_a_rollback_waits_for_the_promotion_lock_and_never_undoes_a_move_it_did_not_see(candidates):
+    """Rollback takes the same lock as promotion. Contended: it waits (the alias does not move
+    while another holder has the lock); when the holder moved the champion meanwhile, the
+    rollback refuses ("try again") instead of rolling back from a champion it never looked at."""
+    from mlstack.registry.aliases import move_champion
+
+    home, name, v1, versions = candidates
+    ctx = _ctx(home)
+    client = tracking.configure(ctx.settings)
+    current = champion_version(ctx.settings, name)
+    target, promoted = [v for v in (v1, *versions) if v != current][:2]
+    outcome: dict[str, object] = {}
+
+    def roll_back() -> None:
+        try:
+            outcome["result"] = rollback(ctx.settings, ctx.spec, to_version=target, reason="t", actor="t")
+        except RegistryError as exc:
+            outcome["error"] = str(exc)
+
+    # 1. contended, nothing moves meanwhile: the rollback waits, then rolls back
+    with lock.promotion_lock(client, name) as held:
+        worker = threading.Thread(target=roll_back)
+        worker.start()
+        time.sleep(2.0)
+        assert worker.is_alive() and champion_version(ctx.settings, name) == current, outcome
+    worker.join(timeout=120)
+    assert outcome.get("result", {}).get("champion") == target, outcome
+    assert champion_version(ctx.settings, name) == target
+    _assert_history_consistent(ctx, name)
+
+    # 2. contended, and the holder (a promotion) moves the champion: the rollback refuses
+    outcome.clear()
+    target, current = current, target
+    with lock.promotion_lock(client, name) as held:
+        worker = threading.Thread(target=roll_back)
+        worker.start()
+        time.sleep(2.0)
+        move_champion(client, name, promoted, previous=current, why="promotion under the lock", lock=held)
+    worker.join(timeout=120)
+    assert "the champion moved while rolling back" in str(outcome.get("error")), outcome
+    assert champion_version(ctx.settings, name) == promoted
+    _assert_history_consistent(ctx, name)

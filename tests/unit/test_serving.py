@@ -144,6 +144,40 @@ def test_no_champion_says_how_to_train(tmp_path):
         ModelServer(ctx.settings, ctx.spec).current()
 
 
+def test_default_refresh_is_30_s_and_each_version_loads_once_per_process(trained, monkeypatch):
+    """The README: the alias is re-resolved every MLSTACK_ALIAS_REFRESH_SECONDS (default 30) and
+    each version is loaded once per process, however many servers (sessions, workers) share it.
+    The clock is the loader's: 29 s of calls resolve once, 31 s re-resolves, nothing reloads."""
+    import types
+
+    from mlstack.config import Settings
+    from mlstack.model import artifact
+    from mlstack.serving import loader
+
+    ctx, summary = trained
+    assert Settings.model_fields["alias_refresh_seconds"].default == 30.0
+    assert ctx.settings.alias_refresh_seconds == 30.0  # the tests' settings keep the default
+    now = [1000.0]
+    monkeypatch.setattr(loader, "time", types.SimpleNamespace(monotonic=lambda: now[0], time=lambda: now[0]))
+    monkeypatch.setattr(loader, "_MODEL_CACHE", {})  # this test's process view: nothing loaded yet
+    loads, resolves = [], []
+    load_pipeline, resolve_alias = artifact.load_pipeline, loader.resolve_alias
+    monkeypatch.setattr(artifact, "load_pipeline", lambda *a, **k: loads.append(a) or load_pipeline(*a, **k))
+    monkeypatch.setattr(loader, "resolve_alias", lambda *a: resolves.append(a) or resolve_alias(*a))
+
+    servers = [ModelServer(ctx.settings, ctx.spec) for _ in range(3)]  # e.g. three sessions
+    for second in range(30):
+        now[0] = 1000.0 + second
+        for server in servers:
+            assert server.predict([ROW]).version == str(summary["champion"])
+    assert len(resolves) == 3  # once per server in the first 30 s
+    assert len(loads) == 1  # one load of the version for the whole process
+    now[0] = 1031.0
+    for server in servers:
+        server.predict([ROW])
+    assert len(resolves) == 6 and len(loads) == 1  # re-resolved, the same version not reloaded
+
+
 def test_registry_unreachable_keeps_last_model_and_flags_stale(trained, tmp_path):
     ctx, summary = trained
     settings = ctx.settings.model_copy(update={"alias_refresh_seconds": 0.0})

@@ -5,8 +5,12 @@
   (missing file, unknown window, no champion, mismatched columns) fails at once with
   `AirflowFailException` (no retry; the failure notifier mails it as a *failure*). Too few rows
   (a quiet prediction log) skips the run: no verdict, no alert, no retraining.
-- `retrain_conf` is the short-circuit: the training DAG's conf when drift was found, else None
-  (alert and retraining are skipped).
+- `drift_found` is the first short-circuit: no drift skips the alert and the retraining.
+- `retrain_conf` is the second: the training DAG's conf when the drift was found in a batch, else
+  None. Only a batch carries labels (the spec's target), so only a batch can be trained on. Drift
+  in the prediction log (the default `current=predictions:24h`) is mailed but retrains nothing: the
+  log holds features without labels, and retraining on the configured source would learn from data
+  that has nothing to do with the drift. The alert says so and what to do instead.
 - `alert_task` mails the drift alert (the summary: top drifted columns, report link) through
   `mlstack.alerts.send_alert`, the same SMTP path as failure mails. An SMTP server that cannot be
   reached is logged in one line (host:port and the settings to fix) and the task succeeds: the
@@ -67,26 +71,41 @@ def _check_staleness(ctx) -> None:
         log.warning("staleness not checked: %s", exc)
 
 
+def drift_found(xcom: Mapping[str, Any] | None) -> bool:
+    """True when the check found drift; False (short-circuit) for no drift or a skipped check."""
+    if not xcom:
+        return False
+    return DriftSummary.from_xcom(xcom).drift_detected
+
+
 def retrain_conf(
     xcom: Mapping[str, Any] | None, params: Mapping[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    """The training DAG's conf when drift was found; None (falsy: short-circuit) otherwise."""
-    if not xcom:
+    """The training DAG's conf when drift was found in a batch (its kept raw copy is the source);
+    None (falsy: short-circuit) for no drift, and for drift in the unlabelled prediction log."""
+    if not drift_found(xcom):
         return None
-    summary = DriftSummary.from_xcom(xcom)
-    if not summary.drift_detected:
+    summary = DriftSummary.from_xcom(xcom or {})
+    if not summary.retrain_source:
         return None
     params = params or {}
     return {"source": summary.retrain_source, "dataset": params.get("dataset") or summary.dataset}
 
 
 def retrain_action(summary: DriftSummary, training_dag_id: str | None) -> str:
-    """The alert's last line: which DAG retrains on what (empty when nothing is triggered)."""
+    """The alert's last line: which DAG retrains on what, or why nothing retrains (empty when
+    the caller triggers no DAG at all)."""
     if not training_dag_id:
         return ""
-    source = summary.retrain_source or "the configured source"
+    if not summary.retrain_source:
+        return (
+            f"No retraining triggered: the drift is in the prediction log ({summary.current}), which "
+            "holds no labels to train on. To retrain on the new data, trigger "
+            f"{training_dag_id} with a labelled batch as its source; ground truth for the logged "
+            "predictions (mlstack feedback, POST /v1/feedback) feeds the quality_monitor DAG."
+        )
     return (
-        f"Retraining triggered: DAG {training_dag_id} on {source}. "
+        f"Retraining triggered: DAG {training_dag_id} on {summary.retrain_source}. "
         "The promotion gate decides whether the new model replaces the champion."
     )
 

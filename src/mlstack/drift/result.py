@@ -135,7 +135,7 @@ class DriftResult:
             sample_size=int(self.sample.get("size", 0)),
             seed=int(self.sample.get("seed", 0)),
             # A batch is retrained on as kept by ingest (raw copy in the artifact store); the
-            # prediction log has no labels, so its drift retrains on the configured source.
+            # prediction log has no labels, so its drift triggers no retraining (drift.flow).
             retrain_source=current.get("raw_uri") if current.get("kind") == "batch" else None,
             report_link=self.report.get("link"),
             report_html=self.report.get("html_uri"),
