@@ -55,8 +55,9 @@ def _serve(state: ApiState, rows: Any, source: str) -> ServedPrediction:
 
 def _shadow_task(state: ApiState, served: ServedPrediction, source: str) -> BackgroundTask | None:
     """The challenger's shadow scoring of this answer, run after the response is sent (no added
-    latency; see `serving.shadow`); None when shadowing is off."""
-    if state.shadow is None or state.shadow.share <= 0:
+    latency; see `serving.shadow`); None when shadowing is off or there was no challenger at the
+    last look (a task per answer costs a thread hop and a registry query)."""
+    if state.shadow is None or state.shadow.idle:
         return None
     return BackgroundTask(
         state.shadow.score, served.prediction, served.features, served.prediction_ids, source

@@ -3,11 +3,14 @@
 The same rules answer the CLI, both Streamlit pages and the coming API, so a refused row reads
 the same everywhere. The checks run on plain NumPy arrays, one per column: a one-row request pays
 microseconds per check instead of pandas' per-operation overhead, and a large batch stays
-vectorised.
+vectorised. Rows that already are exactly what the spec asks (JSON objects with every field, exact
+categories, finite in-range numbers: what API clients send) skip the casts and become the same
+frame directly (`_plain_frame`); any other row goes through the checks, which word every refusal.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -185,6 +188,54 @@ def _check_column(
     return result
 
 
+FAST_PATH_MAX_ROWS = 1_000  # above it the vectorised checks cost less than a loop over the values
+
+
+def _plain_value(value: Any, feature: FeatureSpec) -> bool:
+    """True when `value` is one the checks below would accept unchanged (an exact category, a
+    finite number of the right kind within range, None where allowed); False means "let the
+    full checks decide", never "refused"."""
+    if value is None:
+        return feature.nullable and feature.type != "integer"
+    if feature.type == "categorical":
+        return type(value) is str and value in (feature.categories or ()) and value == value.strip()
+    kind = type(value)  # exactly int or float: a bool (an int to Python) is refused by the checks
+    if kind is float:
+        if not math.isfinite(value):
+            return False
+    elif kind is not int:
+        return False
+    if (feature.min is not None and value < feature.min) or (feature.max is not None and value > feature.max):
+        return False
+    return feature.type == "float" or kind is int or value.is_integer()
+
+
+def _plain_frame(records: list[dict], spec: DatasetSpec) -> pd.DataFrame | None:
+    """The checked frame of rows that are already exactly what the spec asks (what a JSON client
+    usually sends), built straight from the objects: the same frame `check_rows` makes of them, in
+    a tenth of the time for one row. None when any row needs the full checks (a problem to name,
+    text to strip or cast, an absent or extra field)."""
+    if not records or len(records) > FAST_PATH_MAX_ROWS:
+        return None
+    features = spec.features
+    if any(f.type not in ("float", "integer", "categorical") for f in features.values()):
+        return None
+    names = set(features)
+    if not all(r.keys() == names for r in records):
+        return None
+    out: dict[str, np.ndarray] = {}
+    for name, feature in features.items():
+        values = [r[name] for r in records]
+        if not all(_plain_value(v, feature) for v in values):
+            return None
+        kind = {"float": "float64", "integer": "int64"}.get(feature.type, object)
+        try:
+            out[name] = np.array([int(v) for v in values] if kind == "int64" else values, dtype=kind)
+        except OverflowError:
+            return None
+    return pd.DataFrame(out, index=pd.RangeIndex(len(records)), copy=False)
+
+
 def check_rows(rows: Rows, spec: DatasetSpec) -> tuple[pd.DataFrame, list[RowProblems]]:
     """Cast rows to the spec's types; return the valid rows and, per bad row, every reason.
 
@@ -201,6 +252,9 @@ def check_rows(rows: Rows, spec: DatasetSpec) -> tuple[pd.DataFrame, list[RowPro
         records = _records(rows)
         if not records:
             raise InputError("input: no rows to predict")
+        plain = _plain_frame(records, spec)
+        if plain is not None:
+            return plain, []
         frame = _records_frame(records)
         absent_in = {name: np.array([name not in r for r in records], dtype=bool) for name in spec.features}
     unknown = [c for c in frame.columns if c not in spec.features and c != spec.target]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,14 +51,24 @@ class Shadow:
         self.server = ModelServer(settings, spec, alias=CHALLENGER, loader=loader)
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
+        # Until then, a lookup found no challenger: no lookup (a registry query) per prediction.
+        self._none_until = 0.0
+
+    @property
+    def idle(self) -> bool:
+        """True when there is surely nothing to shadow now: shadowing is off, or the last lookup
+        found no challenger less than `alias_refresh_seconds` ago (the alias is then re-checked,
+        like the champion's)."""
+        return self.share <= 0 or time.monotonic() < self._none_until
 
     def challenger(self, champion_version: str) -> LoadedModel | None:
         """The challenger when shadowing is on and it is another version than the champion."""
-        if self.share <= 0:
+        if self.idle:
             return None
         try:
             loaded = self.server.current()
         except RegistryError:  # no challenger (or none loadable): nothing to shadow
+            self._none_until = time.monotonic() + self.settings.alias_refresh_seconds
             return None
         return None if str(loaded.version) == str(champion_version) else loaded
 
