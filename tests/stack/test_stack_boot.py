@@ -759,9 +759,18 @@ def test_the_champion_has_its_model_card(stack, trained, monkeypatch):
     client = mlflow_client(stack, monkeypatch)
     champion = client.get_model_version_by_alias(MODEL, "champion")
     assert f"{MODEL} v{champion.version}" in (champion.description or ""), champion.description
-    card = client.download_artifacts(champion.run_id, "model_card/model_card.md")
-    text = Path(card).read_text()
-    assert "gate" in text.lower() and str(champion.version) in text, text[:500]
+    bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
+    keys = [
+        obj["Key"]
+        for page in s3_client(stack)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=bucket, Prefix="mlflow/")
+        for obj in page.get("Contents", [])
+        if champion.run_id in obj["Key"] and obj["Key"].endswith("model_card/model_card.md")
+    ]
+    assert keys, f"no model card object of run {champion.run_id} in s3://{bucket}/mlflow/"
+    text = s3_client(stack).get_object(Bucket=bucket, Key=keys[0])["Body"].read().decode()
+    assert f"{MODEL} v{champion.version}" in text and "gate" in text.lower(), text[:500]
 
 
 def test_forced_task_failure_mails_an_alert_and_keeps_the_champion(stack, trained, monkeypatch):
