@@ -181,7 +181,13 @@ def stack(tmp_path_factory) -> Stack:
     for command in README_STACK_COMMANDS[:3]:  # engine, stand-ins, secrets
         check_ok(stack, readme_make(stack, command, timeout=3600), command)
     # What the README tells users whose ports are taken: set them in .env (here: free ones).
-    overrides = {**stack_overrides(project), **MONITORING_ENV, "MLSTACK_IMAGE_TAG": checkout}
+    # Every prediction shadowed while a @challenger differs (the default share is 5%): deterministic.
+    overrides = {
+        **stack_overrides(project),
+        **MONITORING_ENV,
+        "MLSTACK_SHADOW_SHARE": "1",
+        "MLSTACK_IMAGE_TAG": checkout,
+    }
     edit_env(clone / ".env", clone / ".env", overrides)
     stack.env = {**read_env_file(clone / ".env"), **read_env_file(clone / ".secrets")}
     down_everything(stack, timeout=300)  # leftovers of an interrupted run
@@ -565,7 +571,28 @@ def prediction_count(stack: Stack) -> int:
         connect_timeout=10,
     ) as conn:
         exists = conn.execute("SELECT to_regclass('public.predictions') IS NOT NULL").fetchone()[0]
-        return conn.execute("SELECT count(*) FROM predictions").fetchone()[0] if exists else 0
+        # the answers callers got; the challenger's shadow answers are rows of their own
+        served = "SELECT count(*) FROM predictions WHERE shadow IS NOT TRUE"
+        return conn.execute(served).fetchone()[0] if exists else 0
+
+
+def shadow_rows(stack: Stack, prediction_ids: list[str]) -> list[tuple[str, str]]:
+    """(prediction_id, model_version) of the shadow answers logged under `prediction_ids`."""
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=stack.port("POSTGRES_PORT"),
+        user="mlstack",
+        dbname="mlstack",
+        password=stack.env["MLSTACK_DB_PASSWORD"],
+        connect_timeout=10,
+    ) as conn:
+        rows = conn.execute(
+            "SELECT prediction_id, model_version FROM predictions WHERE shadow AND prediction_id = ANY(%s)",
+            (prediction_ids,),
+        ).fetchall()
+    return [(str(a), str(b)) for a, b in rows]
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -751,6 +778,30 @@ def test_feedback_on_api_predictions_shows_as_live_quality(stack, trained, monke
         labelled = sum(float(v) for v in pattern.findall(text))
         time.sleep(5)
     assert labelled >= 4, f"/metrics never showed 4 labelled answers of version {version}"
+
+
+def test_shadow_challenger_scores_api_predictions_and_answers_stay_the_champions(stack, trained, monkeypatch):
+    """The quality loop in the stack: with a @challenger beside @champion (MLSTACK_SHADOW_SHARE=1
+    in .env), the API's answers come from the champion and the challenger's shadow answers are
+    logged under the same prediction ids."""
+    client = mlflow_client(stack, monkeypatch)
+    champion = client.get_model_version_by_alias(MODEL, "champion").version
+    others = [v.version for v in client.search_model_versions(f"name='{MODEL}'") if v.version != champion]
+    assert others, "the warm trigger registered no second version to be the challenger"
+    challenger = str(max(int(v) for v in others))
+    client.set_registered_model_alias(MODEL, "challenger", challenger)
+    auth = {"Authorization": f"Bearer {stack.env['MLSTACK_API_TOKEN']}"}
+    deadline = time.monotonic() + 120  # the API looks for a challenger every alias_refresh_seconds
+    shadowed: list[tuple[str, str]] = []
+    while not shadowed and time.monotonic() < deadline:
+        _, body = http_json(
+            stack.url("MLSTACK_API_PORT", "/v1/predict"), data={"rows": api_rows(2)}, headers=auth
+        )
+        assert body["version"] == str(champion), body  # the answer is always the champion's
+        time.sleep(3)  # shadow scoring runs after the response
+        shadowed = shadow_rows(stack, [p["prediction_id"] for p in body["predictions"]])
+    assert shadowed, f"no shadow answer of @challenger v{challenger} logged within 120 s"
+    assert {version for _, version in shadowed} == {challenger}, shadowed
 
 
 def test_the_champion_has_its_model_card(stack, trained, monkeypatch):

@@ -556,3 +556,27 @@ def test_mlflow_auth_caches_verified_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_AUTH_CACHE_TTL_SECONDS", "0")
     mod.mlflow_auth_config("sqlite:///x.db")
     assert read_auth_config().auth_cache_ttl_seconds == 0
+
+
+def test_model_quality_settings_reach_the_services_with_the_codes_defaults():
+    """A model-quality setting put in .env reaches every mlstack service; unset, compose passes
+    the same default as the code (so the stack and `make demo` behave alike)."""
+    from mlstack.config import Settings
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    block = text.split("x-mlstack-env: &mlstack-env", 1)[1].split("\nx-", 1)[0]
+    names = (
+        "training_window",
+        "tuning_trials",
+        "tuning_timeout_seconds",
+        "shadow_share",
+        "quality_window",
+        "quality_min_labels",
+        "max_model_age_days",
+    )
+    for name in names:
+        var = f"MLSTACK_{name.upper()}"
+        found = re.search(rf"^  {var}: \$\{{{var}:-([^}}]*)\}}$", block, re.M)
+        assert found, f"{var} is not passed to the services with a default"
+        default = Settings.model_fields[name].default
+        assert type(default)(found.group(1)) == default, (var, found.group(1), default)
