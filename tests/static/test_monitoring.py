@@ -360,18 +360,22 @@ def test_grafana_dashboard_json_model(path):
 
 
 def test_drift_dashboard_reads_tables_and_columns_that_mlflow_has():
-    """The drift panels' SQL against MLflow's own table definitions (its SQLAlchemy models)."""
+    """The model dashboard's SQL (drift checks; the gate's offline metric per version) against
+    MLflow's own table definitions (its SQLAlchemy models)."""
+    from mlflow.store.model_registry.dbmodels import models as registry
     from mlflow.store.tracking.dbmodels import models
 
     tables = {
         m.__tablename__: {c.name for c in m.__table__.columns}
-        for m in (models.SqlMetric, models.SqlRun, models.SqlExperiment)
+        for m in (models.SqlMetric, models.SqlRun, models.SqlExperiment, registry.SqlModelVersionTag)
     }
     dash = json.loads((GRAFANA / "dashboards/model.json").read_text())
-    sqls = [t["rawSql"] for p in dash["panels"] for t in p["targets"]]
+    sqls = [t["rawSql"] for p in dash["panels"] for t in p["targets"] if "rawSql" in t]
     assert any("'drifted_share'" in s for s in sqls)
     # The metric names logged by a drift check (mlstack.drift.reports).
     reports = (ROOT / "src/mlstack/drift/reports.py").read_text()
+    gate = (ROOT / "src/mlstack/registry/gate.py").read_text()
+    assert any("model_version_tags" in s for s in sqls)  # live quality beside the offline metric
     for sql in sqls:
         aliases = {a: t for t, a in re.findall(r"(?:FROM|JOIN)\s+(\w+)\s+(\w+)", sql)}
         assert aliases and set(aliases.values()) <= set(tables), aliases
@@ -379,4 +383,7 @@ def test_drift_dashboard_reads_tables_and_columns_that_mlflow_has():
             assert column in tables[aliases[alias]], f"{aliases[alias]}.{column} does not exist"
         for key in re.findall(r"m\.key = '(\w+)'", sql):
             assert f'Metric("{key}"' in reports, f"drift checks log no metric {key}"
-        assert "$__unixEpochFilter(" in sql  # Grafana's time range macro
+        for key in re.findall(r"'mlstack\.gate\.(\w+)'", sql):  # tags the gate writes (gate.as_tags)
+            assert f'"{key}":' in gate, f"the gate records no tag mlstack.gate.{key}"
+        if "FROM metrics" in sql:
+            assert "$__unixEpochFilter(" in sql  # Grafana's time range macro
