@@ -21,8 +21,9 @@ from mlstack.model.estimator import TRUSTED_TYPES
 SKOPS_FORMAT = "skops"
 
 
-def skops_file(model_dir: Path, label: str) -> Path:
-    """The skops file of the MLflow model in `model_dir`; UntrustedModelError for anything else."""
+def skops_name(model_dir: Path, label: str) -> str:
+    """The skops file named by the `MLmodel` in `model_dir` (a plain file name beside it);
+    UntrustedModelError for any other format or name."""
     try:
         meta = yaml.safe_load((model_dir / "MLmodel").read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -35,9 +36,16 @@ def skops_file(model_dir: Path, label: str) -> Path:
             "models are loaded (pickle formats run code when loaded)"
         )
     name = str(flavor.get("pickled_model") or "")
-    path = (model_dir / name).resolve()
-    if not name.endswith(".skops") or path.parent != model_dir.resolve() or not path.is_file():
+    if not name.endswith(".skops") or Path(name).name != name or name.startswith("."):
         raise UntrustedModelError(f"model {label}: refused: no skops file in the model ({name!r})")
+    return name
+
+
+def skops_file(model_dir: Path, label: str) -> Path:
+    """The skops file of the MLflow model in `model_dir`; UntrustedModelError for anything else."""
+    path = (model_dir / skops_name(model_dir, label)).resolve()
+    if path.parent != model_dir.resolve() or not path.is_file():
+        raise UntrustedModelError(f"model {label}: refused: no skops file in the model ({path.name!r})")
     return path
 
 
@@ -67,6 +75,21 @@ def load_pipeline(model_uri: str, label: str | None = None) -> Any:
     import mlflow
 
     label = label or model_uri
+    root = model_root(model_uri)
+    # Only the two files a load reads (not the whole model folder: the environment files, the
+    # examples, the ONNX form): each file is a request through the tracking server's proxy.
     with tempfile.TemporaryDirectory(prefix="mlstack-model-") as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        local = Path(tmp)
+        mlflow.artifacts.download_artifacts(artifact_uri=f"{root}/MLmodel", dst_path=tmp)
+        mlflow.artifacts.download_artifacts(artifact_uri=f"{root}/{skops_name(local, label)}", dst_path=tmp)
         return load_skops(skops_file(local, label), label)
+
+
+def model_root(model_uri: str) -> str:
+    """Where the model's files are: a models:/ URI (name and version, alias, or logged model id)
+    resolved once to its artifact location; any other URI as it is."""
+    if model_uri.startswith("models:/"):
+        from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+        return str(ModelsArtifactRepository.get_underlying_uri(model_uri)).rstrip("/")
+    return model_uri.rstrip("/")
