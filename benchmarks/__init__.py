@@ -247,7 +247,9 @@ def run_child(
     """
     import tempfile
 
-    full_env = {**os.environ, **(env or {})}
+    # `env` is the child's whole environment: callers drop this process's MLSTACK_/MLFLOW_ settings
+    # (a test's server that is gone by now), so merging os.environ back would undo that.
+    full_env = dict(os.environ) if env is None else dict(env)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
