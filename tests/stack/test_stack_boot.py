@@ -559,17 +559,22 @@ def test_champion_in_mlflow_with_its_files_in_the_s3_store(stack, trained, monke
     assert len(ours) >= 2, ours
 
 
-def prediction_count(stack: Stack) -> int:
+def prediction_log_db(stack: Stack):
+    """A connection to the stack's PostgreSQL database that holds the prediction log."""
     import psycopg
 
-    with psycopg.connect(
+    return psycopg.connect(
         host="127.0.0.1",
         port=stack.port("POSTGRES_PORT"),
         user="mlstack",
         dbname="mlstack",
         password=stack.env["MLSTACK_DB_PASSWORD"],
         connect_timeout=10,
-    ) as conn:
+    )
+
+
+def prediction_count(stack: Stack) -> int:
+    with prediction_log_db(stack) as conn:
         exists = conn.execute("SELECT to_regclass('public.predictions') IS NOT NULL").fetchone()[0]
         # the answers callers got; the challenger's shadow answers are rows of their own
         served = "SELECT count(*) FROM predictions WHERE shadow IS NOT TRUE"
@@ -578,16 +583,7 @@ def prediction_count(stack: Stack) -> int:
 
 def shadow_rows(stack: Stack, prediction_ids: list[str]) -> list[tuple[str, str]]:
     """(prediction_id, model_version) of the shadow answers logged under `prediction_ids`."""
-    import psycopg
-
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=stack.port("POSTGRES_PORT"),
-        user="mlstack",
-        dbname="mlstack",
-        password=stack.env["MLSTACK_DB_PASSWORD"],
-        connect_timeout=10,
-    ) as conn:
+    with prediction_log_db(stack) as conn:
         rows = conn.execute(
             "SELECT prediction_id, model_version FROM predictions WHERE shadow AND prediction_id = ANY(%s)",
             (prediction_ids,),
