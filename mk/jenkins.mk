@@ -51,7 +51,7 @@ test-jenkins: setup groovy-lint-install ## Jenkins tests: static checks + python
 	$(BIN)/pytest tests/static/test_jenkins.py tests/unit/jenkins $(PYTEST_ARGS)
 
 .PHONY: test-jenkins-stages
-test-jenkins-stages: setup system-deps ## The Jenkinsfile's sh steps in the agent image on a clean clone (about 10 min; not in make test)
+test-jenkins-stages: setup system-deps ## The Jenkinsfile's sh steps in the agent image on a clean clone (about 5 min warm; also run by make test)
 	$(BIN)/pytest -m jenkins_stages tests/stack/test_jenkins_stages.py $(PYTEST_ARGS)
 
 .PHONY: jenkins-up
