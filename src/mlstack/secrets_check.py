@@ -148,6 +148,23 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
             optional_when="MLFLOW_TRACKING_USERNAME",
         ),
     ),
+    # What the serving containers (Streamlit, the API) hold: the read-only MLflow user's password.
+    "reader": (
+        Secret(
+            "MLflow reader password",
+            ("MLFLOW_TRACKING_PASSWORD",),
+            "MLFLOW_READER_PASSWORD",
+            12,
+            "password",
+            optional_when="MLFLOW_TRACKING_USERNAME",
+        ),
+    ),
+    # The one-shot that creates that user (docker/mlflow/create_reader.py).
+    "mlflow-users": (
+        Secret(
+            "MLflow reader password", ("MLFLOW_READER_PASSWORD",), "MLFLOW_READER_PASSWORD", 12, "password"
+        ),
+    ),
     # The Streamlit app's login (mlstack.security.login).
     "ui": (
         Secret("Streamlit login password", ("MLSTACK_UI_PASSWORD",), "MLSTACK_UI_PASSWORD", 12, "password"),

@@ -89,7 +89,7 @@ LONG_RUNNING = {
     "streamlit",
     "api",
 }
-ONE_SHOT = {"bucket-init", "airflow-init"}
+ONE_SHOT = {"bucket-init", "airflow-init", "mlflow-users"}
 # The monitoring profile boots too, with short intervals so a forced alert arrives in about a
 # minute (ApiDown's own `for: 1m`). Not booted: Grafana and statsd-exporter, of which no image
 # or package is reachable here (their files are checked by tests/static/test_monitoring.py).
@@ -524,6 +524,33 @@ def test_make_logs_follows_the_services_output(stack, trained):
 
 def champion_version(stack: Stack, monkeypatch):
     return mlflow_client(stack, monkeypatch).get_model_version_by_alias(MODEL, "champion")
+
+
+def test_serving_logs_in_as_the_read_only_mlflow_user_which_cannot_move_the_champion(
+    stack, trained, monkeypatch
+):
+    """Issue 15 §1: Streamlit and the API hold the reader's login (mlflow-users creates it), so a
+    serving container's credentials load the champion but cannot redirect or replace it."""
+    from mlflow.exceptions import MlflowException
+
+    reader = stack.env.get("MLFLOW_READER_USERNAME", "mlstack-reader")
+    for service in ("api", "streamlit"):
+        seen = stack.compose("exec", "-T", service, "printenv", "MLFLOW_TRACKING_USERNAME").stdout.strip()
+        assert seen == reader, f"{service} logs in to MLflow as {seen!r}"
+    champion = champion_version(stack, monkeypatch)
+    client = mlflow_client(stack, monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", reader)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", stack.env["MLFLOW_READER_PASSWORD"])
+    assert client.get_model_version_by_alias(MODEL, "champion").version == champion.version
+    for write in (
+        lambda: client.set_registered_model_alias(MODEL, "champion", "1"),
+        lambda: client.delete_registered_model_alias(MODEL, "champion"),
+        lambda: client.set_model_version_tag(MODEL, champion.version, "mlstack.gate", "tampered"),
+    ):
+        with pytest.raises(MlflowException) as refused:
+            write()
+        assert refused.value.error_code == "PERMISSION_DENIED", refused.value
+    assert champion_version(stack, monkeypatch).version == champion.version
 
 
 def test_make_trigger_runs_the_training_dag_to_success(stack, trained):
@@ -1107,6 +1134,7 @@ REFUSED_NAMES = {
         "AWS_SECRET_ACCESS_KEY",
     ],
     "api": ["MLSTACK_API_TOKEN", "MLFLOW_TRACKING_PASSWORD"],
+    "mlflow-users": ["MLFLOW_TRACKING_PASSWORD", "MLFLOW_READER_PASSWORD"],
 }
 
 
@@ -1141,7 +1169,7 @@ def test_a_service_with_change_me_secrets_refuses_to_start_and_names_them(defaul
 
 def test_the_booted_services_ran_the_secrets_check(stack):
     # The healthy stack above started through the same entrypoints, with `make secrets` values.
-    for service in ("mlflow", "airflow-apiserver", "streamlit", "api", "bucket-init"):
+    for service in ("mlflow", "airflow-apiserver", "streamlit", "api", "bucket-init", "mlflow-users"):
         logs = stack.compose("logs", "--no-color", service, timeout=120).stdout
         assert re.search(r"secrets check \([^)]*MLSTACK_ENV=production\): ok", logs), (
             f"{service} did not log a passed secrets check:\n{logs[:3000]}"
