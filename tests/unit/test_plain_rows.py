@@ -20,6 +20,7 @@ from mlstack.data.synthetic import generate
 from mlstack.errors import InputError
 from mlstack.serving import inputs
 from mlstack.serving.plain_rows import CheckedRows, plain_columns
+from tests.support.rows import GOOD_ROW
 
 SPEC = load_spec("penguins")
 
@@ -37,15 +38,7 @@ def _odd_spec():
 
 ODD_SPEC = _odd_spec()
 CASES = yaml.safe_load((Path(__file__).resolve().parents[1] / "data" / "bad" / "cases.yaml").read_text())
-ROW = {
-    "island": "Biscoe",
-    "bill_length_mm": 47.5,
-    "bill_depth_mm": 14.8,
-    "flipper_length_mm": 217,
-    "body_mass_g": 5200,
-    "sex": "female",
-    "year": 2008,
-}
+ROW = {**GOOD_ROW, "flipper_length_mm": 217, "body_mass_g": 5200}  # ints where floats are asked
 
 
 @contextlib.contextmanager
