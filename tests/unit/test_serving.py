@@ -313,3 +313,22 @@ def test_cli_prints_the_prediction_and_warns_when_the_log_is_down(trained, monke
     assert answer["predictions"] == ["Gentoo"] and answer["version"] == summary["champion"]
     assert answer["prediction_log_error"].startswith("The prediction could not be written")
     assert "warning:" in result.stderr and "could not be written to the prediction log" in result.stderr
+
+
+def test_rows_checked_without_pandas_are_scored_by_the_pipeline_when_there_is_no_onnx_form(trained):
+    """The direct path hands columns to the ONNX form; a version without one gets the frame."""
+    import dataclasses
+
+    from mlstack.serving.loader import load_version
+
+    ctx, _ = trained
+    onnx = ModelServer(ctx.settings, ctx.spec)
+    skops = ModelServer(
+        ctx.settings, ctx.spec, loader=lambda s, n, v: dataclasses.replace(load_version(s, n, v), fast=None)
+    )
+    assert onnx.current().fast is not None and skops.current().fast is None
+    rows = [ROW, {**ROW, "sex": None, "bill_depth_mm": None}]
+    by_onnx, by_pipeline = onnx.predict(rows), skops.predict(rows)
+    assert by_onnx.predictions == by_pipeline.predictions
+    for fast, slow in zip(by_onnx.probabilities, by_pipeline.probabilities, strict=True):
+        assert max(abs(fast[k] - slow[k]) for k in slow) <= 1e-5
