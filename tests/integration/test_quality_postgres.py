@@ -17,6 +17,7 @@ from mlstack.monitoring.live_quality import quality_verdict
 from mlstack.monitoring.prediction_log import engine_for, read_predictions
 from mlstack.monitoring.shadow import agreement
 from mlstack.serving.batch_inference import read_output, run_batch_inference
+from tests.support.log_rows import assert_rows_as_sqlalchemy_writes_them
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,16 @@ def log_db(postgres):
     yield db
     engine_for.cache_clear()
     postgres.drop_database(db.name)
+
+
+def test_the_direct_insert_writes_what_sqlalchemy_writes_on_postgres(log_db, tmp_path):
+    """psycopg's executemany of the prepared INSERT (JSON text cast to json, times with their
+    zone) reads back as SQLAlchemy's own insert of the same rows."""
+    engine_for.cache_clear()
+    settings = Settings(
+        _env_file=None, home=tmp_path / "home", tracking_uri=None, prediction_log_url=log_db.url
+    )
+    assert_rows_as_sqlalchemy_writes_them(settings)
 
 
 def test_the_loop_on_postgres(log_db, tmp_path):

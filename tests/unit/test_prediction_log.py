@@ -1,5 +1,6 @@
 """The prediction log keeps each prediction's id, and a log written before ids existed is
-upgraded in place (its old rows keep no id, readers keep working)."""
+upgraded in place (its old rows keep no id, readers keep working). Its direct INSERT writes what
+SQLAlchemy's insert writes, and every SQLite connection runs with the log's PRAGMAs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from mlstack.monitoring import prediction_log
 from mlstack.monitoring.prediction_log import engine_for, log_predictions, read_predictions
 from mlstack.serving.inputs import prepare_inputs
 from mlstack.serving.loader import ModelServer
+from tests.support.log_rows import assert_rows_as_sqlalchemy_writes_them
 
 from .conftest import make_settings
 
@@ -60,3 +62,29 @@ def test_old_log_gains_the_id_column_and_keeps_its_rows(trained, tmp_path):
     columns = {c["name"] for c in sa.inspect(engine_for(url)).get_columns("predictions")}
     assert "prediction_id" in columns
     assert prediction_log.new_prediction_ids(3) != prediction_log.new_prediction_ids(3)
+
+
+def test_the_direct_insert_writes_what_sqlalchemy_writes(tmp_path):
+    engine_for.cache_clear()
+    settings = make_settings(tmp_path / "home", prediction_log_url=f"sqlite:///{tmp_path / 'log.db'}")
+    assert_rows_as_sqlalchemy_writes_them(settings)
+
+
+def test_every_sqlite_connection_of_the_log_runs_wal_without_a_sync_per_commit(tmp_path):
+    engine_for.cache_clear()
+    engine = engine_for(f"sqlite:///{tmp_path / 'log.db'}")
+    held = [engine.connect() for _ in range(3)]  # three pooled connections, each set up anew
+    try:
+        for conn in held:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_prediction_ids_are_distinct_32_hex_characters():
+    ids = prediction_log.new_prediction_ids(1000)
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert prediction_log.new_prediction_ids(0) == []

@@ -138,56 +138,6 @@ def test_check_rows_splits_good_and_bad():
     assert valid["flipper_length_mm"].dtype == "float64"
 
 
-def test_rows_already_as_the_spec_asks_give_the_same_frame_as_the_full_checks(monkeypatch):
-    """JSON rows with exact categories and in-range numbers skip the casts (B10's one-row cost);
-    the frame must be the one the full checks make of the same rows."""
-    import math
-
-    from mlstack.data.spec import load_spec
-    from mlstack.data.synthetic import generate
-    from mlstack.serving import inputs
-
-    spec = load_spec("penguins")
-    frame = generate(200, 11, spec)[spec.feature_names]
-    rows = [
-        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
-        for r in frame.to_dict("records")
-    ]
-    rows.append({**ROW, "year": 2008.0, "sex": None, "bill_depth_mm": None})  # a whole float: an integer
-    assert any(v is None for r in rows for v in r.values())
-    direct = inputs._plain_frame(rows, spec)
-    assert direct is not None
-    monkeypatch.setattr(inputs, "FAST_PATH_MAX_ROWS", 0)  # the full checks only
-    assert inputs._plain_frame(rows, spec) is None
-    checked, problems = check_rows(rows, spec)
-    assert problems == []
-    pd.testing.assert_frame_equal(direct, checked)
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"island": " Dream"},  # text to strip
-        {"bill_length_mm": "45.1"},  # text to cast
-        {"bill_length_mm": float("nan")},
-        {"bill_length_mm": 99.0},  # out of range
-        {"year": 2008.5},
-        {"year": True},
-        {"year": None},
-        {"species": "Adelie"},  # the target: ignored by the checks, not a spec feature
-    ],
-)
-def test_rows_that_need_the_full_checks_do_not_take_the_direct_path(change):
-    from mlstack.data.spec import load_spec
-    from mlstack.serving import inputs
-
-    spec = load_spec("penguins")
-    assert inputs._plain_frame([ROW], spec) is not None
-    assert inputs._plain_frame([ROW, {**ROW, **change}], spec) is None
-    absent = {k: v for k, v in ROW.items() if k != "sex"}
-    assert inputs._plain_frame([absent], spec) is None
-
-
 def test_shadow_looks_for_a_challenger_again_only_when_the_alias_is_due(trained):
     from mlstack.serving.shadow import Shadow
 
@@ -363,3 +313,22 @@ def test_cli_prints_the_prediction_and_warns_when_the_log_is_down(trained, monke
     assert answer["predictions"] == ["Gentoo"] and answer["version"] == summary["champion"]
     assert answer["prediction_log_error"].startswith("The prediction could not be written")
     assert "warning:" in result.stderr and "could not be written to the prediction log" in result.stderr
+
+
+def test_rows_checked_without_pandas_are_scored_by_the_pipeline_when_there_is_no_onnx_form(trained):
+    """The direct path hands columns to the ONNX form; a version without one gets the frame."""
+    import dataclasses
+
+    from mlstack.serving.loader import load_version
+
+    ctx, _ = trained
+    onnx = ModelServer(ctx.settings, ctx.spec)
+    skops = ModelServer(
+        ctx.settings, ctx.spec, loader=lambda s, n, v: dataclasses.replace(load_version(s, n, v), fast=None)
+    )
+    assert onnx.current().fast is not None and skops.current().fast is None
+    rows = [ROW, {**ROW, "sex": None, "bill_depth_mm": None}]
+    by_onnx, by_pipeline = onnx.predict(rows), skops.predict(rows)
+    assert by_onnx.predictions == by_pipeline.predictions
+    for fast, slow in zip(by_onnx.probabilities, by_pipeline.probabilities, strict=True):
+        assert max(abs(fast[k] - slow[k]) for k in slow) <= 1e-5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -10,8 +12,11 @@ from mlstack.data.spec import DatasetSpec
 IMPORTANCE_ROWS = 2000  # permutation importance on a seeded sample keeps large holdouts cheap
 
 
-def scores(model, features: pd.DataFrame, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predicted values and, for classifiers, class probabilities (columns: ``model.classes_``)."""
+def scores(
+    model, features: pd.DataFrame | Mapping[str, np.ndarray], spec: DatasetSpec
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted values and, for classifiers, class probabilities (columns: ``model.classes_``).
+    One array per feature instead of a frame only for a model that reads them (the ONNX form)."""
     if spec.task == "classification" and hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(features), dtype="float64")
         classes = getattr(model, "classes_", None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ TOLERANCE = 1e-5
 MISSING = "\x00missing"  # no spec category can be this (inputs are checked against the spec)
 _NEVER = "\x00never"  # the categorical imputer's missing value in the graph: never fed
 SYNTHETIC_ROWS = 500
+Features = pd.DataFrame | Mapping[str, np.ndarray]  # a frame, or one array per feature
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,16 @@ class Layout:
             is_classifier(pipeline),
         )
 
-    def feed(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
-        """The session inputs for checked `features`: one (n, 1) tensor per feature."""
-        x = features[self.numeric].to_numpy(dtype="float64", na_value=np.nan)
+    def feed(self, features: Features) -> dict[str, np.ndarray]:
+        """The session inputs for checked `features` (a frame, or one array per feature as
+        `serving.plain_rows` gives them): one (n, 1) tensor per feature."""
+        if isinstance(features, pd.DataFrame):
+            x = features[self.numeric].to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            rows = len(features[(self.numeric or self.categorical)[0]])
+            x = np.empty((rows, len(self.numeric)), dtype="float64")
+            for i, name in enumerate(self.numeric):
+                x[:, i] = features[name]
         x = np.where(np.isnan(x), self.fill, x)
         if self.mean is not None:
             x = x - self.mean
@@ -81,7 +90,7 @@ class Layout:
         scaled = x.astype(np.float32)
         out = {name: scaled[:, i : i + 1] for i, name in enumerate(self.numeric)}
         for name in self.categorical:
-            values = features[name].to_numpy(dtype=object)
+            values = np.asarray(features[name], dtype=object)
             text = [MISSING if v is None or v != v else str(v) for v in values]
             out[name] = np.array(text, dtype=object).reshape(-1, 1)
         return out
@@ -103,10 +112,10 @@ class OnnxModel:
         if self.layout.classifier:
             self.classes_ = np.asarray(pipeline.classes_, dtype=object)
 
-    def _run(self, features: pd.DataFrame) -> list[Any]:
+    def _run(self, features: Features) -> list[Any]:
         return self.session.run(None, self.layout.feed(features))
 
-    def predict(self, features: pd.DataFrame) -> np.ndarray:
+    def predict(self, features: Features) -> np.ndarray:
         """Labels (classification) or values (regression), one per row."""
         out = self._run(features)[0]
         return (
@@ -115,7 +124,7 @@ class OnnxModel:
             else np.asarray(out).reshape(-1)
         )
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, features: Features) -> np.ndarray:
         """Class probabilities, columns in the order of `classes_` (rows sum to 1 in float64)."""
         proba = np.asarray(self._run(features)[1], dtype="float64")
         return proba / proba.sum(axis=1, keepdims=True)

@@ -1,16 +1,14 @@
 """Input checks: rows cast to the dataset spec's types, every bad field named with its problem.
 
 The same rules answer the CLI, both Streamlit pages and the coming API, so a refused row reads
-the same everywhere. The checks run on plain NumPy arrays, one per column: a one-row request pays
-microseconds per check instead of pandas' per-operation overhead, and a large batch stays
+the same everywhere. The checks run on plain NumPy arrays, one per column, so a large batch stays
 vectorised. Rows that already are exactly what the spec asks (JSON objects with every field, exact
-categories, finite in-range numbers: what API clients send) skip the casts and become the same
-frame directly (`_plain_frame`); any other row goes through the checks, which word every refusal.
+categories, finite in-range numbers: what API clients send) skip the casts and pandas altogether
+(`serving.plain_rows`); any other row goes through the checks, which word every refusal.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -20,6 +18,7 @@ import pandas as pd
 
 from mlstack.data.spec import DatasetSpec, FeatureSpec
 from mlstack.errors import InputError
+from mlstack.serving.plain_rows import MISSING_TEXT, CheckedRows, plain_columns
 
 Rows: TypeAlias = pd.DataFrame | list[dict] | dict  # one object, a list of objects, or a frame
 
@@ -75,11 +74,6 @@ def absent_message(names: list[str]) -> str:
     return f"absent field(s) {listed}: give every field (null or empty where the spec allows it)"
 
 
-# Text that stands for a null (what CSV cells and cleared form fields give). "NaN" is not in it: it
-# is refused like "Infinity", a number that is not one.
-_MISSING_TEXT = frozenset({"", "None"})
-
-
 def _is_number_dtype(values: np.ndarray) -> bool:
     return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
 
@@ -113,7 +107,7 @@ def _missing(values: np.ndarray) -> np.ndarray:
     na = pd.isna(values)
     if _is_number_dtype(values):
         return na  # str() of a number is never one of the missing texts but NaN's
-    text_missing = _per_value(values, lambda v: str(v).strip() in _MISSING_TEXT, True)
+    text_missing = _per_value(values, lambda v: str(v).strip() in MISSING_TEXT, True)
     return na | text_missing.astype(bool)
 
 
@@ -188,54 +182,6 @@ def _check_column(
     return result
 
 
-FAST_PATH_MAX_ROWS = 1_000  # above it the vectorised checks cost less than a loop over the values
-
-
-def _plain_value(value: Any, feature: FeatureSpec) -> bool:
-    """True when `value` is one the checks below would accept unchanged (an exact category, a
-    finite number of the right kind within range, None where allowed); False means "let the
-    full checks decide", never "refused"."""
-    if value is None:
-        return feature.nullable and feature.type != "integer"
-    if feature.type == "categorical":
-        return type(value) is str and value in (feature.categories or ()) and value == value.strip()
-    kind = type(value)  # exactly int or float: a bool (an int to Python) is refused by the checks
-    if kind is float:
-        if not math.isfinite(value):
-            return False
-    elif kind is not int:
-        return False
-    if (feature.min is not None and value < feature.min) or (feature.max is not None and value > feature.max):
-        return False
-    return feature.type == "float" or kind is int or value.is_integer()
-
-
-def _plain_frame(records: list[dict], spec: DatasetSpec) -> pd.DataFrame | None:
-    """The checked frame of rows that are already exactly what the spec asks (what a JSON client
-    usually sends), built straight from the objects: the same frame `check_rows` makes of them, in
-    a tenth of the time for one row. None when any row needs the full checks (a problem to name,
-    text to strip or cast, an absent or extra field)."""
-    if not records or len(records) > FAST_PATH_MAX_ROWS:
-        return None
-    features = spec.features
-    if any(f.type not in ("float", "integer", "categorical") for f in features.values()):
-        return None
-    names = set(features)
-    if not all(r.keys() == names for r in records):
-        return None
-    out: dict[str, np.ndarray] = {}
-    for name, feature in features.items():
-        values = [r[name] for r in records]
-        if not all(_plain_value(v, feature) for v in values):
-            return None
-        kind = {"float": "float64", "integer": "int64"}.get(feature.type, object)
-        try:
-            out[name] = np.array([int(v) for v in values] if kind == "int64" else values, dtype=kind)
-        except OverflowError:
-            return None
-    return pd.DataFrame(out, index=pd.RangeIndex(len(records)), copy=False)
-
-
 def check_rows(rows: Rows, spec: DatasetSpec) -> tuple[pd.DataFrame, list[RowProblems]]:
     """Cast rows to the spec's types; return the valid rows and, per bad row, every reason.
 
@@ -252,9 +198,9 @@ def check_rows(rows: Rows, spec: DatasetSpec) -> tuple[pd.DataFrame, list[RowPro
         records = _records(rows)
         if not records:
             raise InputError("input: no rows to predict")
-        plain = _plain_frame(records, spec)
+        plain = plain_columns(records, spec)
         if plain is not None:
-            return plain, []
+            return plain.frame, []
         frame = _records_frame(records)
         absent_in = {name: np.array([name not in r for r in records], dtype=bool) for name in spec.features}
     unknown = [c for c in frame.columns if c not in spec.features and c != spec.target]
@@ -300,3 +246,16 @@ def prepare_inputs(rows: Rows, spec: DatasetSpec) -> pd.DataFrame:
     if valid.empty:
         raise InputError("input: no rows to predict")
     return valid
+
+
+def checked_inputs(rows: Rows, spec: DatasetSpec) -> CheckedRows:
+    """`prepare_inputs` for the front doors that score at once: rows already exactly what the spec
+    asks come back as columns without pandas; any other input gets the full checks (the same
+    InputError, word for word)."""
+    if isinstance(rows, dict):
+        rows = [rows]
+    if isinstance(rows, list):
+        plain = plain_columns(rows, spec)
+        if plain is not None:
+            return plain
+    return CheckedRows(frame=prepare_inputs(rows, spec))

@@ -23,7 +23,7 @@ from mlstack.data.spec import DatasetSpec
 from mlstack.errors import NoChampionError, RegistryAuthError, RegistryError, UntrustedModelError
 from mlstack.registry import CHAMPION
 from mlstack.server_access import auth_failure, registry_problem
-from mlstack.serving.inputs import Rows, prepare_inputs
+from mlstack.serving.inputs import Rows, checked_inputs
 from mlstack.serving.scoring import Prediction, predict_with
 
 # Where the front doors send people who have no champion yet.
@@ -234,5 +234,5 @@ class ModelServer:
     def predict(self, rows: Rows) -> Prediction:
         """Check `rows` and score them with the current version (nothing is logged here)."""
         loaded = self.current()
-        features = prepare_inputs(rows, self.spec)
-        return predict_with(loaded, features, self.spec, self.alias, self.stale)
+        checked = checked_inputs(rows, self.spec)
+        return predict_with(loaded, checked, self.spec, self.alias, self.stale)

@@ -12,6 +12,7 @@ import pandas as pd
 from mlstack.data.spec import DatasetSpec
 from mlstack.model.evaluate import scores
 from mlstack.model.stability import check_outputs
+from mlstack.serving.plain_rows import CheckedRows
 
 if TYPE_CHECKING:
     from mlstack.serving.loader import LoadedModel
@@ -41,13 +42,16 @@ class Prediction:
 
 
 def score(
-    loaded: LoadedModel, features: pd.DataFrame, spec: DatasetSpec
+    loaded: LoadedModel, features: pd.DataFrame | CheckedRows, spec: DatasetSpec
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Predicted values and, for classifiers, class probabilities (columns: `loaded.classes`),
     from the ONNX form when the version has one that passed parity, else from the pipeline.
 
     NumericInstabilityError when the outputs are NaN/infinite or probabilities do not sum to 1."""
-    values, proba = scores(loaded.predictor, features, spec)
+    if isinstance(features, CheckedRows):  # the ONNX form reads the columns, the pipeline a frame
+        values, proba = scores(loaded.predictor, features.columns if loaded.fast else features.frame, spec)
+    else:
+        values, proba = scores(loaded.predictor, features, spec)
     check_outputs(values, proba, f"model {loaded.name} v{loaded.version}")
     return values, proba
 
@@ -66,7 +70,11 @@ def as_prediction(
 
 
 def predict_with(
-    loaded: LoadedModel, features: pd.DataFrame, spec: DatasetSpec, alias: str, stale: bool = False
+    loaded: LoadedModel,
+    features: pd.DataFrame | CheckedRows,
+    spec: DatasetSpec,
+    alias: str,
+    stale: bool = False,
 ) -> Prediction:
     """Score checked `features` (see `inputs.prepare_inputs`) with one loaded model version."""
     values, proba = score(loaded, features, spec)

@@ -8,16 +8,18 @@ with a `LogOutcome` saying so, and each front door shows `LogOutcome.error` as a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from mlstack.config import Settings, mask_url_password
 from mlstack.monitoring.prediction_log import log_predictions, new_prediction_ids
 from mlstack.serving.batch import BatchResult, score_batch
-from mlstack.serving.inputs import Rows, prepare_inputs
+from mlstack.serving.inputs import Rows, checked_inputs
 from mlstack.serving.loader import LoadedModel, ModelServer
+from mlstack.serving.plain_rows import CheckedRows
 from mlstack.serving.scoring import Prediction, predict_with
 
 
@@ -42,9 +44,14 @@ class ServedPrediction:
     each prediction (the key of its log row, to join ground truth to later)."""
 
     prediction: Prediction
-    features: pd.DataFrame
+    checked: CheckedRows
     log: LogOutcome
     prediction_ids: tuple[str, ...] = ()
+
+    @property
+    def features(self) -> pd.DataFrame:
+        """The checked inputs as a DataFrame (made on first use: the API's answer needs none)."""
+        return self.checked.frame
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,12 @@ class _LogWriter:
         self.written = self.failed = 0
         self.exc: Exception | None = None
 
-    def write(self, features: pd.DataFrame, prediction: Prediction, ids: list[str] | None = None) -> None:
+    def write(
+        self,
+        features: pd.DataFrame | Mapping[str, np.ndarray],
+        prediction: Prediction,
+        ids: list[str] | None = None,
+    ) -> None:
         rows = len(prediction.predictions)
         if self.exc is None:
             try:
@@ -101,13 +113,13 @@ def predict(
     by default it is the server's current one. Registry errors (no champion, unreachable before
     any load) propagate; a prediction log error only sets `log.error`.
     """
-    features = prepare_inputs(rows, server.spec)  # a refused input never reaches the registry
+    checked = checked_inputs(rows, server.spec)  # a refused input never reaches the registry
     model = loaded if loaded is not None else server.current()
-    prediction = predict_with(model, features, server.spec, server.alias, server.stale)
+    prediction = predict_with(model, checked, server.spec, server.alias, server.stale)
     ids = new_prediction_ids(len(prediction.predictions))
     writer = _LogWriter(server.settings, source)
-    writer.write(features, prediction, ids)
-    return ServedPrediction(prediction, features, writer.outcome(), tuple(ids))
+    writer.write(checked.columns, prediction, ids)
+    return ServedPrediction(prediction, checked, writer.outcome(), tuple(ids))
 
 
 Progress = Callable[[int, int], None]
