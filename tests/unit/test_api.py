@@ -288,7 +288,8 @@ def test_mlstack_serve_natively_in_production_refuses_default_secrets_before_ser
     from devstack.stack_secrets import render
 
     (tmp_path / ".secrets").write_text(render(example))
-    env["MLFLOW_TRACKING_PASSWORD"] = "change-me"  # a default exported by hand is refused too
+    # a default exported by hand is refused too
+    env["MLFLOW_TRACKING_PASSWORD"] = "change-me"  # pragma: allowlist secret
     proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     out = " ".join((proc.stdout + proc.stderr).split())
     assert proc.returncode == 2 and "(MLFLOW_TRACKING_PASSWORD): is a known default" in out, out
