@@ -60,8 +60,8 @@ jenkins-up: compose-plugin .env .secrets ## Start Jenkins (:8081) with the stack
 	# `--profile jenkins` would replace COMPOSE_PROFILES (no postgres, rustfs, mailpit); add to it.
 	profiles="$${COMPOSE_PROFILES-$$(sed -n 's/^COMPOSE_PROFILES=//p' .env .secrets | tail -n 1)}"
 	export COMPOSE_PROFILES="$${profiles:+$$profiles,}jenkins"
-	# The jenkins service takes its secrets as files made from variables (no `:?` check there):
-	# the required ones must be set, the optional ones get an empty value when unset.
+	# The jenkins service's secrets are files `make secrets` writes from .secrets: the required
+	# ones must be set there (the entrypoint's check refuses defaults); optional ones may be empty.
 	for name in JENKINS_ADMIN_PASSWORD MLSTACK_AIRFLOW_ADMIN_PASSWORD; do
 	  [ -n "$${!name:-}" ] || grep -qsE "^$$name=.+" .env .secrets || {
 	    echo "jenkins-up: set $$name in .secrets (make secrets)" >&2; exit 1; }

@@ -19,6 +19,8 @@ ifeq ($(shell docker buildx version >/dev/null 2>&1 && echo yes),)
 export DOCKER_BUILDKIT := 0
 endif
 
+# Plain `docker compose` needs no flag (the secrets are files, docker-compose.yml's `secrets:`);
+# .secrets is passed as well so that settings kept there (the cloud block) count for make's targets.
 COMPOSE_ENV_FILES := --env-file .env --env-file .secrets
 COMPOSE = $(DOCKER_ENV)docker compose $(COMPOSE_ENV_FILES)
 COMPOSE_PROJECT = $(or $(COMPOSE_PROJECT_NAME),$(shell sed -n 's/^COMPOSE_PROJECT_NAME=//p' .env .secrets 2>/dev/null | tail -n 1),mlstack)
@@ -45,7 +47,7 @@ requirements: setup ## Regenerate requirements*.txt from uv.lock (images use the
 	$(BIN)/devstack stack-secrets --output .secrets
 
 .PHONY: secrets
-secrets: setup .env ## Create .env and .secrets (random values); complete an existing .secrets, keeping its values
+secrets: setup .env ## Create .env and .secrets (random values), complete an existing one (values kept); write the secret files compose mounts
 	$(BIN)/devstack stack-secrets --output .secrets
 
 .PHONY: compose-plugin
@@ -65,20 +67,20 @@ stack-standins: stack-engine ## No registry here: build local stand-ins tagged w
 	@DOCKER_HOST=unix://$(MLSTACK_DOCKER_SOCK) devstack/offline-images/build-standins.sh
 
 .PHONY: config
-config: compose-plugin .env .secrets ## Validate docker-compose.yml with the real Compose CLI
+config: compose-plugin secrets ## Validate docker-compose.yml with the real Compose CLI
 	$(COMPOSE) config -q && echo "docker-compose.yml: valid"
 
 .PHONY: build
-build: compose-plugin .env .secrets ## Build the project images (Airflow, MLflow, Streamlit)
+build: compose-plugin secrets ## Build the project images (Airflow, MLflow, Streamlit)
 	$(COMPOSE) build $(SERVICES)
 
 .PHONY: up
-up: compose-plugin .env .secrets ## Start the stack (build images, wait until every service is healthy)
+up: compose-plugin secrets ## Start the stack (build images, wait until every service is healthy)
 	$(COMPOSE) up -d --build --wait $(SERVICES)
 	$(COMPOSE) ps
 
 .PHONY: up-celery
-up-celery: compose-plugin .env .secrets ## Start the stack with the CeleryExecutor (Redis, WORKERS=N workers, Flower)
+up-celery: compose-plugin secrets ## Start the stack with the CeleryExecutor (Redis, WORKERS=N workers, Flower)
 	@set -euo pipefail
 	profiles="$$(sed -n 's/^COMPOSE_PROFILES=//p' .env .secrets | tail -n 1)"
 	COMPOSE_PROFILES="$${profiles:+$$profiles,}celery" AIRFLOW_EXECUTOR=CeleryExecutor \

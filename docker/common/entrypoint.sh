@@ -4,17 +4,19 @@
 #   1. airflow only: started as root (airflow-init, as in the official compose), prepares the
 #      logs volume for AIRFLOW_UID and re-runs itself as that user; an arbitrary AIRFLOW_UID gets
 #      a passwd entry;
-#   2. refuses to start on an empty, default or weak secret, by `python -m mlstack.secrets_check`
+#   2. makes the compose secrets (/run/secrets/<NAME> files) variables of this process tree, and
+#      the names programs read from them (mlstack_env.py secrets): none is in `docker inspect`;
+#   3. refuses to start on an empty, default or weak secret, by `python -m mlstack.secrets_check`
 #      for the components in MLSTACK_STARTUP_CHECK (set by each image, narrowed by compose where a
 #      service holds fewer secrets); MLSTACK_ENV decides (compose: production; only an explicit
 #      development reports without refusing). The MLflow image carries that one module alone in
 #      /opt/mlstack/lib;
-#   3. derives the connection settings from the .env/.secrets variables (env.sh ->
+#   4. derives the connection settings from the .env/.secrets variables (env.sh ->
 #      mlstack_env.py: local services or NeonDB, Celery broker, MLflow auth config), never
 #      printing them; empty optional settings are unset;
-#   4. airflow: writes the api-server's SimpleAuthManager password file from
+#   5. airflow: writes the api-server's SimpleAuthManager password file from
 #      MLSTACK_AIRFLOW_ADMIN_PASSWORD;
-#   5. execs the command.
+#   6. execs the command.
 set -euo pipefail
 
 component="${MLSTACK_COMPONENT:?the image sets MLSTACK_COMPONENT}"
@@ -30,6 +32,8 @@ fi
 if ! whoami >/dev/null 2>&1 && [ -w /etc/passwd ]; then
   echo "${USER_NAME:-default}:x:$(id -u):0:default user:${HOME:-/tmp}:/sbin/nologin" >>/etc/passwd
 fi
+
+eval "$(/opt/venv/bin/python /opt/mlstack/mlstack_env.py secrets)"
 
 # Before env.sh: the check sees what compose passed, not the URLs derived from it.
 if [ -n "${MLSTACK_STARTUP_CHECK:-}" ]; then

@@ -1,10 +1,17 @@
-"""Derive the stack's connection settings from the variables in .env/.secrets (container start).
+"""Derive the stack's settings from its secret files and .env variables (container start).
 
-    eval "$(python /opt/mlstack/mlstack_env.py airflow|mlflow|streamlit)"
+    eval "$(python /opt/mlstack/mlstack_env.py [secrets] [airflow|mlflow|streamlit])"
 
 Prints `export NAME='value'` lines (shell-quoted) for the settings a component needs, so that
 passwords with any character end up correctly URL-encoded and nobody edits a file to switch
 between the local services and the cloud ones:
+
+secrets     the compose secrets (/run/secrets/<NAME>, one file per .secrets variable; empty file =
+            unset) as variables of this process tree only (never in `docker inspect`), and the
+            names programs read made from them: MLFLOW_TRACKING_PASSWORD (when a username is set:
+            the admin's password where mounted, else the read-only reader's),
+            AWS_* (else RustFS's keys), AIRFLOW__* (Fernet key, JWT secret, API secret key),
+            Flower's basic auth. A variable already set wins over a file.
 
 database    an explicit URL (AIRFLOW_DB_URL, MLFLOW_DB_URL, MLSTACK_PREDICTION_LOG_URL) wins;
             else NEON_DATABASE_URL set: the same Neon endpoint and credentials, with the
@@ -30,8 +37,57 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 DRIVER = "postgresql+psycopg"
 
 
+SECRETS_DIR = Path("/run/secrets")
+
+# What a program reads <- the .secrets name it is made from (compose used to interpolate these).
+ALIASES = (
+    ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_FERNET_KEY"),
+    ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_JWT_SECRET"),
+    ("AIRFLOW__API__SECRET_KEY", "AIRFLOW_API_SECRET_KEY"),
+    ("AWS_ACCESS_KEY_ID", "RUSTFS_ACCESS_KEY"),
+    ("AWS_SECRET_ACCESS_KEY", "RUSTFS_SECRET_KEY"),
+)
+
+
+def secret_file(name: str, directory: Path | None = None) -> str:
+    """The content of the compose secret ``name`` (stripped), or "" when there is none."""
+    try:
+        return ((directory or SECRETS_DIR) / name).read_text().strip()
+    except OSError:
+        return ""
+
+
 def env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    """A setting: the environment, else the compose secret of that name, else ``default``."""
+    return os.environ.get(name, "").strip() or secret_file(name) or default
+
+
+def from_secrets(directory: Path | None = None) -> dict[str, str]:
+    """The variables the secret files and their aliases add to this environment (see the doc)."""
+    folder = directory or SECRETS_DIR
+    out: dict[str, str] = {}
+    names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    for name in names:
+        if name.isidentifier() and not os.environ.get(name, "").strip():
+            value = secret_file(name, folder)
+            if value:
+                out[name] = value
+
+    def have(name: str) -> str:
+        return os.environ.get(name, "").strip() or out.get(name, "")
+
+    for target, source in ALIASES:
+        if not have(target) and have(source):
+            out[target] = have(source)
+    # The client password only where a client username is set (not on the MLflow server itself):
+    # the admin's where it is mounted (Airflow, mlflow-users), else the read-only user's (serving).
+    client_password = have("MLFLOW_AUTH_ADMIN_PASSWORD") or have("MLFLOW_READER_PASSWORD")
+    if have("MLFLOW_TRACKING_USERNAME") and not have("MLFLOW_TRACKING_PASSWORD") and client_password:
+        out["MLFLOW_TRACKING_PASSWORD"] = client_password
+    if have("MLSTACK_FLOWER_PASSWORD") and not have("AIRFLOW__CELERY__FLOWER_BASIC_AUTH"):
+        user = have("MLSTACK_FLOWER_USER") or "admin"
+        out["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"] = f"{user}:{have('MLSTACK_FLOWER_PASSWORD')}"
+    return out
 
 
 def local_url(role: str, password: str) -> str:
@@ -106,10 +162,22 @@ def derive(component: str) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in {"airflow", "mlflow", "streamlit"}:
+    args = list(argv)
+    with_secrets = bool(args) and args[0] == "secrets"
+    if with_secrets:
+        args.pop(0)
+    if (
+        len(args) > 1
+        or (args and args[0] not in {"airflow", "mlflow", "streamlit"})
+        or not (args or with_secrets)
+    ):
         print(__doc__, file=sys.stderr)
         return 2
-    for name, value in derive(argv[0]).items():
+    exports = from_secrets() if with_secrets else {}
+    os.environ.update(exports)  # what derive() reads next
+    if args:
+        exports.update(derive(args[0]))
+    for name, value in exports.items():
         print(f"export {name}={shlex.quote(value)}")
     return 0
 

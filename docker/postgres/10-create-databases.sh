@@ -4,9 +4,19 @@
 #   airflow  Airflow metadata          (AIRFLOW_DB_PASSWORD)
 #   mlflow   MLflow tracking + auth    (MLFLOW_DB_PASSWORD)
 #   mlstack  prediction log            (MLSTACK_DB_PASSWORD)
-# Passwords come from the environment (.secrets) and reach SQL as psql variables, never as text
-# pasted into a statement.
+# Passwords come from the compose secrets (/run/secrets/<NAME>, made from .secrets by `make
+# secrets`), or the environment, and reach SQL as psql variables, never as text pasted into a
+# statement.
 set -euo pipefail
+
+secret() {
+  local name="$1"
+  if [ -n "${!name:-}" ]; then
+    printf '%s' "${!name}"
+  elif [ -s "/run/secrets/${name}" ]; then
+    printf '%s' "$(<"/run/secrets/${name}")"
+  fi
+}
 
 create() {
   local name="$1" password="$2"
@@ -25,6 +35,6 @@ SQL
   echo "10-create-databases: database ${name} owned by role ${name}"
 }
 
-create airflow "${AIRFLOW_DB_PASSWORD:-}"
-create mlflow "${MLFLOW_DB_PASSWORD:-}"
-create mlstack "${MLSTACK_DB_PASSWORD:-}"
+create airflow "$(secret AIRFLOW_DB_PASSWORD)"
+create mlflow "$(secret MLFLOW_DB_PASSWORD)"
+create mlstack "$(secret MLSTACK_DB_PASSWORD)"

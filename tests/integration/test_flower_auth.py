@@ -1,13 +1,15 @@
 """Flower's basic auth as the compose file configures it (issue 15 §3), on a real Flower.
 
 The `flower` service's environment is resolved by the real Compose CLI from the example env
-files with a password of our own; `airflow celery flower` then runs with that environment on a
-free loopback port. Flower's web server starts without a reachable broker (the broker URL points
+files, and its password is a compose secret file of our own, turned into Flower's setting by the
+entrypoint's own code (docker/common/mlstack_env.py); `airflow celery flower` then runs with that
+environment on a free loopback port. Flower's web server starts without a reachable broker (the broker URL points
 at a closed port), which is all this test needs: its login, not its task views.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -25,10 +27,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "flower-test-password-4k9z"  # pragma: allowlist secret
 
 
-def flower_environment() -> dict[str, str]:
+def flower_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Flower's environment in its container: what compose resolves, plus what the entrypoint
+    makes of the secret files it mounts (here a folder holding our password)."""
     compose = venv_tool("docker-compose")
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
-    env["MLSTACK_FLOWER_PASSWORD"] = PASSWORD
+    env["MLSTACK_SECRETS_DIR"] = str(tmp_path / "secret-files")
     proc = subprocess.run(
         [compose, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
          "--env-file", str(ROOT / ".env.example"), "--env-file", str(ROOT / ".secrets.example"),
@@ -36,11 +40,26 @@ def flower_environment() -> dict[str, str]:
         env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)["services"]["flower"]["environment"]
+    service = json.loads(proc.stdout)["services"]["flower"]
+    assert {"source": "MLSTACK_FLOWER_PASSWORD", "target": "/run/secrets/MLSTACK_FLOWER_PASSWORD"} in service[
+        "secrets"
+    ]
+    mounted = tmp_path / "run-secrets"
+    mounted.mkdir()
+    (mounted / "MLSTACK_FLOWER_PASSWORD").write_text(PASSWORD + "\n")
+    spec = importlib.util.spec_from_file_location("mlstack_env", ROOT / "docker/common/mlstack_env.py")
+    assert spec and spec.loader
+    entrypoint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entrypoint)
+    for name in ("AIRFLOW__CELERY__FLOWER_BASIC_AUTH", "MLSTACK_FLOWER_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in service["environment"].items():
+        monkeypatch.setenv(name, value or "")
+    return {**service["environment"], **entrypoint.from_secrets(mounted)}
 
 
-def test_flower_refuses_a_wrong_password_and_accepts_the_one_from_secrets(tmp_path):
-    service = flower_environment()
+def test_flower_refuses_a_wrong_password_and_accepts_the_one_from_secrets(tmp_path, monkeypatch):
+    service = flower_environment(tmp_path, monkeypatch)
     basic = service["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"]
     assert basic == f"admin:{PASSWORD}" and "flower" in service["MLSTACK_STARTUP_CHECK"].split()
     port = free_port()

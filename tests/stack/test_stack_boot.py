@@ -9,11 +9,15 @@ What the module fixture does, step by step (the README's "Run the stack" follows
 3. ``devstack/offline-images/build-standins.sh``: no image registry is reachable here, so the upstream base
    images (python:3.11-slim-bookworm, postgres, rustfs, mailpit, redis) are stand-ins built from
    Debian packages and tagged with the upstream names (label org.mlstack.standin=true).
-4. ``.env`` from .env.example (free ports, a schedule of none) and ``.secrets`` with random
-   values (``devstack stack-secrets``), in a temporary folder. The helpers are
-   ``devstack.compose``, shared with the stack benchmark.
-5. ``docker compose build`` of the project's own Dockerfiles, then ``up -d --wait``.
-6. The checks below; at the end ``down -v`` must leave no container, network or volume.
+4. Before ``make secrets``, a plain ``docker compose up -d --wait`` stops with one line saying
+   to run it (issue 15 §2).
+5. ``make secrets``: ``.env`` from .env.example, ``.secrets`` with random values and the secret
+   files compose mounts (``devstack stack-secrets``); then free ports in ``.env``. The helpers
+   are ``devstack.compose``, shared with the stack benchmark.
+6. ``docker compose build`` of the project's own Dockerfiles (an earlier run of this checkout
+   may have left images of the same tag), then the README's plain ``docker compose up -d
+   --wait``: no ``--env-file``, no make, only the clone's ``.env`` as a user's shell would run it.
+7. The checks below; at the end ``down -v`` must leave no container, network or volume.
 
 Jenkins is left out of the boot: its image needs jenkins.war from the Jenkins registry, which
 cannot be reached here (and there is no stand-in for it). The compose service exists in the
@@ -55,6 +59,7 @@ from pathlib import Path
 import pytest
 
 from devstack.compose import (
+    DOCKER_HOST,
     DOCKERD,
     ComposeProject,
     edit_env,
@@ -63,6 +68,7 @@ from devstack.compose import (
     stack_overrides,
     stop_engine,
 )
+from devstack.stack_secrets import SECRETS_DIR_VAR, write_secret_files
 from tests.support.clone import fresh_clone, user_env
 from tests.support.readme import commands, shell_block
 from tests.support.require import unavailable
@@ -109,6 +115,19 @@ class Stack(ComposeProject):
     started: float = field(default_factory=time.monotonic)
     commands_run: list[str] = field(default_factory=list)
     engine_was_running: bool = True
+    before_secrets: subprocess.CompletedProcess[str] | None = None  # `up` in the clone before `make secrets`
+
+
+def plain_compose(clone: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`docker compose <args>` in the clone as a user's shell runs it: no flags, the private engine."""
+    return subprocess.run(
+        ["docker", "compose", *args],
+        cwd=clone,
+        env=user_env(DOCKER_HOST=DOCKER_HOST),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # The README's "Run the stack" block, in its order: the boot runs these in a fresh clone.
@@ -116,7 +135,7 @@ README_STACK_COMMANDS = [
     "make stack-engine",
     "make stack-standins",
     "make secrets",
-    "make up",
+    "docker compose up -d --wait",
     "make ps",
     "make trigger",
     'make trigger CONF=\'{"source": "builtin:penguins"}\'',
@@ -128,12 +147,15 @@ README_STACK_COMMANDS = [
 
 
 def readme_make(stack: Stack, command: str, *, timeout: float = 1800, stdin: str | None = None):
-    """Run a README command in the clone; record its time; return the finished process."""
+    """Run a README command in the clone; record its time; return the finished process.
+
+    A plain `docker` command gets DOCKER_HOST of the private engine, as the README tells its users
+    (the make targets find that engine by themselves)."""
     t0 = time.monotonic()
     proc = subprocess.run(
         ["bash", "-c", command],
         cwd=stack.project_dir,
-        env=user_env(),
+        env=user_env(**({"DOCKER_HOST": DOCKER_HOST} if command.startswith("docker ") else {})),
         input=stdin,
         capture_output=True,
         text=True,
@@ -178,8 +200,10 @@ def stack(tmp_path_factory) -> Stack:
     stack = Stack(project=project, workdir=clone, env={}, project_dir=clone, started=boot_started)
     stack.engine_was_running = engine_was_running
 
-    for command in README_STACK_COMMANDS[:3]:  # engine, stand-ins, secrets
+    for command in README_STACK_COMMANDS[:2]:  # engine, stand-ins
         check_ok(stack, readme_make(stack, command, timeout=3600), command)
+    stack.before_secrets = plain_compose(clone, "up", "-d", "--wait")  # issue 15 §2, checked below
+    check_ok(stack, readme_make(stack, "make secrets", timeout=600), "make secrets")
     # What the README tells users whose ports are taken: set them in .env (here: free ones).
     # Every prediction shadowed while a @challenger differs (the default share is 5%): deterministic.
     overrides = {
@@ -192,8 +216,13 @@ def stack(tmp_path_factory) -> Stack:
     stack.env = {**read_env_file(clone / ".env"), **read_env_file(clone / ".secrets")}
     down_everything(stack, timeout=300)  # leftovers of an interrupted run
 
-    up = readme_make(stack, "make up", timeout=3600)
-    stack.timings["up_wait"] = stack.timings["make_up"]
+    # Images of this checkout's tag may be left from an earlier run: build them (a fresh machine
+    # has none, and `up` builds them itself). Then the README's plain command.
+    t0 = time.monotonic()
+    check_ok(stack, plain_compose(clone, "build", timeout=3600), "docker compose build")
+    stack.timings["build"] = time.monotonic() - t0
+    up = readme_make(stack, "docker compose up -d --wait", timeout=3600)
+    stack.timings["up_wait"] = stack.timings["docker_compose_up_-d_--wait"]
     if up.returncode == 0:
         # The monitoring profile's services that run here (Grafana and statsd-exporter have no
         # stand-in image): a service named on the command line brings its profile along.
@@ -204,7 +233,7 @@ def stack(tmp_path_factory) -> Stack:
         )
         stack.timings["monitoring_up"] = time.monotonic() - t0
     try:
-        check_ok(stack, up, "make up")
+        check_ok(stack, up, "docker compose up -d --wait")
         print(f"\nstack timings (s): { {k: round(v, 1) for k, v in stack.timings.items()} }", file=sys.stderr)
         yield stack
     finally:
@@ -1140,11 +1169,16 @@ REFUSED_NAMES = {
 
 @pytest.fixture(scope="module")
 def default_secrets(stack, tmp_path_factory) -> ComposeProject:
-    """A project of its own on the booted stack's images, its .secrets the shipped example."""
+    """A project of its own on the booted stack's images, its .secrets the shipped example (and the
+    secret files compose mounts made from it, as `make secrets` writes them, change-me kept)."""
     workdir = tmp_path_factory.mktemp("default-secrets")
     env_text = (stack.workdir / ".env").read_text()  # the same image tag as the booted stack
     (workdir / ".env").write_text(env_text.replace(stack.project, f"{stack.project}-defaults"))
+    edit_env(workdir / ".env", workdir / ".env", {SECRETS_DIR_VAR: str(workdir / "secret-files")})
     (workdir / ".secrets").write_text((ROOT / ".secrets.example").read_text())
+    write_secret_files(
+        workdir / ".secrets", workdir / ".env", workdir / "secret-files", ROOT / "docker-compose.yml"
+    )
     project = ComposeProject(
         project=f"{stack.project}-defaults",
         workdir=workdir,
@@ -1165,6 +1199,32 @@ def test_a_service_with_change_me_secrets_refuses_to_start_and_names_them(defaul
         assert re.search(rf"\({name}\): is a known default", out), f"{service}: {name} not named\n{out}"
     assert "make secrets" in out, out[-3000:]
     assert "change-me" not in out, "a value was printed"
+
+
+def test_before_make_secrets_a_plain_compose_up_stops_with_one_line_saying_to_run_it(stack):
+    """Issue 15 §2: in the fresh clone, before `make secrets` (no .env, no .secrets)."""
+    proc = stack.before_secrets
+    assert proc is not None and proc.returncode != 0, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run make secrets" in lines[0], proc.stderr
+
+
+def test_docker_inspect_shows_no_secret_of_any_container(stack):
+    """Issue 15 §2: the secrets reach every container as /run/secrets files, none as environment:
+    no generated value anywhere in `docker inspect` (environment, command, labels, mounts)."""
+    values = {k: v for k, v in read_env_file(stack.workdir / ".secrets").items() if len(v) >= 8}
+    assert len(values) >= 15, "no generated secrets to look for"
+    ids = stack.compose("ps", "-a", "-q", timeout=60).stdout.split()
+    inspected = json.loads(run(["docker", "inspect", *ids]).stdout)
+    names = {c["Name"].lstrip("/") for c in inspected}
+    assert any("mlflow" in n for n in names) and any("bucket-init" in n for n in names), names
+    for container in inspected:
+        text = json.dumps(container)
+        leaked = sorted(k for k, v in values.items() if v in text)
+        assert not leaked, f"{container['Name']}: docker inspect shows the value of {leaked}"
+    # ...and yet the services hold them: MLflow answered with the admin password, Airflow too.
+    mounts = {m["Destination"] for c in inspected if "mlflow-1" in c["Name"] for m in c["Mounts"]}
+    assert "/run/secrets/MLFLOW_AUTH_ADMIN_PASSWORD" in mounts, mounts
 
 
 def test_the_booted_services_ran_the_secrets_check(stack):

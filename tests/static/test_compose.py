@@ -9,6 +9,7 @@ what the compose file and Dockerfiles actually say.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import re
@@ -54,12 +55,13 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def compose(*args: str, env_files: bool = True, env: dict[str, str] | None = None) -> str:
+    """`docker compose <args>` with the example env files, as after `make secrets` (which also sets
+    MLSTACK_SECRETS_DIR in .env: `config` needs the folder's name, not its files)."""
     cmd = [str(_tool("docker-compose")), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
     if env_files:
         cmd += ["--env-file", str(ENV_EXAMPLE), "--env-file", str(SECRETS_EXAMPLE)]
-    proc = subprocess.run(
-        [*cmd, *args], cwd=ROOT, env=env or _clean_env(), capture_output=True, text=True, timeout=60
-    )
+    env = {"MLSTACK_SECRETS_DIR": "./.secrets.d", **(env or _clean_env())}
+    proc = subprocess.run([*cmd, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, f"docker compose {' '.join(args)} failed:\n{proc.stderr}"
     return proc.stdout
 
@@ -150,7 +152,8 @@ def test_api_service_serves_from_the_streamlit_image_with_a_token_and_a_ready_ch
     assert api["ports"][0]["target"] == 8000 and api["ports"][0]["published"] == "8000"
     assert "${MLSTACK_API_PORT:-8000}" in COMPOSE_FILE.read_text()
     assert api["environment"]["MLSTACK_ENV"] == "production"
-    assert api["environment"]["MLSTACK_API_TOKEN"] == "change-me"  # from .secrets.example
+    assert "MLSTACK_API_TOKEN" not in api["environment"]  # a secret file, /run/secrets/MLSTACK_API_TOKEN
+    assert {"source": "MLSTACK_API_TOKEN", "target": "/run/secrets/MLSTACK_API_TOKEN"} in api["secrets"]
     test = api["healthcheck"]["test"]
     assert (
         "http://127.0.0.1:8000/ready" in test and test[test.index("--or-503") + 1] == "waiting-for-champion"
@@ -194,44 +197,103 @@ def test_jenkins_builds_run_on_an_agent_that_holds_no_secret():
     mounted = {s["source"]: s["target"] for s in jenkins["secrets"]}
     for name in ("JENKINS_ADMIN_PASSWORD", "MLSTACK_AIRFLOW_ADMIN_PASSWORD"):
         assert mounted[name] == f"/run/secrets/{name}"
-        assert resolved()["secrets"][name]["environment"] == name
+        assert resolved()["secrets"][name]["file"] == str(ROOT / ".secrets.d" / name)
     assert jenkins["environment"]["MLSTACK_SMTP_SSL"] == "false"  # passed through to the mailer (useSsl)
 
 
-def test_api_token_is_required_by_compose():
-    env = _clean_env()
-    secrets = [
-        ln for ln in SECRETS_EXAMPLE.read_text().splitlines() if not ln.startswith("MLSTACK_API_TOKEN=")
-    ]
+def _plain_compose(project_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`docker compose <args>` as a user types it in ``project_dir``: no flags, only its .env."""
+    cmd = [str(_tool("docker-compose")), "--project-directory", str(project_dir), "-f", str(COMPOSE_FILE)]
+    return subprocess.run(
+        [*cmd, *args], cwd=project_dir, env=_clean_env(), capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("env_file", [None, ".env.example"], ids=["no .env", ".env copied from the example"])
+def test_without_secrets_a_bare_compose_up_stops_naming_make_secrets(tmp_path, env_file):
+    """Issue 15 §2: `docker compose up` before `make secrets` stops with one line saying to run it
+    (a fresh clone has no .env; the README's older advice copied .env.example by hand)."""
+    if env_file:
+        (tmp_path / ".env").write_text((ROOT / env_file).read_text())
+    proc = _plain_compose(tmp_path, "up", "-d", "--wait")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    assert "MLSTACK_SECRETS_DIR is missing a value: no secrets yet, run make secrets first" in lines[0]
+
+
+def test_after_make_secrets_a_bare_compose_reads_every_secret_file(tmp_path):
+    """Issue 15 §2: after `make secrets` (here: its functions on a copy of the example files)
+    plain `docker compose config` resolves, each secret a file `make secrets` wrote."""
+    from devstack.stack_secrets import set_secrets_dir, write_secret_files, write_secrets
+
+    (tmp_path / ".env").write_text(ENV_EXAMPLE.read_text())
+    write_secrets(SECRETS_EXAMPLE, tmp_path / ".secrets")
+    assert set_secrets_dir(tmp_path / ".env") and not set_secrets_dir(tmp_path / ".env")
+    written = write_secret_files(
+        tmp_path / ".secrets", tmp_path / ".env", tmp_path / ".secrets.d", COMPOSE_FILE
+    )
+    proc = _plain_compose(tmp_path, *ALL_PROFILES, "config", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    model = json.loads(proc.stdout)
+    declared = model["secrets"]
+    assert sorted(declared) == sorted(written)
+    for name, spec in declared.items():
+        assert Path(spec["file"]) == tmp_path / ".secrets.d" / name and Path(spec["file"]).is_file(), name
+    used = {s["source"] for svc in model["services"].values() for s in svc.get("secrets", [])}
+    assert used == set(declared), f"declared but mounted nowhere: {set(declared) - used}"
+
+
+def test_no_secret_value_reaches_the_compose_model_even_with_both_env_files(tmp_path):
+    """Issue 15 §2: with `make up`'s `--env-file .env --env-file .secrets` too, no value of .secrets
+    is in what compose hands the engine (environment, commands, labels): only file paths are."""
+    from devstack.stack_secrets import write_secrets
+
+    secrets = tmp_path / ".secrets"
+    write_secrets(SECRETS_EXAMPLE, secrets)
+    values = {
+        m.group(1): m.group(2) for m in re.finditer(r"^([A-Z][A-Z0-9_]*)=(.+)$", secrets.read_text(), re.M)
+    }
     cmd = [str(_tool("docker-compose")), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
-    env.update(dict(ln.split("=", 1) for ln in secrets if re.match(r"^[A-Z][A-Z0-9_]*=", ln)))
     proc = subprocess.run(
-        [*cmd, "--env-file", str(ENV_EXAMPLE), "config", "-q"],
+        [*cmd, "--env-file", str(ENV_EXAMPLE), "--env-file", str(secrets), *ALL_PROFILES, "config"],
         cwd=ROOT,
-        env=env,
+        env=_clean_env(MLSTACK_SECRETS_DIR="./.secrets.d"),
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert proc.returncode != 0 and "MLSTACK_API_TOKEN is not set, run make secrets" in proc.stderr, (
-        proc.stderr
-    )
+    assert proc.returncode == 0, proc.stderr
+    leaked = sorted(name for name, value in values.items() if len(value) >= 8 and value in proc.stdout)
+    assert not leaked, f"in the compose model: the values of {leaked}"
 
 
-def test_without_secrets_a_bare_compose_up_stops_naming_make_secrets(tmp_path):
-    """Issue 15 §2: `docker compose up` before `make secrets` (only .env, no .secrets)."""
-    (tmp_path / ".env").write_text(ENV_EXAMPLE.read_text())
-    cmd = [str(_tool("docker-compose")), "--project-directory", str(tmp_path), "-f", str(COMPOSE_FILE)]
-    proc = subprocess.run(
-        [*cmd, "config", "-q"], cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=60
+def _image_startup_check(image: str) -> str:
+    """MLSTACK_STARTUP_CHECK an image sets (its Dockerfile's ENV), for services that keep it."""
+    dockerfile = {"mlstack-airflow": "Dockerfile", "mlstack-mlflow": "Dockerfile.mlflow"}.get(
+        image, "Dockerfile.streamlit"
     )
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode != 0 and lines, proc.stderr
-    # Compose lists each missing secret on a line of its own; every line says what to do.
-    for line in lines:
-        assert re.search(
-            r"([A-Z_]+) is missing a value: \1 is not set, run make secrets then make up", line
-        ), line
+    return re.search(r'MLSTACK_STARTUP_CHECK="([^"]+)"', (ROOT / dockerfile).read_text()).group(1)
+
+
+def test_every_secret_a_service_checks_at_start_is_mounted_in_it():
+    """The entrypoint's secrets check reads /run/secrets: a service must mount every secret of the
+    components it checks, or it refuses to start on an `is empty` of a secret that exists."""
+    from mlstack.secrets_check import SECRETS
+
+    checked = 0
+    for name, service in resolved()["services"].items():
+        image = str(service.get("image", "")).split(":")[0]
+        if image not in {"mlstack-airflow", "mlstack-mlflow", "mlstack-streamlit", "mlstack-jenkins"}:
+            continue
+        components = (service["environment"].get("MLSTACK_STARTUP_CHECK") or "").split() or (
+            ["jenkins"] if image == "mlstack-jenkins" else _image_startup_check(image).split()
+        )
+        mounted = {s["source"] for s in service.get("secrets", [])}
+        for component in components:
+            missing = {secret.secrets_name for secret in SECRETS[component]} - mounted
+            assert not missing, f"{name} checks {component} but does not mount {sorted(missing)}"
+            checked += 1
+    assert checked >= 20, checked
 
 
 def _healthcheck(url: str, *args: str) -> int:
@@ -353,22 +415,21 @@ def test_secrets_example_holds_no_real_secret():
 
 
 def test_env_and_secrets_are_git_ignored_and_kept_out_of_images():
-    proc = subprocess.run(
-        ["git", "check-ignore", ".env", ".secrets"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert proc.stdout.split() == [".env", ".secrets"], "both must be git-ignored"
+    names = [".env", ".secrets", ".secrets.d/MLSTACK_API_TOKEN"]
+    proc = subprocess.run(["git", "check-ignore", *names], cwd=ROOT, capture_output=True, text=True)
+    assert proc.stdout.split() == names, "all must be git-ignored"
     proc = subprocess.run(
         ["git", "check-ignore", ".env.example", ".secrets.example"], cwd=ROOT, capture_output=True
     )
     assert proc.returncode == 1, "the example files must be committed"
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert ".env" in ignored and ".secrets" in ignored, ".dockerignore must keep secrets out"
+    assert {".env", ".secrets", ".secrets.d"} <= set(ignored), ".dockerignore must keep secrets out"
 
 
 def test_no_secret_enters_an_image():
     for dockerfile in PROJECT_DOCKERFILES:
         text = (ROOT / dockerfile).read_text()
-        assert ".secrets" not in text and "COPY .env" not in text, dockerfile
+        assert ".secrets" not in text and "COPY .env" not in text and "run/secrets" not in text, dockerfile
         for arg in re.findall(r"^ARG\s+(\w+)", text, re.M):
             assert not re.search(r"PASS|SECRET|TOKEN|KEY", arg), f"{dockerfile}: ARG {arg}"
     for name, svc in resolved()["services"].items():
@@ -488,6 +549,68 @@ def _mlstack_env():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_secret_files_become_the_variables_programs_read(monkeypatch, tmp_path):
+    """What compose interpolated before (issue 15 §2), the entrypoint now makes from the files:
+    AIRFLOW__*, MLFLOW_TRACKING_PASSWORD, AWS_* falling back to RustFS's keys, Flower's login."""
+    mod = _mlstack_env()
+    for var in (
+        *(target for target, _ in mod.ALIASES),
+        *(source for _, source in mod.ALIASES),
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_AUTH_ADMIN_PASSWORD",
+        "MLFLOW_READER_PASSWORD",
+        "MLSTACK_FLOWER_PASSWORD",
+        "AIRFLOW__CELERY__FLOWER_BASIC_AUTH",
+        "AIRFLOW_DB_PASSWORD",
+        "AIRFLOW_DB_URL",
+        "NEON_DATABASE_URL",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    files = {
+        "AIRFLOW_FERNET_KEY": "fernet\n",
+        "RUSTFS_ACCESS_KEY": "rustfs-key",
+        "RUSTFS_SECRET_KEY": "rustfs-secret",  # pragma: allowlist secret
+        "AWS_ACCESS_KEY_ID": "",  # not in .secrets: an empty file, unset
+        "MLFLOW_AUTH_ADMIN_PASSWORD": "mlflow-pw",  # pragma: allowlist secret
+        "MLSTACK_FLOWER_PASSWORD": "flower-pw",  # pragma: allowlist secret
+        "AIRFLOW_DB_PASSWORD": "p@ss",  # pragma: allowlist secret
+        "AIRFLOW_JWT_SECRET": "from-the-file",  # pragma: allowlist secret
+    }
+    for name, value in files.items():
+        (tmp_path / name).write_text(value)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLSTACK_FLOWER_USER", "ops")
+    monkeypatch.setenv("AIRFLOW_JWT_SECRET", "from-the-environment")  # set: wins over the file
+    out = mod.from_secrets(tmp_path)
+    assert out["AIRFLOW__CORE__FERNET_KEY"] == out["AIRFLOW_FERNET_KEY"] == "fernet"
+    jwt = out["AIRFLOW__API_AUTH__JWT_SECRET"]  # pragma: allowlist secret
+    assert jwt == "from-the-environment" and "AIRFLOW_JWT_SECRET" not in out  # pragma: allowlist secret
+    assert (out["AWS_ACCESS_KEY_ID"], out["AWS_SECRET_ACCESS_KEY"]) == ("rustfs-key", "rustfs-secret")
+    assert out["MLFLOW_TRACKING_PASSWORD"] == "mlflow-pw"  # pragma: allowlist secret
+    assert out["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"] == "ops:flower-pw"
+    (tmp_path / "AWS_ACCESS_KEY_ID").write_text("AKIAEXAMPLE")  # AWS S3 set in .secrets: it wins
+    assert mod.from_secrets(tmp_path)["AWS_ACCESS_KEY_ID"] == "AKIAEXAMPLE"
+    # Serving mounts the read-only user's password, not the admin's: that one is the client's.
+    (tmp_path / "MLFLOW_AUTH_ADMIN_PASSWORD").unlink()
+    (tmp_path / "MLFLOW_READER_PASSWORD").write_text("reader-pw")  # pragma: allowlist secret
+    assert mod.from_secrets(tmp_path)["MLFLOW_TRACKING_PASSWORD"] == "reader-pw"  # pragma: allowlist secret
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")  # no username: no client password (the server)
+    assert "MLFLOW_TRACKING_PASSWORD" not in mod.from_secrets(tmp_path)
+    # The healthchecks (jobcheck.py) run outside the entrypoint: derive() reads the files itself.
+    monkeypatch.setattr(mod, "SECRETS_DIR", tmp_path)
+    url = mod.derive("airflow")["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert url == "postgresql+psycopg://airflow:p%40ss@postgres:5432/airflow"  # pragma: allowlist secret
+    # The entrypoint's `eval "$(mlstack_env.py secrets)"`: shell-quoted, any character survives.
+    (tmp_path / "MLSTACK_UI_PASSWORD").write_text("it's $HOME; `x`")
+    monkeypatch.setattr(sys, "stdout", out := io.StringIO())
+    assert mod.main(["secrets"]) == 0
+    proc = subprocess.run(
+        ["bash", "-c", 'eval "$1"; printf %s "$MLSTACK_UI_PASSWORD|$AWS_SECRET_ACCESS_KEY"', "-", out.getvalue()],
+        env=_clean_env(), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.stdout == "it's $HOME; `x`|rustfs-secret", proc
 
 
 def test_local_database_urls_encode_passwords(monkeypatch):

@@ -309,10 +309,12 @@ def test_grafana_datasources_follow_the_provisioning_format():
         assert set(src) <= allowed, set(src) - allowed
         assert src["type"] in DATASOURCE_TYPES and src["access"] == "proxy" and src["uid"], src
     pg = next(s for s in sources if "postgres" in s["type"])
-    # No secret in the file: Grafana expands $VARS from its environment, which compose sets.
-    assert pg["secureJsonData"]["password"] == "$MLFLOW_DB_PASSWORD"
-    env = model()["services"]["grafana"]["environment"]
-    assert {"MLFLOW_DB_PASSWORD", "MLFLOW_DB_HOST"} <= set(env)
+    # No secret in the file, none in the environment: Grafana expands $__file{} from the compose
+    # secret the service mounts, $VARS from the environment compose sets.
+    assert pg["secureJsonData"]["password"] == "$__file{/run/secrets/MLFLOW_DB_PASSWORD}"
+    grafana = model()["services"]["grafana"]
+    assert "MLFLOW_DB_HOST" in grafana["environment"] and "MLFLOW_DB_PASSWORD" not in grafana["environment"]
+    assert "MLFLOW_DB_PASSWORD" in {s["source"] for s in grafana["secrets"]}
     assert pg["url"] == "$MLFLOW_DB_HOST" and pg["jsonData"]["database"] == "mlflow"
     prom = next(s for s in sources if s["type"] == "prometheus")
     assert prom["url"] == "http://prometheus:9090"

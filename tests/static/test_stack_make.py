@@ -206,13 +206,15 @@ def test_readme_stack_section_lists_the_commands_in_order():
         "stack-engine",
         "stack-standins",
         "secrets",
-        "up",
         "trigger",
         "down",
         "reset",
         "stack-engine-stop",
     ]
     assert [c for c in commands if c in order] == order
+    # Between `make secrets` and the rest: the plain compose command (issue 15 §2), no make target.
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert re.search(r"^make secrets .*\n^docker compose up -d --wait ", block, flags=re.M), block
 
 
 def test_trigger_api_passes_conf_to_the_cli():

@@ -5,12 +5,17 @@ auth and metrics."""
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from devstack.ports import free_port
 from mlstack import lifecycle
 from mlstack.api.app import create_app
 from mlstack.errors import ConfigError
@@ -259,6 +264,36 @@ def test_production_mode_refuses_to_start_without_a_proper_token(trained):
     strong = ctx.settings.model_copy(update={"api_token": SecretStr(TOKEN)})
     assert create_app(strong, ctx.spec, env=production) is not None
     assert create_app(ctx.settings, ctx.spec, env={"MLSTACK_ENV": "development"}) is not None
+
+
+def test_mlstack_serve_natively_in_production_refuses_default_secrets_before_serving(tmp_path):
+    """Issue 15 §2 outside the stack: the real `mlstack serve`, in production mode, with the
+    shipped `change-me` in .secrets of its working folder, exits 2 before it listens, naming each
+    variable (the token, and the MLflow password it would log in with) and no value."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
+    env.update(
+        MLSTACK_ENV="production", MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_URI="http://127.0.0.1:9"
+    )
+    command = [str(Path(sys.executable).parent / "mlstack"), "serve", "--port", str(port)]
+    example = (Path(__file__).resolve().parents[2] / ".secrets.example").read_text()
+    (tmp_path / ".secrets").write_text(example)
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 2, out
+    assert "(MLSTACK_API_TOKEN): is a known default" in out
+    assert "(MLFLOW_TRACKING_PASSWORD): is empty or not set" in out  # the client password, set nowhere
+    assert "change-me" not in out
+
+    from devstack.stack_secrets import render
+
+    (tmp_path / ".secrets").write_text(render(example))
+    # a default exported by hand is refused too
+    env["MLFLOW_TRACKING_PASSWORD"] = "change-me"  # pragma: allowlist secret
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 2 and "(MLFLOW_TRACKING_PASSWORD): is a known default" in out, out
+    assert "MLSTACK_API_TOKEN" not in out
 
 
 def test_not_ready_before_a_champion(tmp_path):

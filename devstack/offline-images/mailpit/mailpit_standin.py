@@ -4,7 +4,8 @@ Usage: mailpit [--smtp ADDR] [--listen ADDR]   serve (defaults 0.0.0.0:1025 and 
        mailpit readyz                          exit 0 when the HTTP API answers (healthcheck)
 Environment (as Mailpit): MP_SMTP_BIND_ADDR, MP_UI_BIND_ADDR, MP_MAX_MESSAGES,
 MP_SMTP_AUTH_ACCEPT_ANY, MP_SMTP_AUTH_ALLOW_INSECURE, MP_UI_AUTH (space-separated user:password
-pairs, plain text only: basic auth on the UI and API, /livez and /readyz stay open, as Mailpit).
+pairs) and MP_UI_AUTH_FILE (a file of user:password lines), plain text only: basic auth on the UI
+and API, /livez and /readyz stay open, as Mailpit.
 """
 
 from __future__ import annotations
@@ -201,8 +202,11 @@ class Api(BaseHTTPRequestHandler):
             return {}
 
     def _authorized(self) -> bool:
-        """MP_UI_AUTH's basic auth; on failure a 401 has been sent."""
+        """MP_UI_AUTH's (and MP_UI_AUTH_FILE's) basic auth; on failure a 401 has been sent."""
         pairs = (os.environ.get("MP_UI_AUTH") or "").split()
+        if os.environ.get("MP_UI_AUTH_FILE"):
+            with open(os.environ["MP_UI_AUTH_FILE"]) as fh:
+                pairs += [line.strip() for line in fh if line.strip()]
         if not pairs or urlsplit(self.path).path.rstrip("/") in ("/livez", "/readyz"):
             return True
         scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")

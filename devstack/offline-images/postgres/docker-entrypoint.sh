@@ -34,6 +34,18 @@ process_init_file() {
   esac
 }
 
+# The upstream image's file_env: POSTGRES_PASSWORD from the file POSTGRES_PASSWORD_FILE names
+# (a compose secret), never both.
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+  if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+    log "both POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are set (but are exclusive)"
+    exit 1
+  fi
+  POSTGRES_PASSWORD="$(<"$POSTGRES_PASSWORD_FILE")"
+  export POSTGRES_PASSWORD
+  unset POSTGRES_PASSWORD_FILE
+fi
+
 if [ "$1" = 'postgres' ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   : "${POSTGRES_USER:=postgres}"
   : "${POSTGRES_DB:=$POSTGRES_USER}"

@@ -63,15 +63,30 @@ class RustfsStandin:
         return self.app(environ, start_response)
 
 
+def credential(name: str) -> str:
+    """RUSTFS_<KEY>, or the content of the file RUSTFS_<KEY>_FILE names (RustFS's file-based
+    credentials, e.g. a compose secret); "" when neither is set."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = os.environ.get(f"{name}_FILE")
+    if not path:
+        return ""
+    with open(path) as fh:
+        value = fh.read().strip()
+    if not value:
+        sys.exit(f"rustfs-standin: {name}_FILE ({path}) is empty")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="rustfs", description=__doc__)
     parser.add_argument("--address", default=os.environ.get("RUSTFS_ADDRESS", ":9000"))
-    parser.add_argument("--access-key", default=os.environ.get("RUSTFS_ACCESS_KEY", "rustfsadmin"))
-    parser.add_argument("--secret-key", default=os.environ.get("RUSTFS_SECRET_KEY", "rustfsadmin"))
+    parser.add_argument("--access-key", default=credential("RUSTFS_ACCESS_KEY") or "rustfsadmin")
+    parser.add_argument("--secret-key", default=credential("RUSTFS_SECRET_KEY") or "rustfsadmin")
     parser.add_argument("--console-enable", action="store_true")
     parser.add_argument("volumes", nargs="*")
     args = parser.parse_args()
-    if not os.environ.get("RUSTFS_ACCESS_KEY") or not os.environ.get("RUSTFS_SECRET_KEY"):
+    if not credential("RUSTFS_ACCESS_KEY") or not credential("RUSTFS_SECRET_KEY"):
         print("rustfs-standin: WARNING default credentials in use", file=sys.stderr)
     host, port = parse_address(args.address)
     app = RustfsStandin(create_backend_app("s3"), args.access_key)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.ports import LOOPBACK, free_port
-from devstack.stack_secrets import ROOT, write_secrets
+from devstack.stack_secrets import ROOT, SECRETS_DIR_VAR, write_secret_files, write_secrets
 
 BIN = Path(sys.executable).parent
 COMPOSE_BIN = BIN / "docker-compose"
@@ -129,10 +129,13 @@ def edit_env(source: Path, dest: Path, overrides: dict[str, str]) -> None:
 
 
 def write_env(workdir: Path, project: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """``workdir/.env`` from .env.example (free ports, no schedule, then ``extra``) and
-    ``workdir/.secrets``; merged values."""
-    edit_env(ROOT / ".env.example", workdir / ".env", {**stack_overrides(project), **(extra or {})})
+    """``workdir/.env`` from .env.example (free ports, no schedule, then ``extra``),
+    ``workdir/.secrets`` and the secret files compose mounts (as `make secrets`); merged values."""
+    folder = workdir / ".secrets.d"
+    overrides = {**stack_overrides(project), SECRETS_DIR_VAR: str(folder), **(extra or {})}
+    edit_env(ROOT / ".env.example", workdir / ".env", overrides)
     write_secrets(ROOT / ".secrets.example", workdir / ".secrets", force=True)
+    write_secret_files(workdir / ".secrets", workdir / ".env", folder, ROOT / "docker-compose.yml")
     return {**read_env_file(workdir / ".env"), **read_env_file(workdir / ".secrets")}
 
 

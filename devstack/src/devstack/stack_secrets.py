@@ -106,3 +106,73 @@ def _placeholders(template: str) -> set[str]:
         for m in map(LINE.match, template.splitlines())
         if m and m.group("value").strip() == PLACEHOLDER
     }
+
+
+# --- the files compose mounts (issue 15 §2: a plain `docker compose up` after `make secrets`) ----
+#
+# Compose reads only `.env` by itself, so the secrets reach the containers as files: the
+# top-level `secrets:` of docker-compose.yml name `${MLSTACK_SECRETS_DIR}/<NAME>`, and a service
+# lists the ones it needs (mounted at /run/secrets/<NAME>, never in `docker inspect`). `make
+# secrets` writes one file per declared name from .secrets (empty when .secrets has no value:
+# compose needs the file to exist) and sets MLSTACK_SECRETS_DIR in .env; before that, compose
+# stops on its `${MLSTACK_SECRETS_DIR:?...}` with one line saying to run `make secrets`.
+
+SECRETS_DIR_VAR = "MLSTACK_SECRETS_DIR"  # pragma: allowlist secret
+DEFAULT_SECRETS_DIR = "./.secrets.d"
+
+
+def _mailpit_ui_auth(values: dict[str, str]) -> str:
+    """Mailpit's MP_UI_AUTH_FILE: one `user:password` line (the user is a setting of .env)."""
+    password = values.get("MLSTACK_MAILPIT_PASSWORD", "")
+    return f"{values.get('MLSTACK_MAILPIT_USER') or 'admin'}:{password}" if password else ""
+
+
+# Files whose content is built from several variables (an image reads it in one piece).
+DERIVED = {"MAILPIT_UI_AUTH": _mailpit_ui_auth}
+
+
+def declared_secret_files(compose_file: Path) -> list[str]:
+    """The names of the top-level secrets docker-compose.yml reads from the secrets folder."""
+    import yaml
+
+    declared = yaml.safe_load(compose_file.read_text()).get("secrets") or {}
+    return sorted(
+        name for name, spec in declared.items() if SECRETS_DIR_VAR in str((spec or {}).get("file", ""))
+    )
+
+
+def write_secret_files(secrets_file: Path, env_file: Path, directory: Path, compose_file: Path) -> list[str]:
+    """One file per declared secret in ``directory`` (0700; files 0644, as the containers' users
+    read them through the bind mount), from ``secrets_file`` over ``env_file``; returns the names."""
+    from dotenv import dotenv_values
+
+    values: dict[str, str] = {}
+    for path in (env_file, secrets_file):
+        if path.is_file():
+            values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    names = declared_secret_files(compose_file)
+    for name in names:
+        content = DERIVED[name](values) if name in DERIVED else values.get(name, "")
+        tmp = directory / f".{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, directory / name)
+    return names
+
+
+def set_secrets_dir(env_file: Path, directory: str = DEFAULT_SECRETS_DIR) -> bool:
+    """Add ``MLSTACK_SECRETS_DIR`` to ``env_file`` unless it is set there; True when added."""
+    text = env_file.read_text() if env_file.exists() else ""
+    if re.search(rf"^{SECRETS_DIR_VAR}=", text, re.MULTILINE):
+        return False
+    lines = [
+        "# Written by `make secrets`: the folder of one file per secret (made from .secrets) that",
+        "# compose mounts in /run/secrets. Unset, `docker compose up` stops and says to run it.",
+        f"{SECRETS_DIR_VAR}={directory}",
+    ]
+    env_file.write_text(text + ("" if not text or text.endswith("\n") else "\n") + "\n".join(lines) + "\n")
+    return True

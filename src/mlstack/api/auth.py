@@ -2,7 +2,8 @@
 
 `MLSTACK_API_TOKEN` set: every prediction and model route needs `Authorization: Bearer <token>`.
 Unset: the API is open, which only development and `auto` mode allow (a laptop, a test run);
-`MLSTACK_ENV=production` refuses to start (see `secrets_check`, component `api`). /health,
+`MLSTACK_ENV=production` refuses to start (see `secrets_check`, components `api` and `client`:
+the MLflow password it logs in with, when a username is set). /health,
 /ready, /metrics and the docs stay open so probes and Prometheus need no secret.
 """
 
@@ -18,12 +19,13 @@ from mlstack.secrets_check import enforce, environment, mode_of
 
 
 def check_can_start(settings: Settings, env: Mapping[str, str] | None = None) -> None:
-    """ConfigError in production mode when the token is missing, a default or too short."""
+    """ConfigError in production mode when the token, or the MLflow password the server logs in
+    with, is missing, a default or too short (natively as in the container)."""
     env = environment() if env is None else env
     if mode_of(env) != "production":
         return
     token = settings.api_token.get_secret_value() if settings.api_token else ""
-    enforce(["api"], {**env, "MLSTACK_API_TOKEN": token})
+    enforce(["api", "client"], {**env, "MLSTACK_API_TOKEN": token})
 
 
 class BearerToken:
