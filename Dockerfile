@@ -57,6 +57,7 @@ COPY --from=files --chown=airflow:0 /ctx/plugins /opt/airflow/plugins
 COPY docker/common/entrypoint.sh docker/common/env.sh docker/common/shim.sh docker/common/mlstack_env.py docker/common/healthcheck.py /opt/mlstack/
 COPY docker/airflow/init.sh /opt/mlstack/airflow-init.sh
 COPY docker/airflow/jobcheck.py docker/airflow/celeryping.py /opt/mlstack/
+COPY docker/airflow/users.py /opt/mlstack/airflow-users.py
 RUN mkdir -p /opt/airflow/logs \
     && chown -R airflow:0 /opt/airflow \
     && chmod -R g=u /opt/airflow \
