@@ -5,22 +5,27 @@
 # No secret is used at build time: everything arrives as environment at run time.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# Locked dependencies in /opt/venv. A complete, pinned export of uv.lock: no resolver needed,
-# pip check proves it consistent. The runtime stage starts from here (no copy of the whole venv).
+# Locked dependencies in /opt/venv. A complete, pinned export of uv.lock with its hashes: no
+# resolver needed, --require-hashes refuses any file whose hash uv.lock does not list, pip check
+# proves it consistent. The runtime stage starts from here (no copy of the whole venv).
 FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install --no-cache-dir --no-deps -r /tmp/requirements.txt \
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements.txt \
     && /opt/venv/bin/pip check \
     && rm /tmp/requirements.txt
 
 # The mlstack wheel, built apart so that the build backend never reaches the runtime image.
 FROM ${PYTHON_IMAGE} AS wheel
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+# The build backend from requirements.build.txt (hashed), not a build isolation's unpinned download.
+COPY requirements.build.txt /tmp/requirements.build.txt
+RUN python -m venv /opt/build \
+    && /opt/build/bin/pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements.build.txt
 COPY pyproject.toml README.md /src/
 COPY src/ /src/src/
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels /src
+RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels /src
 
 # The whole (filtered, see .dockerignore) context, so that optional folders may be absent.
 FROM ${PYTHON_IMAGE} AS files
@@ -52,6 +57,7 @@ COPY --from=files --chown=airflow:0 /ctx/plugins /opt/airflow/plugins
 COPY docker/common/entrypoint.sh docker/common/env.sh docker/common/shim.sh docker/common/mlstack_env.py docker/common/healthcheck.py /opt/mlstack/
 COPY docker/airflow/init.sh /opt/mlstack/airflow-init.sh
 COPY docker/airflow/jobcheck.py docker/airflow/celeryping.py /opt/mlstack/
+COPY docker/airflow/users.py /opt/mlstack/airflow-users.py
 RUN mkdir -p /opt/airflow/logs \
     && chown -R airflow:0 /opt/airflow \
     && chmod -R g=u /opt/airflow \

@@ -6,8 +6,8 @@ SHELL := /bin/bash
 .ONESHELL:
 
 PYTHON ?= python3
-UV_VERSION := 0.13.9
-# A fresh machine has only Python: install uv into .tools with pip when it is not on PATH.
+# A fresh machine has only Python: install uv into .tools with pip when it is not on PATH, at the
+# pin and hashes of requirements.uv.txt (exported from uv.lock by `make requirements`).
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
@@ -27,7 +27,7 @@ help: ## Show this help
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
-	$(CURDIR)/.tools/bin/pip install --quiet uv==$(UV_VERSION)
+	$(CURDIR)/.tools/bin/pip install --quiet --no-deps --require-hashes -r requirements.uv.txt
 
 # Bytecode is compiled once here: with PYTHONDONTWRITEBYTECODE set (it is on these machines, as in
 # many images) Python never writes .pyc files, so every process would compile every module it

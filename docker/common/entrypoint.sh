@@ -14,9 +14,8 @@
 #   4. derives the connection settings from the .env/.secrets variables (env.sh ->
 #      mlstack_env.py: local services or NeonDB, Celery broker, MLflow auth config), never
 #      printing them; empty optional settings are unset;
-#   5. airflow: writes the api-server's SimpleAuthManager password file from
-#      MLSTACK_AIRFLOW_ADMIN_PASSWORD;
-#   6. execs the command.
+#   5. execs the command. (Airflow's users live in its database: FabAuthManager, created by
+#      airflow-init; SimpleAuthManager is for the native development services only.)
 set -euo pipefail
 
 component="${MLSTACK_COMPONENT:?the image sets MLSTACK_COMPONENT}"
@@ -43,18 +42,6 @@ fi
 
 # shellcheck source=/dev/null
 . /opt/mlstack/env.sh
-
-if [ "$component" = airflow ] && [ -n "${MLSTACK_AIRFLOW_ADMIN_PASSWORD:-}" ]; then
-  export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-${AIRFLOW_HOME}/simple_auth_manager_passwords.json}"
-  python - <<'PY'
-import json, os
-path = os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
-user = os.environ.get("MLSTACK_AIRFLOW_ADMIN_USER") or "admin"
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-with os.fdopen(fd, "w") as fh:
-    json.dump({user: os.environ["MLSTACK_AIRFLOW_ADMIN_PASSWORD"]}, fh)
-PY
-fi
 
 if [ "$#" -eq 0 ]; then
   set -- bash

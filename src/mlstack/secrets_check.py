@@ -13,7 +13,7 @@ Modes (``MLSTACK_ENV``, from the environment, ``.env`` or ``.secrets``):
 in-process (``dag.test``, a JWT secret generated per state folder) on a local MLflow store without
 auth. Only the start-up of a real service calls the check.
 
-``mlstack secrets check [airflow|mlflow|client|api|jenkins|s3|*-db|all]`` runs the check (``all`` =
+``mlstack secrets check [airflow|airflow-viewer|mlflow|client|api|jenkins|s3|*-db|all]`` runs the check (``all`` =
 airflow, mlflow and client; the others only when named). Every container of the compose stack runs
 ``python -m mlstack.secrets_check $MLSTACK_STARTUP_CHECK`` in its entrypoint before its service
 starts (images without mlstack carry this module alone) and stops when it exits non-zero; secrets
@@ -120,6 +120,17 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
             ("AIRFLOW__API__SECRET_KEY", "AIRFLOW_API_SECRET_KEY"),
             "AIRFLOW_API_SECRET_KEY",
             32,
+        ),
+    ),
+    # The stack's read-only Airflow login (FabAuthManager role Viewer); only airflow-init, which
+    # creates the user, holds it.
+    "airflow-viewer": (
+        Secret(
+            "Airflow viewer password",
+            ("MLSTACK_AIRFLOW_VIEWER_PASSWORD",),
+            "MLSTACK_AIRFLOW_VIEWER_PASSWORD",
+            12,
+            "password",
         ),
     ),
     "mlflow": (

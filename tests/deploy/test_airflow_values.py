@@ -12,10 +12,8 @@ import copy
 import gzip
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -103,35 +101,28 @@ def test_dags_are_baked_into_the_image(values: dict[str, Any]) -> None:
     assert (REPO / "dags" / "training_pipeline.py").exists() or list((REPO / "dags").glob("*.py"))
 
 
-def _airflow_default(section: str, option: str) -> str:
-    """Airflow's own default for an option, read from its config template (no Airflow import)."""
-    spec = importlib.util.find_spec("airflow")
-    assert spec is not None and spec.submodule_search_locations
-    template = Path(next(iter(spec.submodule_search_locations))) / "config_templates" / "config.yml"
-    return str(yaml.safe_load(template.read_text())[section]["options"][option]["default"])
-
-
 def test_auth_manager_is_the_stack_s(values: dict[str, Any]) -> None:
-    """Compose sets no auth manager, so it runs Airflow's default (SimpleAuthManager) with the
-    users of AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS; the chart's default (FAB) is replaced."""
+    """The stack's FabAuthManager, as compose sets it; the chart's user job runs the image's user
+    step (admin and viewer), the passwords by reference only, the viewer's for that job alone."""
     compose_env = yaml.safe_load((REPO / "docker-compose.yml").read_text())["x-airflow-env"]
-    assert "AIRFLOW__CORE__AUTH_MANAGER" not in compose_env
-    default = _airflow_default("core", "auth_manager")
-    assert values["config"]["core"]["auth_manager"] == default
-    assert default.endswith("SimpleAuthManager")
-    user = compose_env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split("}")[-1]  # "...}:admin" -> role
-    assert values["config"]["core"]["simple_auth_manager_users"].endswith(user)
-    # The user-creation job is FAB's command; the password reaches the entrypoint by reference.
-    assert values["createUserJob"]["enabled"] is False
+    fab = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+    assert compose_env["AIRFLOW__CORE__AUTH_MANAGER"] == fab
+    assert values["config"]["core"]["auth_manager"] == fab
+    assert "simple_auth_manager_users" not in values["config"]["core"]
+    requirements = (REPO / "requirements.txt").read_text()
+    assert re.search(r"^apache-airflow-providers-fab==", requirements, re.M), "the image has the provider"
+    job = values["createUserJob"]
+    assert job["enabled"] is True and job["args"] == ["python", "/opt/mlstack/airflow-users.py"]
+    assert "COPY docker/airflow/users.py /opt/mlstack/airflow-users.py" in (REPO / "Dockerfile").read_text()
     assert {
         "envName": "MLSTACK_AIRFLOW_ADMIN_PASSWORD",
         "secretName": "mlstack-airflow",  # pragma: allowlist secret
         "secretKey": "admin-password",  # pragma: allowlist secret
     } in values["secret"]
-    entrypoint = (REPO / "docker" / "common" / "entrypoint.sh").read_text()
-    assert (
-        "MLSTACK_AIRFLOW_ADMIN_PASSWORD" in entrypoint and "SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" in entrypoint
-    )
+    [viewer] = job["env"]
+    assert viewer["name"] == "MLSTACK_AIRFLOW_VIEWER_PASSWORD"
+    assert viewer["valueFrom"]["secretKeyRef"] == {"name": "mlstack-airflow", "key": "viewer-password"}
+    assert all(s["envName"] != "MLSTACK_AIRFLOW_VIEWER_PASSWORD" for s in values["secret"])
 
 
 def test_executor_is_celery_with_keda_and_the_image_has_its_provider(values: dict[str, Any]) -> None:

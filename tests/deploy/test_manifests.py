@@ -400,6 +400,7 @@ def referenced_secret_keys(objs: list[dict[str, Any]], values: dict[str, Any]) -
                 walk(value)
 
     walk(objs)
+    walk(values)  # secretKeyRef in the values too (the user job's viewer password)
     for entry in values["secret"]:
         out.setdefault(entry["secretName"], set()).add(entry["secretKey"])
     # What the chart itself reads from the Secrets named in the values (several may be one Secret).

@@ -296,8 +296,8 @@ def http_json(url: str, *, data: dict | None = None, headers: dict | None = None
         return resp.status, json.loads(resp.read() or b"null")
 
 
-def airflow_token(stack: Stack, password: str) -> str:
-    user = stack.env.get("MLSTACK_AIRFLOW_ADMIN_USER", "admin")
+def airflow_token(stack: Stack, password: str, *, user: str | None = None) -> str:
+    user = user or stack.env.get("MLSTACK_AIRFLOW_ADMIN_USER", "admin")
     _, body = http_json(
         stack.url("AIRFLOW_PORT", "/auth/token"), data={"username": user, "password": password}
     )
@@ -321,6 +321,73 @@ def test_airflow_login_with_the_password_from_secrets(stack):
     with pytest.raises(urllib.error.HTTPError) as err:
         airflow_token(stack, "not-the-password")
     assert err.value.code in (401, 403)
+
+
+def test_airflow_viewer_reads_dags_but_cannot_trigger_one(stack):
+    """FabAuthManager's Viewer role (the user airflow-init creates from .secrets): reads, no trigger."""
+    viewer = stack.env.get("MLSTACK_AIRFLOW_VIEWER_USER", "viewer")
+    token = airflow_token(stack, stack.env["MLSTACK_AIRFLOW_VIEWER_PASSWORD"], user=viewer)
+    auth = {"Authorization": f"Bearer {token}"}
+    status, dags = http_json(stack.url("AIRFLOW_PORT", "/api/v2/dags?limit=100"), headers=auth)
+    assert status == 200 and "training_pipeline" in {d["dag_id"] for d in dags["dags"]}, dags
+    with pytest.raises(urllib.error.HTTPError) as err:
+        http_json(
+            stack.url("AIRFLOW_PORT", "/api/v2/dags/training_pipeline/dagRuns"),
+            data={"logical_date": None},
+            headers=auth,
+        )
+    assert err.value.code == 403, err.value.read()[:300]
+    with pytest.raises(urllib.error.HTTPError) as err:
+        airflow_token(stack, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"], user=viewer)
+    assert err.value.code == 401, "the viewer logs in with its own password only"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def test_airflow_ui_refuses_a_wrong_password_and_accepts_the_right_one_in_a_browser(stack, tmp_path):
+    """The FAB login page in Chromium: a wrong password stays on it with FAB's error; the admin's
+    password from .secrets opens the Airflow UI."""
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is missing (Debian package chromium): run `make system-deps`")
+    from playwright.sync_api import expect, sync_playwright
+
+    user = stack.env.get("MLSTACK_AIRFLOW_ADMIN_USER", "admin")
+    shot = ROOT / "test-results" / "stack-airflow-login.png"
+    shot.parent.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            try:
+                page.goto(stack.url("AIRFLOW_PORT", "/"), wait_until="domcontentloaded")
+                page.wait_for_url(re.compile(r"/auth/login/"), timeout=120_000)  # no UI before a login
+                page.fill("input[name=username]", user)
+                page.fill("input[name=password]", "not-the-password")
+                page.get_by_role("button", name=re.compile("sign in", re.I)).click()
+                expect(page.get_by_text("Invalid login")).to_be_visible(timeout=60_000)
+                assert "/auth/login/" in page.url
+
+                page.fill("input[name=username]", user)
+                page.fill("input[name=password]", stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])
+                page.get_by_role("button", name=re.compile("sign in", re.I)).click()
+                page.wait_for_url(lambda url: "/auth/login" not in url, timeout=120_000)
+                # The React UI, rendered from the API with the session's token.
+                expect(page.get_by_text("MetaDatabase")).to_be_visible(timeout=120_000)
+            finally:
+                page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
 
 
 def test_airflow_loads_the_project_dags_without_import_errors(stack):
@@ -645,17 +712,6 @@ def shadow_rows(stack: Stack, prediction_ids: list[str]) -> list[tuple[str, str]
             (prediction_ids,),
         ).fetchall()
     return [(str(a), str(b)) for a, b in rows]
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def test_streamlit_predicts_with_the_champion_in_a_browser(stack, trained, monkeypatch, tmp_path):
@@ -1147,6 +1203,7 @@ REFUSED_NAMES = {
     ],
     "airflow-init": [
         "MLSTACK_AIRFLOW_ADMIN_PASSWORD",
+        "MLSTACK_AIRFLOW_VIEWER_PASSWORD",
         "AIRFLOW__CORE__FERNET_KEY",
         "AIRFLOW__API_AUTH__JWT_SECRET",
         "AIRFLOW__API__SECRET_KEY",

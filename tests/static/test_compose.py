@@ -663,6 +663,30 @@ def test_every_project_service_starts_in_production_mode_behind_the_secrets_chec
     assert "-m mlstack.secrets_check" in (ROOT / "docker/jenkins/entrypoint.sh").read_text()
 
 
+def test_airflow_uses_fab_with_the_users_created_by_airflow_init():
+    """Issue 15 §3: FabAuthManager in every Airflow service (as Airflow's own compose file); the
+    viewer's password reaches airflow-init only, which checks it and creates both users."""
+    services = resolved()["services"]
+    fab = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+    airflow = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("mlstack-airflow")}
+    assert {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-worker"} <= set(airflow)
+    for name, service in airflow.items():
+        env = service["environment"]
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"] == fab, name
+        assert not any(k.startswith("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER") for k in env), name
+        mounted = {secret["source"] for secret in service.get("secrets", [])}
+        assert ("MLSTACK_AIRFLOW_VIEWER_PASSWORD" in mounted) == (name == "airflow-init"), name
+        assert "MLSTACK_AIRFLOW_VIEWER_PASSWORD" not in env, name  # a file, never a variable
+    common = {secret["source"] for secret in services["airflow-scheduler"]["secrets"]}
+    init_mounted = {secret["source"] for secret in services["airflow-init"]["secrets"]}
+    assert init_mounted == common | {"MLSTACK_AIRFLOW_VIEWER_PASSWORD"}  # the rest as every Airflow service
+    init = services["airflow-init"]["environment"]
+    assert "airflow-viewer" in init["MLSTACK_STARTUP_CHECK"].split()
+    script = (ROOT / "docker/airflow/init.sh").read_text()
+    assert script.index("airflow db migrate") < script.index("python /opt/mlstack/airflow-users.py")
+    assert re.search(r"^apache-airflow-providers-fab==", (ROOT / "requirements.txt").read_text(), re.M)
+
+
 def test_mlflow_auth_caches_verified_credentials(monkeypatch, tmp_path):
     """MLflow checks every request's password with scrypt unless its auth cache is on (issue 21)."""
     from mlflow.server.auth.config import read_auth_config

@@ -650,8 +650,8 @@ def test_dockerfile_jenkins_image():
 
 
 def test_dockerfile_jenkins_agent_image():
-    """The agent: the official inbound agent at a pinned remoting build, plus make, uv (as the
-    Makefile pins it) and Python as pyproject requires; runs as the upstream user (uid 1000)."""
+    """The agent: the official inbound agent at a pinned remoting build, plus make, uv (the
+    Makefile's hashed pin) and Python as pyproject requires; runs as the upstream user (uid 1000)."""
     instructions = dockerfile_instructions(AGENT_DOCKERFILE)
     [base] = [rest for word, rest in instructions if word == "FROM"]
     assert re.fullmatch(r"jenkins/inbound-agent:\d+\.v[0-9a-f_]+-\d+-jdk21", base), f"pinned, got {base}"
@@ -659,10 +659,10 @@ def test_dockerfile_jenkins_agent_image():
     packages = re.search(r"apt-get install -y --no-install-recommends ([^&]+)", runs)
     assert packages and {"make", "python3", "python3-venv", "git"} <= set(packages.group(1).split())
     text = AGENT_DOCKERFILE.read_text()
-    uv = re.search(r"^ARG UV_VERSION=(\S+)", text, re.M)
-    makefile_uv = re.search(r"^UV_VERSION\s*:?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
-    assert uv and makefile_uv and uv.group(1) == makefile_uv.group(1)
-    assert '"uv==${UV_VERSION}"' in runs and 'uv python install "${PYTHON_VERSION}"' in runs
+    # uv at the pin and hashes the Makefile installs (requirements.uv.txt, from uv.lock).
+    assert "--require-hashes -r /tmp/requirements.uv.txt" in runs
+    assert "-r requirements.uv.txt" in (ROOT / "Makefile").read_text()
+    assert 'uv python install "${PYTHON_VERSION}"' in runs
     py = re.search(r"^ARG PYTHON_VERSION=(\S+)", text, re.M)
     assert py and f">={py.group(1)}" in (ROOT / "pyproject.toml").read_text()
     assert "safe.directory /workspace/mlstack" in runs

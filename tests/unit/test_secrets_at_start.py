@@ -90,3 +90,22 @@ def test_the_module_alone_runs_on_a_bare_interpreter(tmp_path):
     )
     assert proc.returncode == 2, proc.stderr
     assert "MLflow database password (MLFLOW_DB_PASSWORD): is a known default" in proc.stderr
+
+
+def test_the_airflow_viewer_password_is_checked_and_make_secrets_writes_one():
+    """The viewer login (FabAuthManager role Viewer): .secrets.example's placeholder is refused,
+    what `make secrets` writes passes; airflow-init, the one container holding it, checks it."""
+    from dotenv import dotenv_values
+
+    from devstack.stack_secrets import render
+
+    example = (ROOT / ".secrets.example").read_text()
+    shipped = dotenv_values(stream=__import__("io").StringIO(example))
+    assert shipped["MLSTACK_AIRFLOW_VIEWER_PASSWORD"] == "change-me"  # pragma: allowlist secret
+    report = check_secrets(["airflow-viewer"], {"MLSTACK_ENV": "production", **shipped})
+    assert report.refused and [f.variable for f in report.findings] == ["MLSTACK_AIRFLOW_VIEWER_PASSWORD"]
+    assert "set MLSTACK_AIRFLOW_VIEWER_PASSWORD in .secrets" in report.to_text()
+    generated = dotenv_values(stream=__import__("io").StringIO(render(example)))
+    viewer, admin = (generated[f"MLSTACK_AIRFLOW_{who}_PASSWORD"] for who in ("VIEWER", "ADMIN"))
+    assert viewer and viewer != admin
+    assert not check_secrets(["airflow-viewer"], {"MLSTACK_ENV": "production", **generated}).findings

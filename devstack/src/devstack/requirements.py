@@ -7,6 +7,11 @@ requirements.streamlit.txt  Streamlit image: core + serve extra
 requirements.mlflow.txt     MLflow server image: mlflow, boto3, psycopg[binary] and what they need
                             (the subset of the core export reachable from those roots in uv.lock,
                             with the extras the project asks for: mlflow[auth] brings Flask-WTF)
+requirements.uv.txt         uv itself (dependency group `uv`): the Makefile and the Jenkins agent
+requirements.build.txt      the build backend of the mlstack wheel (dependency group `build`)
+
+Every pin carries uv.lock's hashes, and every install of these files uses
+`pip install --require-hashes` (tests/static/test_supply_chain.py).
 
 --check regenerates into memory and exits 1 if a committed file differs (the static test).
 """
@@ -22,7 +27,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]  # devstack/src/devstack/ -> the repository
-EXPORT = ["export", "--frozen", "--no-hashes", "--no-dev", "--no-emit-project", "--no-header"]
+EXPORT = ["export", "--frozen", "--no-dev", "--no-emit-project", "--no-header"]
 MLFLOW_ROOTS = ["mlflow", "boto3", "psycopg", "prometheus-flask-exporter"]
 
 
@@ -39,13 +44,27 @@ def find_uv(explicit: str | None) -> str:
     sys.exit("uv not found: run `make setup` (it installs uv into .tools when missing)")
 
 
-def uv_export(uv: str, *extras: str, annotate: bool = True) -> str:
-    """``uv export`` of the locked runtime dependencies (no dev group) with ``extras``."""
+def uv_export(uv: str, *extras: str, annotate: bool = True, group: str | None = None) -> str:
+    """``uv export`` (with hashes) of the locked runtime dependencies (no dev group) with ``extras``,
+    or of dependency ``group`` alone."""
     args = [uv, *EXPORT] + ([] if annotate else ["--no-annotate"])
     for extra in extras:
         args += ["--extra", extra]
+    if group:
+        args += ["--only-group", group]
     out = subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     return out
+
+
+def entries(export: str) -> list[str]:
+    """The requirement entries of an export, each with its ``--hash`` continuation lines."""
+    found: list[str] = []
+    for line in export.splitlines():
+        if line.startswith((" ", "\t")) and found:
+            found[-1] += "\n" + line
+        elif line and not line.startswith("#"):
+            found.append(line)
+    return found
 
 
 def lock_packages() -> dict[str, dict]:
@@ -104,11 +123,9 @@ def generate(uv: str) -> dict[str, str]:
     files["requirements.streamlit.txt"] = header(f"{cmd} --extra serve") + uv_export(uv, "serve")
     keep = closure(packages, MLFLOW_ROOTS)
     kept = [
-        line
-        for line in uv_export(uv, annotate=False).splitlines()
-        if line
-        and not line.startswith("#")
-        and normalize(re.split(r"[=<>~!;\[ ]", line, maxsplit=1)[0]) in keep
+        entry
+        for entry in entries(uv_export(uv, annotate=False))
+        if normalize(re.split(r"[=<>~!;\[ ]", entry, maxsplit=1)[0]) in keep
     ]
     files["requirements.mlflow.txt"] = (
         header(
@@ -118,6 +135,13 @@ def generate(uv: str) -> dict[str, str]:
         + "\n".join(kept)
         + "\n"
     )
+    for group, note in (
+        ("uv", "uv itself, for the Makefile (.tools) and the Jenkins agent image."),
+        ("build", "The build backend the images build the mlstack wheel with (--no-build-isolation)."),
+    ):
+        files[f"requirements.{group}.txt"] = header(f"{cmd} --only-group {group}", note) + uv_export(
+            uv, group=group
+        )
     return files
 
 
