@@ -1,6 +1,6 @@
 """B4-B6: serving the champion through ``mlstack.serving`` (what the Streamlit app and the CLI use).
 
-One set-up for the three figures (``bench_serving``): PostgreSQL + moto S3 + ``mlflow server
+One set-up for the three figures (``bench_serving``): PostgreSQL + S3 (SeaweedFS) + ``mlflow server
 --serve-artifacts`` started by ``devstack``, and the penguins champion trained on it
 with ``mlstack.lifecycle.run_all`` (the real lifecycle, artifacts in S3 behind the server).
 
@@ -172,7 +172,7 @@ def _b4(home: Path, tracking_uri: str, repeats: int) -> Figure:
         reference_samples=refs,
         note=(
             f"fresh process per sample; resolve @champion + download via `mlflow server "
-            f"--serve-artifacts` (moto S3) + skops load with mlstack's type check + the ONNX form "
+            f"--serve-artifacts` (SeaweedFS S3) + skops load with mlstack's type check + the ONNX form "
             f"(download, sha256, session); module imports "
             f"(mlflow, onnxruntime, skops, scikit-learn, mlstack) timed apart: median "
             f"{median(imports):.1f} s, paid once per process"

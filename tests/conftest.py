@@ -89,11 +89,11 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """moto's S3 server; dummy keys ``testing``/``testing``, region us-east-1."""
-    server = _start("moto S3 server", lambda: start_s3_server(log_dir=tmp_path_factory.mktemp("s3")))
+    """SeaweedFS's S3 gateway (SigV4 checked); keys in ``.access_key_id``/``.secret_access_key``."""
+    server = _start("SeaweedFS S3 server", lambda: start_s3_server(log_dir=tmp_path_factory.mktemp("s3")))
     yield server
     server.stop()
-    _assert_stopped("moto S3 server", server)
+    _assert_stopped("SeaweedFS S3 server", server)
 
 
 @pytest.fixture(scope="session")

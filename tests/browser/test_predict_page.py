@@ -1,7 +1,7 @@
 """The Predict page in a real headless Chromium.
 
 `streamlit run` as a real process on a free loopback port, serving from a real MLflow server
-(PostgreSQL backend, S3 artifacts on moto), with the prediction log in a real PostgreSQL. The
+(PostgreSQL backend, S3 artifacts on SeaweedFS), with the prediction log in a real PostgreSQL. The
 screenshot is kept as a test artifact (test-results/); `make screenshots` also copies it to the
 README's picture (docs/img/predict-page.png): a plain test run never changes a tracked file.
 """

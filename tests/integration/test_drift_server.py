@@ -1,4 +1,4 @@
-"""The drift check against real servers: MLflow on PostgreSQL with artifacts proxied to S3 (moto),
+"""The drift check against real servers: MLflow on PostgreSQL with artifacts proxied to S3 (SeaweedFS),
 and the data root (snapshots, raw batches, drift reports) in an S3 bucket.
 
 What an operator would check: the reference is the champion's snapshot read back from S3, the

@@ -1,4 +1,4 @@
-"""The lifecycle against real servers: MLflow on PostgreSQL, artifacts proxied to S3 (moto server).
+"""The lifecycle against real servers: MLflow on PostgreSQL, artifacts proxied to S3 (SeaweedFS).
 
 Asserts what a platform operator would check by hand: the model's files are objects in the bucket,
 the registry rows are in Postgres, and a fresh process loads models:/<name>@champion and predicts.

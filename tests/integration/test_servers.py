@@ -17,6 +17,7 @@ from devstack.postgres import PostgresServer
 from devstack.processes import ManagedProcess, group_members
 from devstack.s3 import S3Server
 from devstack.smtp import SmtpServer
+from tests.support.s3_keys import assert_refused_reads_and_writes
 
 pytestmark = pytest.mark.integration
 
@@ -157,6 +158,17 @@ def test_s3_put_and_list(s3_server: S3Server):
     body = client.get_object(Bucket=bucket, Key="data/a.csv")["Body"].read()
     assert body == b"x,y\n1,2\n"
     assert s3_server.env()["MLFLOW_S3_ENDPOINT_URL"] == s3_server.endpoint_url
+
+
+def test_s3_refuses_a_wrong_secret_and_an_unknown_key(s3_server: S3Server):
+    """The S3 server checks SigV4 signatures, as RustFS and AWS do (moto's server did not)."""
+    bucket = s3_server.create_bucket()
+    s3_server.client().put_object(Bucket=bucket, Key="secret.csv", Body=b"x\n")
+    wrong_secret = s3_server.client(secret_access_key="not-the-secret")  # pragma: allowlist secret
+    assert_refused_reads_and_writes(wrong_secret, "SignatureDoesNotMatch", bucket, "secret.csv")
+    unknown_key = s3_server.client(access_key_id="nobody")
+    assert_refused_reads_and_writes(unknown_key, "InvalidAccessKeyId", bucket, "secret.csv")
+    assert s3_server.list_keys(bucket) == ["secret.csv"]
 
 
 # ------------------------------------------------------------------------------ mlflow

@@ -21,8 +21,8 @@ from devstack.ports import LOOPBACK, free_port
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; ``down()`` refuses new connections and cuts open ones.
 
-    Stands between a client and a server whose state must survive the outage (moto keeps its
-    objects in memory: killing it would lose them, a real S3 outage does not).
+    Stands between a client and a server whose state must survive the outage: cutting the proxy
+    is an outage of the network path alone, with no restart of the server behind it.
     """
 
     def __init__(self, target_port: int, port: int | None = None) -> None:

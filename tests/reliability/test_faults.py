@@ -2,7 +2,7 @@
 register, two promotions racing, serving while the registry is down.
 
 One private stack for the module (so killing it never disturbs other tests): a PostgreSQL cluster,
-moto's S3 server behind a TCP proxy (cutting the proxy is an S3 outage that keeps the objects),
+devstack's S3 server (SeaweedFS) behind a TCP proxy (cutting the proxy is an S3 outage that keeps the objects),
 and an MLflow server on both. The lifecycle steps run the way the training DAG runs them: each
 step a task with retries and exponential backoff (``faults.run_task``), the Airflow run id exported
 so `register` is idempotent, one failure mail after the last try.

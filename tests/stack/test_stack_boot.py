@@ -28,6 +28,9 @@ The lifecycle runs in the booted stack, through the published ports: `make trigg
 files are objects in the S3 store; a headless Chromium drives the Streamlit Predict page and
 the prediction log in PostgreSQL grows; a run with a missing source fails and its alert mail
 reaches Mailpit while the champion stays. No generated secret is in the project images.
+The S3 store (the rustfs stand-in is SeaweedFS, which verifies SigV4 signatures) refuses a wrong
+key, keeps the previous version of an overwritten object (bucket-init turns versioning on), and
+keeps objects and versions across a restart of its container.
 Then the same project is switched to the CeleryExecutor (profile `celery`, two workers): both
 workers run tasks of the training DAG, and a worker killed mid-task has its task retried on the
 other, with one model version for the run.
@@ -72,6 +75,7 @@ from devstack.stack_secrets import SECRETS_DIR_VAR, write_secret_files
 from tests.support.clone import fresh_clone, user_env
 from tests.support.readme import commands, shell_block
 from tests.support.require import unavailable
+from tests.support.s3_keys import assert_refused_reads_and_writes
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_TIMEOUT = 900
@@ -429,15 +433,16 @@ def test_mlflow_requires_auth_and_accepts_the_admin_from_secrets(stack):
     assert status == 200 and "experiments" in body
 
 
-def s3_client(stack: Stack):
+def s3_client(stack: Stack, *, access_key_id: str | None = None, secret_access_key: str | None = None):
+    """A boto3 client of the published S3 port, with the keys from .secrets unless others are given."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(
         "s3",
         endpoint_url=stack.url("RUSTFS_PORT"),
-        aws_access_key_id=stack.env["RUSTFS_ACCESS_KEY"],
-        aws_secret_access_key=stack.env["RUSTFS_SECRET_KEY"],
+        aws_access_key_id=access_key_id or stack.env["RUSTFS_ACCESS_KEY"],
+        aws_secret_access_key=secret_access_key or stack.env["RUSTFS_SECRET_KEY"],
         region_name="us-east-1",
         config=Config(s3={"addressing_style": "path"}),
     )
@@ -471,6 +476,35 @@ def test_mlflow_artifacts_are_objects_in_the_s3_store(stack, tmp_path, monkeypat
     assert ours, f"no object for run {run_.info.run_id} in s3://{bucket}/mlflow/: {keys[:20]}"
     body = s3_client(stack).get_object(Bucket=bucket, Key=ours[0])["Body"].read()
     assert body == b"stored by the boot test\n"
+
+
+def test_the_s3_store_refuses_a_wrong_key_and_takes_the_right_one(stack):
+    """The store verifies SigV4 signatures (the stand-in is SeaweedFS, not moto): a wrong secret
+    or an unknown key gets 403 for reads and writes, and nothing it sent is stored."""
+    bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
+    s3_client(stack).put_object(Bucket=bucket, Key="boot/signed.txt", Body=b"right key\n")
+    wrong_secret = s3_client(stack, secret_access_key="x" + stack.env["RUSTFS_SECRET_KEY"])
+    assert_refused_reads_and_writes(wrong_secret, "SignatureDoesNotMatch", bucket, "boot/signed.txt")
+    unknown_key = s3_client(stack, access_key_id="not-a-user-of-the-store")
+    assert_refused_reads_and_writes(unknown_key, "InvalidAccessKeyId", bucket, "boot/signed.txt")
+    listed = s3_client(stack).list_objects_v2(Bucket=bucket, Prefix="boot/")
+    assert [obj["Key"] for obj in listed.get("Contents", [])] == ["boot/signed.txt"]
+    body = s3_client(stack).get_object(Bucket=bucket, Key="boot/signed.txt")["Body"].read()
+    assert body == b"right key\n"
+
+
+VERSIONED_KEY = "boot/versioned/model.skops"
+
+
+def test_bucket_init_turned_versioning_on_so_an_overwritten_object_is_recovered(stack):
+    bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
+    s3 = s3_client(stack)
+    assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
+    first = s3.put_object(Bucket=bucket, Key=VERSIONED_KEY, Body=b"the trained model")
+    s3.put_object(Bucket=bucket, Key=VERSIONED_KEY, Body=b"a tampered model")
+    assert s3.get_object(Bucket=bucket, Key=VERSIONED_KEY)["Body"].read() == b"a tampered model"
+    previous = s3.get_object(Bucket=bucket, Key=VERSIONED_KEY, VersionId=first["VersionId"])
+    assert previous["Body"].read() == b"the trained model"
 
 
 # --------------------------------------------------------------------------------------------
@@ -1291,6 +1325,31 @@ def test_the_booted_services_ran_the_secrets_check(stack):
         assert re.search(r"secrets check \([^)]*MLSTACK_ENV=production\): ok", logs), (
             f"{service} did not log a passed secrets check:\n{logs[:3000]}"
         )
+
+
+# --------------------------------------------------------------------------------------------
+# the S3 store keeps its objects across a restart
+# --------------------------------------------------------------------------------------------
+
+
+def test_objects_and_their_versions_survive_a_restart_of_the_s3_store(stack):
+    """Late in the module: the restart takes the store away from MLflow for a few seconds."""
+    bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
+    t0 = time.monotonic()
+    stack.compose("restart", "rustfs", timeout=300)
+    deadline = time.monotonic() + 180
+    while stack.services_state()["rustfs"].get("Health") != "healthy":
+        assert time.monotonic() < deadline, "rustfs not healthy 180 s after a restart\n" + stack.diagnostics()
+        time.sleep(2)
+    stack.timings["rustfs_restart_to_healthy"] = time.monotonic() - t0
+    s3 = s3_client(stack)
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=VERSIONED_KEY).get("Versions", [])
+    bodies = sorted(
+        s3.get_object(Bucket=bucket, Key=VERSIONED_KEY, VersionId=v["VersionId"])["Body"].read()
+        for v in versions
+    )
+    assert bodies == [b"a tampered model", b"the trained model"], versions
+    assert s3.get_object(Bucket=bucket, Key="boot/signed.txt")["Body"].read() == b"right key\n"
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ never into an image. One module per job:
 - :mod:`devstack.processes`      :class:`~devstack.processes.ManagedProcess` (start, wait, stop,
                                  kill, restart a command and every child it spawned)
 - :mod:`devstack.postgres`       a local PostgreSQL cluster (throwaway or kept), as root too
-- :mod:`devstack.s3`             moto's S3 server
+- :mod:`devstack.s3`             SeaweedFS's S3 server (verifies SigV4 signatures)
 - :mod:`devstack.mlflow_server`  ``mlflow server`` on PostgreSQL with artifacts proxied to S3
 - :mod:`devstack.smtp`           an aiosmtpd mailbox (plain, or STARTTLS with login)
 - :mod:`devstack.compose`        the docker compose CLI against a private engine (stack boot)

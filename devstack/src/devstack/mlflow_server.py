@@ -234,7 +234,7 @@ def start_mlflow_server(
 
 @contextlib.contextmanager
 def running_stack(*, auth: bool = False) -> Iterator[tuple[PostgresServer, S3Server, MlflowServer]]:
-    """Postgres + moto + MLflow for a script: ``with running_stack() as (pg, s3, mlflow): ...``"""
+    """Postgres + S3 (SeaweedFS) + MLflow for a script: ``with running_stack() as (pg, s3, mlflow): ...``"""
     with (
         start_postgres() as pg,
         start_s3_server() as s3,

