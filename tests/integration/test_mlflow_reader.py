@@ -114,3 +114,24 @@ def test_the_one_shot_refuses_a_wrong_admin_login_without_printing_secrets(
     monkeypatch.delenv("MLFLOW_READER_PASSWORD")
     assert _script().main() == 2
     assert "MLFLOW_READER_PASSWORD is not set, run make secrets" in capsys.readouterr().err
+
+
+def test_for_the_reader_a_model_not_trained_yet_is_no_champion_not_a_refused_login(
+    mlflow_auth_server, monkeypatch, tmp_path
+):
+    """MLflow answers the reader 403 (not 404) for a model that does not exist: the API's /ready
+    must still say "waiting for a champion" on a fresh stack, and a wrong password stay a 401."""
+    from mlstack.config import Settings
+    from mlstack.errors import NoChampionError, RegistryAuthError
+    from mlstack.serving.loader import resolve_alias
+
+    _login(monkeypatch, mlflow_auth_server.username, mlflow_auth_server.password)
+    password = secrets.token_urlsafe(18)
+    _script().ensure_reader(mlflow_auth_server.tracking_uri, "mlstack-reader", password)
+    settings = Settings(_env_file=None, home=tmp_path, tracking_uri=mlflow_auth_server.tracking_uri)
+    _login(monkeypatch, "mlstack-reader", password)
+    with pytest.raises(NoChampionError, match="has no @champion yet"):
+        resolve_alias(settings, f"never-trained-{secrets.token_hex(4)}")
+    _login(monkeypatch, "mlstack-reader", "a-wrong-password")
+    with pytest.raises(RegistryAuthError):
+        resolve_alias(settings, f"never-trained-{secrets.token_hex(4)}")

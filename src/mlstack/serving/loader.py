@@ -135,7 +135,11 @@ def resolve_alias(settings: Settings, name: str, alias: str = CHAMPION) -> str:
         return str(client.get_model_version_by_alias(name, alias).version)
     except Exception as exc:
         text = str(exc)
-        if "RESOURCE_DOES_NOT_EXIST" in text or "not found" in text.lower():
+        missing = "RESOURCE_DOES_NOT_EXIST" in text or "not found" in text.lower()
+        # MLflow basic auth answers 403, not 404, to a non-admin (serving's read-only login)
+        # asking for a model that does not exist yet; search shows what exists to that login.
+        denied = getattr(exc, "error_code", "") == "PERMISSION_DENIED"
+        if missing or (denied and not _model_visible(client, name)):
             raise NoChampionError(
                 f"model {name} has no @{alias} yet: train one with `mlstack run` "
                 "(or trigger the training DAG)"
@@ -144,6 +148,15 @@ def resolve_alias(settings: Settings, name: str, alias: str = CHAMPION) -> str:
         if refused:
             raise RegistryAuthError(f"{refused} (resolving {name}@{alias})") from None
         raise RegistryError(f"registry unreachable while resolving {name}@{alias}: {text[:200]}") from exc
+
+
+def _model_visible(client: Any, name: str) -> bool:
+    """Whether registered model `name` exists for this login (True when that cannot be told)."""
+    try:
+        escaped = name.replace("'", "''")
+        return bool(client.search_registered_models(filter_string=f"name = '{escaped}'", max_results=1))
+    except Exception:
+        return True
 
 
 Loader = Callable[[Settings, str, str], LoadedModel]
