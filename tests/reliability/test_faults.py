@@ -41,7 +41,9 @@ from tests.reliability.faults import (
 )
 from tests.support.require import unavailable
 
-pytestmark = [pytest.mark.reliability, pytest.mark.integration]
+# One worker for the module: its stack is module-scoped, and serving-while-the-registry-is-down
+# reads the champion that the MLflow-kill test trained.
+pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.xdist_group("faults")]
 
 STEPS = ("ingest", "validate", "train", "evaluate", "register", "promote")
 

@@ -29,6 +29,11 @@ from devstack.ports import LOOPBACK, free_port
 from devstack.processes import ManagedProcess, venv_tool
 
 ACCESS_KEY_ID = "devstack"
+# One secret per process, shared by every server it starts: botocore resolves the environment's
+# AWS_* keys once per process (its default session caches them), so code under test that reaches a
+# second server through the environment (a test module's own stack after the session's server)
+# would still sign with the first server's secret, and be refused.
+PROCESS_SECRET = secrets.token_urlsafe(24)
 REGION = "us-east-1"
 # SeaweedFS's graceful stop waits up to 15 s on the filer's gRPC streams; the data is throwaway.
 STOP_TIMEOUT = 3.0
@@ -156,7 +161,7 @@ def start_s3_server(
     weed = venv_tool("weed")
     port = port or free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="mlstack-s3-"))
-    secret_access_key = secrets.token_urlsafe(24)
+    secret_access_key = PROCESS_SECRET
     identities = data_dir / "identities.json"
     identities.write_text(json.dumps(identities_config(ACCESS_KEY_ID, secret_access_key)))
     identities.chmod(0o600)
