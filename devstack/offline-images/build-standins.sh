@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build local stand-ins for the upstream base images the stack needs, on a machine that cannot
 # pull from an image registry. Each stand-in is built from Debian packages (a debootstrap'ed
-# bookworm rootfs) and tagged with the EXACT upstream name, so the project's own Dockerfiles and
-# docker-compose.yml build and boot unmodified. Every stand-in carries the label
+# bookworm rootfs; trixie for postgres, as bookworm has no PostgreSQL 17) and tagged with the
+# EXACT upstream name, so the project's own Dockerfiles and docker-compose.yml build and boot
+# unmodified. Every stand-in carries the label
 # org.mlstack.standin=true (see `docker image inspect`), and an image with an upstream tag but no
 # such label (a real pulled image) is never overwritten.
 #
@@ -10,7 +11,7 @@
 #   devstack/offline-images/build-standins.sh --list     print "stand-in-dir<TAB>tags" and exit
 #   devstack/offline-images/build-standins.sh --force    rebuild everything (rootfs too)
 #
-# Cache: the rootfs tarball in ${MLSTACK_STANDIN_CACHE:-/var/cache/mlstack-standins}; images in
+# Cache: the rootfs tarballs in ${MLSTACK_STANDIN_CACHE:-/var/cache/mlstack-standins}; images in
 # the engine's data root. A stand-in is rebuilt only when its definition (files under
 # devstack/offline-images/<name>/, build args, parent) changes: its hash is an image label.
 set -euo pipefail
@@ -19,20 +20,21 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "${HERE}/../.." && pwd)"
 STANDINS="${HERE}" # one folder per stand-in image, beside this script
 CACHE="${MLSTACK_STANDIN_CACHE:-/var/cache/mlstack-standins}"
-SUITE=bookworm
+# Debian releases debootstrap'ed into mlstack-standin/rootfs:<suite> (parent "rootfs-<suite>").
+SUITES="bookworm trixie"
 MIRROR="${MLSTACK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-ROOTFS_IMAGE="mlstack-standin/rootfs:${SUITE}"
-ROOTFS_TAR="${CACHE}/${SUITE}-minbase.tar"
 export DOCKER_HOST="${DOCKER_HOST:-unix:///run/mlstack-docker.sock}"
 # No buildx plugin on this machine: use the classic builder explicitly (it never pulls a base
 # image that exists locally, which is exactly what stand-ins rely on).
 export DOCKER_BUILDKIT=0
 
-# name | parent (stand-in name or "rootfs") | tags (the upstream names the project pins)
+# name | parent (stand-in name or "rootfs-<suite>") | tags (the upstream names the project pins)
+# postgres is built on trixie: upstream's postgres:17-bookworm takes PostgreSQL 17 from PGDG,
+# which cannot be reached here, and bookworm (backports too) has no postgresql-17.
 STANDIN_TABLE="
-debian|rootfs|mlstack-standin/debian:bookworm debian:bookworm-slim debian:bookworm
+debian|rootfs-bookworm|mlstack-standin/debian:bookworm debian:bookworm-slim debian:bookworm
 python|debian|python:3.11-slim-bookworm mlstack-standin/python:3.11-slim-bookworm
-postgres|debian|postgres:17-bookworm
+postgres|rootfs-trixie|postgres:17-bookworm
 redis|debian|redis:7-bookworm
 rustfs|python|rustfs/rustfs:1.0.0
 mailpit|debian|axllent/mailpit:v1.28.2
@@ -88,12 +90,14 @@ print(" ".join([f"{package['name']}=={package['version']}", *(f"--hash={h}" for 
 PY
 }
 
-ensure_rootfs() {
-  if [ "$FORCE" = 0 ] && image_exists "$ROOTFS_IMAGE"; then
+ensure_rootfs() { # suite -> mlstack-standin/rootfs:<suite> (debootstrap'ed once, kept as a tarball)
+  local suite="$1"
+  local image="mlstack-standin/rootfs:${suite}" tarball="${CACHE}/${suite}-minbase.tar"
+  if [ "$FORCE" = 0 ] && image_exists "$image"; then
     return 0
   fi
   mkdir -p "$CACHE"
-  if [ "$FORCE" = 1 ] || [ ! -s "$ROOTFS_TAR" ]; then
+  if [ "$FORCE" = 1 ] || [ ! -s "$tarball" ]; then
     if ! command -v debootstrap >/dev/null 2>&1; then
       log "installing debootstrap"
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap >/dev/null ||
@@ -102,26 +106,25 @@ ensure_rootfs() {
     local dir t0
     dir="$(mktemp -d "${CACHE}/rootfs.XXXXXX")"
     t0=$(now)
-    log "debootstrap --variant=minbase ${SUITE} (${MIRROR})"
-    debootstrap --variant=minbase "$SUITE" "$dir" "$MIRROR" >"${CACHE}/debootstrap.log" 2>&1 ||
-      { tail -n 20 "${CACHE}/debootstrap.log" >&2; rm -rf "$dir"; exit 1; }
+    log "debootstrap --variant=minbase ${suite} (${MIRROR})"
+    debootstrap --variant=minbase "$suite" "$dir" "$MIRROR" >"${CACHE}/debootstrap-${suite}.log" 2>&1 ||
+      { tail -n 20 "${CACHE}/debootstrap-${suite}.log" >&2; rm -rf "$dir"; exit 1; }
     rm -rf "${dir}/var/cache/apt/archives/"*.deb "${dir}/var/lib/apt/lists/"*
-    tar --numeric-owner -C "$dir" -cf "${ROOTFS_TAR}.tmp" .
-    mv -f "${ROOTFS_TAR}.tmp" "$ROOTFS_TAR"
+    tar --numeric-owner -C "$dir" -cf "${tarball}.tmp" .
+    mv -f "${tarball}.tmp" "$tarball"
     rm -rf "$dir"
-    log "debootstrap done in $(($(now) - t0))s -> ${ROOTFS_TAR}"
+    log "debootstrap done in $(($(now) - t0))s -> ${tarball}"
   fi
   local t0
   t0=$(now)
   docker import \
     --change 'LABEL org.mlstack.standin=true' \
     --change 'CMD ["bash"]' \
-    "$ROOTFS_TAR" "$ROOTFS_IMAGE" >/dev/null
-  log "imported ${ROOTFS_IMAGE} in $(($(now) - t0))s"
+    "$tarball" "$image" >/dev/null
+  log "imported ${image} in $(($(now) - t0))s"
 }
 
 declare -A HASH
-HASH[rootfs]="$(docker image inspect --format '{{.Id}}' "$ROOTFS_IMAGE" 2>/dev/null || echo none)"
 
 build_standin() { # name parent tags...
   local name="$1" parent="$2"
@@ -189,8 +192,11 @@ main() {
     log "no engine answers on ${DOCKER_HOST}: run devstack/docker-engine/dockerd.sh start"
     exit 1
   fi
-  ensure_rootfs
-  HASH[rootfs]="$(docker image inspect --format '{{.Id}}' "$ROOTFS_IMAGE")"
+  local suite
+  for suite in $SUITES; do
+    ensure_rootfs "$suite"
+    HASH[rootfs-${suite}]="$(docker image inspect --format '{{.Id}}' "mlstack-standin/rootfs:${suite}")"
+  done
   local name parent tags
   while IFS='|' read -r name parent tags; do
     [ -n "$name" ] || continue

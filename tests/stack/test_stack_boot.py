@@ -730,6 +730,18 @@ def prediction_log_db(stack: Stack):
     )
 
 
+def test_the_database_runs_the_major_version_of_its_image_tag(stack):
+    # postgres:17-bookworm is PostgreSQL 17; the stand-in once ran 15 under that tag (issue 15 §8).
+    image = json.loads(stack.compose("config", "--format", "json").stdout)["services"]["postgres"]["image"]
+    major = image.split(":", 1)[1].split("-", 1)[0]
+    shown = stack.compose(
+        "exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "postgres", "-tAc", "SHOW server_version"
+    ).stdout.strip()
+    assert shown.split(".")[0] == major, f"{image} runs PostgreSQL {shown}"
+    with prediction_log_db(stack) as conn:  # what clients see through the published port
+        assert conn.info.server_version // 10000 == int(major), conn.info.server_version
+
+
 def prediction_count(stack: Stack) -> int:
     with prediction_log_db(stack) as conn:
         exists = conn.execute("SELECT to_regclass('public.predictions') IS NOT NULL").fetchone()[0]

@@ -518,6 +518,22 @@ def test_base_images_are_pinned_and_have_standins():
         assert image in tags, f"{image} has no stand-in in devstack/offline-images/build-standins.sh"
 
 
+def test_the_postgres_standin_installs_the_major_version_the_compose_tag_names():
+    # postgres:17-bookworm means PostgreSQL 17: a stand-in of another major version would let the
+    # stack test pass on a server the users never run (issue 15 §8). The stack test checks the
+    # running server too (test_stack_boot.py::test_the_database_runs_the_major_version_of_its_image_tag).
+    image = resolved()["services"]["postgres"]["image"]
+    major = re.fullmatch(r"postgres:(\d+)(?:\.\d+)?-\w+", image)
+    assert major, f"{image}: expected postgres:<major>-<os>"
+    text = (ROOT / "devstack/offline-images/postgres/Dockerfile").read_text()
+    installed = set(re.findall(r"\bpostgresql-(\d+)\b", text))
+    assert installed == {major.group(1)}, (
+        f"the stand-in installs postgresql-{installed}, the tag names {image}"
+    )
+    assert re.search(rf"^ENV PG_MAJOR={major.group(1)}\b", text, re.M)
+    assert f"/usr/lib/postgresql/{major.group(1)}/bin" in text
+
+
 def test_project_images_run_as_non_root_with_healthcheck():
     for dockerfile in PROJECT_DOCKERFILES:
         text = (ROOT / dockerfile).read_text()
