@@ -26,7 +26,7 @@ import base64
 import binascii
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mlstack.errors import ConfigError
@@ -93,6 +93,22 @@ class Secret:
         )
 
 
+_CLIENT = Secret(
+    "MLflow client password",
+    ("MLFLOW_TRACKING_PASSWORD",),
+    "MLFLOW_AUTH_ADMIN_PASSWORD",
+    12,
+    "password",
+    optional_when="MLFLOW_TRACKING_USERNAME",
+)
+
+# The same variable in the serving containers, which log in as the read-only MLflow user.
+_READER = replace(
+    _CLIENT,
+    label="MLflow reader password",
+    secrets_name="MLFLOW_READER_PASSWORD",  # pragma: allowlist secret
+)
+
 SECRETS: dict[str, tuple[Secret, ...]] = {
     "airflow": (
         Secret(
@@ -122,8 +138,7 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
             32,
         ),
     ),
-    # The stack's read-only Airflow login (FabAuthManager role Viewer); only airflow-init, which
-    # creates the user, holds it.
+    # The read-only Airflow login (FAB role Viewer): only airflow-init, which creates the user, holds it.
     "airflow-viewer": (
         Secret(
             "Airflow viewer password",
@@ -149,27 +164,8 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
         ),
     ),
     # What a client of an authenticated MLflow server (Airflow tasks, Streamlit, the CLI) holds.
-    "client": (
-        Secret(
-            "MLflow client password",
-            ("MLFLOW_TRACKING_PASSWORD",),
-            "MLFLOW_AUTH_ADMIN_PASSWORD",
-            12,
-            "password",
-            optional_when="MLFLOW_TRACKING_USERNAME",
-        ),
-    ),
-    # What the serving containers (Streamlit, the API) hold: the read-only MLflow user's password.
-    "reader": (
-        Secret(
-            "MLflow reader password",
-            ("MLFLOW_TRACKING_PASSWORD",),
-            "MLFLOW_READER_PASSWORD",
-            12,
-            "password",
-            optional_when="MLFLOW_TRACKING_USERNAME",
-        ),
-    ),
+    "client": (_CLIENT,),
+    "reader": (_READER,),
     # The one-shot that creates that user (docker/mlflow/create_reader.py).
     "mlflow-users": (
         Secret(
@@ -192,20 +188,12 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
             "Jenkins admin password", ("JENKINS_ADMIN_PASSWORD",), "JENKINS_ADMIN_PASSWORD", 12, "password"
         ),
         Secret(
-            "Jenkins webhook token",
-            ("MLSTACK_JENKINS_WEBHOOK_TOKEN",),
-            "MLSTACK_JENKINS_WEBHOOK_TOKEN",
-            16,
+            "Jenkins webhook token", ("MLSTACK_JENKINS_WEBHOOK_TOKEN",), "MLSTACK_JENKINS_WEBHOOK_TOKEN", 16
         ),
     ),
     # The S3 credentials (RustFS locally, AWS S3 in the cloud): a default key opens the model store.
     "s3": (
-        Secret(
-            "S3 access key",
-            ("AWS_ACCESS_KEY_ID", "RUSTFS_ACCESS_KEY"),
-            "RUSTFS_ACCESS_KEY",
-            3,
-        ),
+        Secret("S3 access key", ("AWS_ACCESS_KEY_ID", "RUSTFS_ACCESS_KEY"), "RUSTFS_ACCESS_KEY", 3),
         Secret(
             "S3 secret key",
             ("AWS_SECRET_ACCESS_KEY", "RUSTFS_SECRET_KEY"),
