@@ -5,7 +5,8 @@
 #                        MLSTACK_AIRFLOW_URL: the native services or the stack (Jenkins' Retrain stage)
 #   make airflow-down    stop them (by PID; checks that no process is left)
 #
-# The admin password is MLSTACK_AIRFLOW_ADMIN_PASSWORD in .secrets. State, logs and the local
+# The admin password is MLSTACK_AIRFLOW_ADMIN_PASSWORD in .secrets (with MLSTACK_ENV=production, up
+# first runs the secrets check the containers run and refuses a default one). State, logs and the local
 # PostgreSQL cluster live in $(MLSTACK_HOME)/airflow-services (default .mlstack/airflow-services).
 # Each target is one `mlstack airflow ...` command (`mlstack airflow --help`).
 

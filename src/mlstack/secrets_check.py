@@ -14,7 +14,7 @@ in-process (``dag.test``, a JWT secret generated per state folder) on a local ML
 auth. Only the start-up of a real service calls the check.
 
 ``mlstack secrets check [airflow|airflow-viewer|mlflow|client|api|jenkins|s3|*-db|all]`` runs the check (``all`` =
-airflow, mlflow and client; the others only when named). Every container of the compose stack runs
+airflow, airflow-viewer, mlflow, client; the others only when named). Every container of the stack runs
 ``python -m mlstack.secrets_check $MLSTACK_STARTUP_CHECK`` in its entrypoint before its service
 starts (images without mlstack carry this module alone) and stops when it exits non-zero; secrets
 given as files (``/run/secrets/<NAME>``, compose ``secrets:``) count as set. Values are never printed.
@@ -234,7 +234,7 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
         ),
     ),
 }
-ALL = ("airflow", "mlflow", "client")  # what `all` means
+ALL = ("airflow", "airflow-viewer", "mlflow", "client")  # what `all` means (`make check-secrets`)
 COMPONENTS = (*SECRETS, "all")
 
 

@@ -127,6 +127,7 @@ def test_config_output_masks_every_secret(tmp_path):
 
 STRONG = {
     "MLSTACK_AIRFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+    "MLSTACK_AIRFLOW_VIEWER_PASSWORD": secrets.token_urlsafe(18),
     "AIRFLOW__CORE__FERNET_KEY": __import__("base64").urlsafe_b64encode(os.urandom(32)).decode(),
     "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
     "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
@@ -137,7 +138,7 @@ STRONG = {
 
 def test_production_with_strong_secrets_starts():
     report = enforce(["all"], env={"MLSTACK_ENV": "production", **STRONG})
-    assert not report.findings and len(report.checked) == 6
+    assert not report.findings and len(report.checked) == 7
 
 
 @pytest.mark.parametrize(
@@ -145,6 +146,8 @@ def test_production_with_strong_secrets_starts():
     [
         ("MLSTACK_AIRFLOW_ADMIN_PASSWORD", "", "is empty or not set"),
         ("MLSTACK_AIRFLOW_ADMIN_PASSWORD", "admin", "known default"),
+        ("MLSTACK_AIRFLOW_VIEWER_PASSWORD", "change-me", "known default"),
+        ("MLSTACK_AIRFLOW_VIEWER_PASSWORD", "", "is empty or not set"),
         ("AIRFLOW__CORE__FERNET_KEY", "change-me", "known default"),
         ("AIRFLOW__CORE__FERNET_KEY", "x" * 44, "not a valid Fernet key"),
         ("AIRFLOW__API_AUTH__JWT_SECRET", "", "is empty or not set"),

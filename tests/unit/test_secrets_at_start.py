@@ -7,6 +7,7 @@ containers themselves are refused in tests/stack/test_stack_boot.py.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -109,3 +110,32 @@ def test_the_airflow_viewer_password_is_checked_and_make_secrets_writes_one():
     viewer, admin = (generated[f"MLSTACK_AIRFLOW_{who}_PASSWORD"] for who in ("VIEWER", "ADMIN"))
     assert viewer and viewer != admin
     assert not check_secrets(["airflow-viewer"], {"MLSTACK_ENV": "production", **generated}).findings
+
+
+@pytest.mark.parametrize("value", ["change-me", "", "viewer"])
+def test_make_check_secrets_refuses_a_weak_airflow_viewer_password_naming_it(tmp_path, value):
+    """`make check-secrets` is `mlstack secrets check` (component `all`): run in a folder whose
+    .secrets is what `make secrets` writes but for the viewer's password, it refuses and names it."""
+    from devstack.stack_secrets import render
+
+    secrets = render((ROOT / ".secrets.example").read_text())
+    assert "\nMLSTACK_AIRFLOW_VIEWER_PASSWORD=" in secrets
+    lines = [
+        f"MLSTACK_AIRFLOW_VIEWER_PASSWORD={value}"
+        if line.startswith("MLSTACK_AIRFLOW_VIEWER_PASSWORD=")
+        else line
+        for line in secrets.splitlines()
+    ]
+    (tmp_path / ".secrets").write_text("\n".join([*lines, "MLSTACK_ENV=production", ""]))
+    assert "mlstack secrets check\n" in (ROOT / "mk/reliability.mk").read_text()  # the target's command
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSTACK_", "AIRFLOW", "MLFLOW_"))}
+    mlstack = [str(Path(sys.executable).parent / "mlstack"), "secrets", "check"]
+    run = subprocess.run(mlstack, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stdout + run.stderr
+    said = " ".join(run.stderr.split())
+    assert "1 problem(s), REFUSED" in said
+    assert "Airflow viewer password (MLSTACK_AIRFLOW_VIEWER_PASSWORD): is " in said
+    # with the value `make secrets` wrote, the same command passes
+    (tmp_path / ".secrets").write_text(secrets + "\nMLSTACK_ENV=production\n")
+    run = subprocess.run(mlstack, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and ": ok (7 checked)" in " ".join(run.stdout.split()), run.stdout + run.stderr

@@ -59,6 +59,50 @@ def test_bad_inputs_name_field_and_problem(change, fragment):
     assert fragment in str(info.value)
 
 
+def _year_spec(low: float | None, high: float | None):
+    """Penguins with the integer `year` given another range (None: unbounded)."""
+    from mlstack.data.spec import load_spec
+
+    spec = load_spec("penguins")
+    features = {**spec.features, "year": spec.features["year"].model_copy(update={"min": low, "max": high})}
+    return spec.model_copy(update={"features": features})
+
+
+@pytest.mark.parametrize("bounds", [(None, None), (-1e30, 1e30)], ids=["unbounded", "range-past-int64"])
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (2**63, "9223372036854775808"),  # was cast to -2**63
+        (2**63 - 1, "9223372036854775807"),  # its float is 2**63: also -2**63
+        (-(2**63) - 1, "-9223372036854775809"),
+        (2**70, "1180591620717411303424"),
+        (2**53 + 1, "9007199254740993"),  # was taken as 2**53, one off
+        ("-9007199254740993", "'-9007199254740993'"),
+        (1e19, "1e+19"),
+    ],
+)
+def test_an_integer_the_model_cannot_take_exactly_is_refused_naming_the_field(bounds, value, shown):
+    spec = _year_spec(*bounds)
+    for rows in (
+        {**ROW, "year": value},
+        [ROW, {**ROW, "year": value}],
+        pd.DataFrame([{**ROW, "year": value}]),
+    ):
+        valid, bad = check_rows(rows, spec)
+        said = f"field 'year': {shown} is beyond ±2**53 (9007199254740992), the whole numbers the model"
+        assert [b.reasons for b in bad] == [[said + " (float64) takes exactly"]], rows
+        assert valid["year"].tolist() == ([2008] if isinstance(rows, list) else [])
+    with pytest.raises(InputError, match=r"row 0: field 'year': .* is beyond ±2\*\*53"):
+        prepare_inputs({**ROW, "year": value}, spec)
+
+
+@pytest.mark.parametrize("value", [2**53, -(2**53), float(2**53), "9007199254740992", 2**53 - 1])
+def test_an_integer_up_to_2_53_is_taken_exactly(value):
+    features = prepare_inputs([{**ROW, "year": value}, ROW], _year_spec(None, None))
+    assert features["year"].dtype == "int64"
+    assert features["year"].tolist() == [int(float(value)) if isinstance(value, str) else int(value), 2008]
+
+
 def test_absent_fields_are_all_named_even_nullable_ones():
     from mlstack.data.spec import load_spec
 

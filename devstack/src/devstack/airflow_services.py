@@ -8,7 +8,8 @@ reports PIDs and health, :func:`run_airflow` runs any ``airflow`` CLI command ag
 The same processes the compose file runs, with the same settings: LocalExecutor, the repo's
 ``dags/`` and ``plugins/``, no examples, one shared JWT secret, the API on 127.0.0.1, low
 parallelism (2 cores), login required (SimpleAuthManager; user ``MLSTACK_AIRFLOW_ADMIN_USER``,
-password ``MLSTACK_AIRFLOW_ADMIN_PASSWORD`` from ``.secrets``).
+password ``MLSTACK_AIRFLOW_ADMIN_PASSWORD`` from ``.secrets``). With ``MLSTACK_ENV=production``,
+:func:`up` first runs the secrets check the containers run (``airflow_state.check_secrets_at_start``).
 
 Everything lives in a state folder (default ``$MLSTACK_HOME/airflow-services``): ``home/airflow.cfg``
 (so ``AIRFLOW_HOME=<state>/home airflow ...`` works by hand), logs, PID files, and, unless
@@ -44,6 +45,7 @@ from typing import Any
 from devstack.airflow_state import (
     ServicesError,
     State,
+    check_secrets_at_start,
     log,
     start_local_postgres,
     stop_local_postgres,
@@ -254,7 +256,9 @@ def up(
 
     ``port`` defaults to the last one used, else the port of ``MLSTACK_AIRFLOW_URL`` (8080);
     ``cwd`` is the services' working directory (its ``.env``/``.secrets`` reach the tasks).
+    In production mode a default or weak secret is refused first, as by the containers.
     """
+    check_secrets_at_start(state, cwd)  # before anything starts: no database, no process
     started = time.monotonic()
     data = state.load()
     running = [n for n in COMPONENTS if (pid := state.pid(n)) and alive(pid)]

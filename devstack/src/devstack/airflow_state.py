@@ -98,6 +98,31 @@ def _secrets(state: State) -> dict[str, str]:
     return data["secrets"]
 
 
+# What the services hold of the secrets the containers check (secrets_check's `airflow` and
+# `client`): the admin password and the MLflow client password from the environment, .env and
+# .secrets, and the three keys, generated per state folder unless AIRFLOW__* is set by hand.
+# airflow-db, prediction-log-db and s3 are passwords compose builds its URLs from; natively the
+# database is a local cluster with a generated login or a URL given whole, and the log is SQLite.
+NATIVE_CHECK = ("airflow", "client")
+_KEYS = {
+    "AIRFLOW__CORE__FERNET_KEY": "fernet_key",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "jwt_secret",  # pragma: allowlist secret
+    "AIRFLOW__API__SECRET_KEY": "api_secret_key",  # pragma: allowlist secret
+}
+
+
+def check_secrets_at_start(state: State, cwd: Path) -> None:
+    """In production mode (MLSTACK_ENV), the container's check on the values the services would
+    run with: ConfigError naming each variable before anything starts. Other modes: nothing."""
+    from mlstack.secrets_check import enforce, environment, mode_of
+
+    env = {**environment(cwd), **environment()}  # the tasks' folder, then this command's (Settings)
+    if mode_of(env) != "production":
+        return
+    keys = _secrets(state)
+    enforce(NATIVE_CHECK, {**env, **{name: os.environ.get(name) or keys[k] for name, k in _KEYS.items()}})
+
+
 def write_config(state: State, *, port: int, db_url: str, parallelism: int) -> Path:
     """``home/airflow.cfg``: every process (and a person with AIRFLOW_HOME set) reads the same."""
     import configparser

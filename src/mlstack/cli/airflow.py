@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlstack.cli.common import app, console, guard
+from mlstack.cli.common import EXIT_ERROR, app, console, guard
 from mlstack.errors import ConfigError, MlstackError
 
 airflow_app = typer.Typer(
@@ -161,11 +161,18 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait until healthy")] = 300.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the timings as JSON")] = False,
 ) -> None:
-    """Start the services (or keep them running) and wait until they are healthy."""
+    """Start the services (or keep them running) and wait until they are healthy.
+
+    With MLSTACK_ENV=production the secrets check the containers run comes first (exit 2 on a
+    default or weak secret, one line per variable, before anything starts)."""
     services = _services()
     state = services.state_at(state_dir)
     kwargs: dict[str, Any] = {"cwd": cwd.resolve()} if cwd else {}
-    started = services.up(state, port=port, parallelism=parallelism, timeout=timeout, **kwargs)
+    try:
+        started = services.up(state, port=port, parallelism=parallelism, timeout=timeout, **kwargs)
+    except ConfigError as exc:  # the check's report as it is: one line per secret, never re-wrapped
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
     if as_json:
         typer.echo(json.dumps(started.to_dict()))
 

@@ -22,7 +22,8 @@ def check(
     components: Annotated[
         list[str] | None,
         typer.Argument(
-            help="airflow | mlflow | client | api | jenkins | all (default: all = airflow, mlflow, client)"
+            help="airflow | airflow-viewer | mlflow | client | api | jenkins | s3 | ... | all "
+            "(default: all = airflow, airflow-viewer, mlflow, client)"
         ),
     ] = None,
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -18,7 +19,7 @@ import pandas as pd
 
 from mlstack.data.spec import DatasetSpec, FeatureSpec
 from mlstack.errors import InputError
-from mlstack.serving.plain_rows import MISSING_TEXT, CheckedRows, plain_columns
+from mlstack.serving.plain_rows import EXACT_WHOLE, MISSING_TEXT, CheckedRows, plain_columns
 
 Rows: TypeAlias = pd.DataFrame | list[dict] | dict  # one object, a list of objects, or a frame
 
@@ -136,6 +137,29 @@ def _number_text(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+def _past_exact(numbers: np.ndarray, column: np.ndarray, considered: np.ndarray) -> np.ndarray:
+    """Numbers of magnitude past 2**53, judged on the value given, not on its float: cast, 2**53 + 1
+    would become 2**53 and 2**63 would wrap to -2**63 (float64, then int64) without a word."""
+    if numbers.dtype.kind in "iu":  # exact integers: compare as they are
+        return considered & ((numbers > EXACT_WHOLE) | (numbers < -EXACT_WHOLE))
+    # A float of magnitude 2**53 may stand for 2**53 + 1 (given as int or text): look at those few.
+    near = considered & (np.abs(numbers.astype("float64", copy=False)) >= EXACT_WHOLE)
+    past = near.copy()
+    for i in np.flatnonzero(near).tolist():
+        past[i] = _magnitude(column[i]) > EXACT_WHOLE
+    return past
+
+
+def _magnitude(value: Any) -> Decimal:
+    """|value| exactly (an int, a float or number text); infinite when it cannot be read."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    try:
+        return abs(Decimal(value.strip() if isinstance(value, str) else value))
+    except (InvalidOperation, TypeError, ValueError):
+        return Decimal("Infinity")
+
+
 def _shown(value: Any) -> str:
     """A value as the user gave it (`True`, not NumPy's `np.True_`)."""
     return repr(value.item() if isinstance(value, np.generic) else value)
@@ -169,6 +193,14 @@ def _check_column(
             with np.errstate(invalid="ignore"):
                 fractional = ~nan & (floats % 1 != 0)
             flag(fractional, lambda i: f"field {name!r}: {numbers[i]} is not a whole number")
+            inexact = _past_exact(numbers, column, ~nan & ~infinite & ~bad_range)
+            flag(
+                inexact,
+                lambda i: (
+                    f"field {name!r}: {_shown(column[i])} is beyond ±2**53 ({EXACT_WHOLE}), "
+                    "the whole numbers the model (float64) takes exactly"
+                ),
+            )
         result = floats
     else:
         values = _per_value(_without_missing(column, missing), lambda v: str(v).strip(), None)

@@ -5,7 +5,8 @@ field, exact categories, finite numbers in range. `plain_columns` accepts such r
 (a type set, a few NumPy comparisons per column) and returns their columns, which the ONNX form and
 the prediction log read directly; a one-row request then pays microseconds instead of pandas'
 per-operation cost. Any other row (a problem to name, text to strip or cast, a field absent or
-extra, a number past 2**53) gets None: the full checks of `serving.inputs` decide and word it.
+extra, a number of magnitude 2**53 or more) gets None: the full checks of `serving.inputs` decide
+and word it.
 Whatever `plain_columns` accepts, the full checks accept too and turn into the same values
 (tests/unit/test_plain_rows.py runs the bad-input corpus and seeded rows through both).
 """
@@ -23,8 +24,10 @@ from mlstack.data.spec import DatasetSpec, FeatureSpec
 
 Columns = Mapping[str, np.ndarray]
 
-# Past it a float no longer holds every whole number: such numbers take the full checks.
-_EXACT = float(2**53)
+# Past it a float no longer holds every whole number: such numbers (and 2**53 itself, which may be
+# the float of 2**53 + 1) take the full checks, which refuse an integer feature's whole number past it.
+EXACT_WHOLE = 2**53
+_EXACT = float(EXACT_WHOLE)
 _NONE = type(None)
 # Text that stands for a null (what CSV cells and cleared form fields give). "NaN" is not in it: it
 # is refused like "Infinity", a number that is not one.
@@ -62,7 +65,7 @@ class CheckedRows:
 
 
 def _numbers(values: list[Any], feature: FeatureSpec) -> np.ndarray | None:
-    """The column as float64 when every value is a finite int or float within range and 2**53
+    """The column as float64 when every value is a finite int or float within range and below 2**53
     (None too where the feature allows a missing number, as NaN); else None."""
     kinds = set(map(type, values))
     allowed = {int, float}
@@ -81,7 +84,7 @@ def _numbers(values: list[Any], feature: FeatureSpec) -> np.ndarray | None:
         known = floats[finite]
     else:
         known = floats
-    if known.size and float(np.abs(known).max()) > _EXACT:
+    if known.size and float(np.abs(known).max()) >= _EXACT:
         return None
     if feature.min is not None and (known < feature.min).any():
         return None
