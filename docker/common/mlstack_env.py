@@ -10,7 +10,8 @@ secrets     the compose secrets (/run/secrets/<NAME>, one file per .secrets vari
             unset) as variables of this process tree only (never in `docker inspect`), and the
             names programs read made from them: MLFLOW_TRACKING_PASSWORD (when a username is set:
             the admin's password where mounted, else the read-only reader's),
-            AWS_* (else RustFS's keys), AIRFLOW__* (Fernet key, JWT secret, API secret key),
+            AWS_* (else the serving pair MLSTACK_SERVING_S3_*, else RustFS's keys),
+            AIRFLOW__* (Fernet key, JWT secret, API secret key),
             Flower's basic auth. A variable already set wins over a file.
 
 database    an explicit URL (AIRFLOW_DB_URL, MLFLOW_DB_URL, MLSTACK_PREDICTION_LOG_URL) wins;
@@ -44,6 +45,9 @@ ALIASES = (
     ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_FERNET_KEY"),
     ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_JWT_SECRET"),
     ("AIRFLOW__API__SECRET_KEY", "AIRFLOW_API_SECRET_KEY"),
+    # Streamlit and the API mount only their scoped pair (the data root, never MLflow's artifacts).
+    ("AWS_ACCESS_KEY_ID", "MLSTACK_SERVING_S3_ACCESS_KEY"),
+    ("AWS_SECRET_ACCESS_KEY", "MLSTACK_SERVING_S3_SECRET_KEY"),
     ("AWS_ACCESS_KEY_ID", "RUSTFS_ACCESS_KEY"),
     ("AWS_SECRET_ACCESS_KEY", "RUSTFS_SECRET_KEY"),
 )

@@ -109,6 +109,11 @@ _READER = replace(
     secrets_name="MLFLOW_READER_PASSWORD",  # pragma: allowlist secret
 )
 
+_S3_KEY = Secret("S3 access key", ("AWS_ACCESS_KEY_ID", "RUSTFS_ACCESS_KEY"), "RUSTFS_ACCESS_KEY", 3)
+_S3_SECRET = Secret(
+    "S3 secret key", ("AWS_SECRET_ACCESS_KEY", "RUSTFS_SECRET_KEY"), "RUSTFS_SECRET_KEY", 16, "password"
+)
+
 SECRETS: dict[str, tuple[Secret, ...]] = {
     "airflow": (
         Secret(
@@ -167,11 +172,7 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
     "client": (_CLIENT,),
     "reader": (_READER,),
     # The one-shot that creates that user (docker/mlflow/create_reader.py).
-    "mlflow-users": (
-        Secret(
-            "MLflow reader password", ("MLFLOW_READER_PASSWORD",), "MLFLOW_READER_PASSWORD", 12, "password"
-        ),
-    ),
+    "mlflow-users": (replace(_READER, names=("MLFLOW_READER_PASSWORD",), optional_when=None),),
     # The Streamlit app's login (mlstack.security.login).
     "ui": (
         Secret("Streamlit login password", ("MLSTACK_UI_PASSWORD",), "MLSTACK_UI_PASSWORD", 12, "password"),
@@ -192,15 +193,13 @@ SECRETS: dict[str, tuple[Secret, ...]] = {
         ),
     ),
     # The S3 credentials (RustFS locally, AWS S3 in the cloud): a default key opens the model store.
-    "s3": (
-        Secret("S3 access key", ("AWS_ACCESS_KEY_ID", "RUSTFS_ACCESS_KEY"), "RUSTFS_ACCESS_KEY", 3),
-        Secret(
-            "S3 secret key",
-            ("AWS_SECRET_ACCESS_KEY", "RUSTFS_SECRET_KEY"),
-            "RUSTFS_SECRET_KEY",
-            16,
-            "password",
-        ),
+    "s3": (_S3_KEY, _S3_SECRET),
+    # Streamlit's and the API's S3 key: the data root only, never MLflow's artifacts (docs/security).
+    "serving-s3": tuple(
+        replace(
+            s, label=f"Serving {s.label}", secrets_name=s.secrets_name.replace("RUSTFS", "MLSTACK_SERVING_S3")
+        )
+        for s in (_S3_KEY, _S3_SECRET)
     ),
     # The PostgreSQL roles of the compose stack (unneeded when a database URL or Neon replaces them).
     "airflow-db": (

@@ -683,6 +683,90 @@ def test_serving_logs_in_as_the_read_only_mlflow_user_which_cannot_move_the_cham
     assert champion_version(stack, monkeypatch).version == champion.version
 
 
+# Run in a serving container through its entrypoint, so with the S3 keys its service gets (AWS_*
+# made of the mounted files): what an intruder there would try on the champion's files.
+TAMPER_SCRIPT = """
+import json, os, sys
+from botocore.exceptions import ClientError
+from mlstack.data.store import s3_client
+bucket, key = sys.argv[1:3]
+s3 = s3_client(os.environ.get("MLSTACK_S3_ENDPOINT_URL") or None)
+mounted = sorted(os.listdir("/run/secrets"))
+out = {"mounted_s3_keys": [n for n in mounted if n.startswith(("RUSTFS_", "AWS_", "MLSTACK_SERVING_S3_"))]}
+out["uses_the_serving_key"] = os.environ["AWS_ACCESS_KEY_ID"] == open(
+    "/run/secrets/MLSTACK_SERVING_S3_ACCESS_KEY").read().strip()
+attempts = {
+    "overwrite": lambda: s3.put_object(Bucket=bucket, Key=key, Body=b"tampered"),
+    "delete": lambda: s3.delete_object(Bucket=bucket, Key=key),
+    "read": lambda: s3.get_object(Bucket=bucket, Key=key),
+}
+for name, attempt in attempts.items():
+    try:
+        attempt()
+        out[name] = "allowed"
+    except ClientError as exc:
+        out[name] = exc.response["Error"]["Code"]
+print(json.dumps(out))
+"""
+
+
+def test_a_serving_containers_s3_key_cannot_overwrite_the_champions_files(stack, trained, monkeypatch):
+    """Issue 15 §1: Streamlit and the API hold only the serving S3 key, limited to the data root.
+    From inside each, overwriting, deleting or reading the champion's MLmodel under mlflow/ is
+    refused (AccessDenied) and the object keeps its bytes and its version history; the API still
+    predicts and records feedback, whose raw body it writes under data/ with that same key."""
+    version = champion_version(stack, monkeypatch)
+    ident = getattr(version, "model_id", None) or version.source.removeprefix("models:/")
+    bucket = stack.env.get("MLSTACK_S3_BUCKET", "mlstack")
+    admin = s3_client(stack)
+    keys = [
+        obj["Key"]
+        for page in admin.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="mlflow/")
+        for obj in page.get("Contents", [])
+    ]
+    mlmodel = next(k for k in keys if ident in k and k.endswith("/MLmodel"))
+    before = admin.get_object(Bucket=bucket, Key=mlmodel)["Body"].read()
+    history = len(admin.list_object_versions(Bucket=bucket, Prefix=mlmodel).get("Versions", []))
+    for service in ("api", "streamlit"):
+        proc = stack.compose(
+            "exec",
+            "-T",
+            service,
+            "/opt/mlstack/entrypoint.sh",
+            "python",
+            "-c",
+            TAMPER_SCRIPT,
+            bucket,
+            mlmodel,
+        )
+        seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert seen["mounted_s3_keys"] == [
+            "MLSTACK_SERVING_S3_ACCESS_KEY",
+            "MLSTACK_SERVING_S3_SECRET_KEY",
+        ], seen
+        assert seen["uses_the_serving_key"], seen
+        assert (seen["overwrite"], seen["delete"], seen["read"]) == ("AccessDenied",) * 3, (service, seen)
+    assert admin.get_object(Bucket=bucket, Key=mlmodel)["Body"].read() == before
+    assert len(admin.list_object_versions(Bucket=bucket, Prefix=mlmodel).get("Versions", [])) == history
+
+    def raw_feedback() -> list[str]:
+        listed = admin.list_objects_v2(Bucket=bucket, Prefix="data/feedback/raw/")
+        return [obj["Key"] for obj in listed.get("Contents", [])]
+
+    stored = set(raw_feedback())
+    auth = {"Authorization": f"Bearer {stack.env['MLSTACK_API_TOKEN']}"}
+    status, body = http_json(
+        stack.url("MLSTACK_API_PORT", "/v1/predict"), data={"rows": api_rows(2)}, headers=auth
+    )
+    assert status == 200 and body["version"] == str(version.version), body
+    feedback = [{"prediction_id": p["prediction_id"], "species": "Gentoo"} for p in body["predictions"]]
+    status, result = http_json(
+        stack.url("MLSTACK_API_PORT", "/v1/feedback"), data={"feedback": feedback}, headers=auth
+    )
+    assert status == 200 and result["accepted"] == 2, result
+    assert len(set(raw_feedback()) - stored) == 1, "the feedback's raw body is not under data/feedback/raw/"
+
+
 def test_make_trigger_runs_the_training_dag_to_success(stack, trained):
     assert "success after" in trained["stderr"], trained["stderr"]
     token = airflow_token(stack, stack.env["MLSTACK_AIRFLOW_ADMIN_PASSWORD"])

@@ -296,6 +296,66 @@ def test_every_secret_a_service_checks_at_start_is_mounted_in_it():
     assert checked >= 20, checked
 
 
+def test_the_serving_containers_hold_only_their_s3_key_limited_to_the_data_root(monkeypatch, tmp_path):
+    """Issue 15 §1: an intruder in Streamlit or the API cannot overwrite the champion's files under
+    s3://<bucket>/mlflow/: they mount no admin S3 key, only the serving pair, which the RustFS
+    stand-in limits to the data root (the grammar tests/integration/test_serving_s3_scope.py
+    exercises on the real SeaweedFS binary)."""
+    from devstack.s3 import ScopedKey, identities_config
+
+    services = resolved()["services"]
+    admin_keys = {"RUSTFS_ACCESS_KEY", "RUSTFS_SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    serving_pair = {"MLSTACK_SERVING_S3_ACCESS_KEY", "MLSTACK_SERVING_S3_SECRET_KEY"}
+    holders = {n for n, s in services.items() if serving_pair & {x["source"] for x in s.get("secrets", [])}}
+    assert holders == {"rustfs", "streamlit", "api"}
+    for name in ("streamlit", "api"):
+        mounted = {secret["source"] for secret in services[name]["secrets"]}
+        assert serving_pair <= mounted and not mounted & admin_keys, name
+    assert "serving-s3" in services["api"]["environment"]["MLSTACK_STARTUP_CHECK"].split()
+    assert "serving-s3" in _image_startup_check("mlstack-streamlit").split()
+    # The stand-in makes the user from the same data root the serving containers write to.
+    rustfs = services["rustfs"]["environment"]
+    assert (
+        rustfs["MLSTACK_DATA_ROOT"]
+        == services["api"]["environment"]["MLSTACK_DATA_ROOT"]
+        == "s3://mlstack/data"
+    )
+    spec = importlib.util.spec_from_file_location(
+        "rustfs_standin", ROOT / "devstack/offline-images/rustfs/rustfs_standin.py"
+    )
+    standin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(standin)
+    for name in serving_pair:
+        (tmp_path / name).write_text(f"{name.lower()}-value\n")
+        monkeypatch.setenv(f"{name}_FILE", str(tmp_path / name))
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLSTACK_DATA_ROOT", rustfs["MLSTACK_DATA_ROOT"])
+    user = standin.serving_user()
+    assert user == (
+        "mlstack_serving_s3_access_key-value",
+        "mlstack_serving_s3_secret_key-value",
+        "mlstack/data",
+    )
+    scoped = standin.identities("root", "root-secret", user)["identities"][1]
+    tested = identities_config("a", "b", (ScopedKey("k", "s", "mlstack/data"),))["identities"][1]
+    assert (
+        scoped["actions"]
+        == tested["actions"]
+        == ["Read:mlstack/data/*", "Write:mlstack/data/*", "List:mlstack/data/*"]
+    )
+    monkeypatch.setenv("MLSTACK_DATA_ROOT", "s3://mlstack")  # the whole bucket holds mlflow/ too: no user
+    assert standin.serving_user() is None
+    # The entrypoint makes AWS_* of the pair (the only S3 key mounted there).
+    mod = _mlstack_env()
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", *serving_pair):
+        monkeypatch.delenv(var, raising=False)
+    out = mod.from_secrets(tmp_path)
+    assert (out["AWS_ACCESS_KEY_ID"], out["AWS_SECRET_ACCESS_KEY"]) == (
+        "mlstack_serving_s3_access_key-value",
+        "mlstack_serving_s3_secret_key-value",
+    )
+
+
 def _healthcheck(url: str, *args: str) -> int:
     return subprocess.run(
         [sys.executable, str(ROOT / "docker/common/healthcheck.py"), url, *args],

@@ -139,3 +139,31 @@ def test_make_check_secrets_refuses_a_weak_airflow_viewer_password_naming_it(tmp
     (tmp_path / ".secrets").write_text(secrets + "\nMLSTACK_ENV=production\n")
     run = subprocess.run(mlstack, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and ": ok (7 checked)" in " ".join(run.stdout.split()), run.stdout + run.stderr
+
+
+def test_the_serving_s3_pair_is_checked_and_make_secrets_writes_one_apart_from_the_admin_keys():
+    """Streamlit's and the API's scoped S3 key (component serving-s3): the entrypoint makes AWS_*
+    of it, so a shipped placeholder is refused under AWS_* with the .secrets name to fix; `make
+    secrets` writes a pair of its own, not RustFS's admin pair, in the access key's form."""
+    from dotenv import dotenv_values
+
+    from devstack.stack_secrets import render
+
+    example = (ROOT / ".secrets.example").read_text()
+    shipped = dotenv_values(stream=__import__("io").StringIO(example))
+    placeholders = {
+        "AWS_ACCESS_KEY_ID": shipped["MLSTACK_SERVING_S3_ACCESS_KEY"],
+        "AWS_SECRET_ACCESS_KEY": shipped["MLSTACK_SERVING_S3_SECRET_KEY"],
+    }
+    report = check_secrets(["serving-s3"], {"MLSTACK_ENV": "production", **placeholders})
+    assert report.refused and [f.variable for f in report.findings] == [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ]
+    assert "set MLSTACK_SERVING_S3_SECRET_KEY in .secrets" in report.to_text()
+    generated = dotenv_values(stream=__import__("io").StringIO(render(example)))
+    key, secret = generated["MLSTACK_SERVING_S3_ACCESS_KEY"], generated["MLSTACK_SERVING_S3_SECRET_KEY"]
+    assert key.startswith("mlstack") and 3 <= len(key) <= 20
+    assert (key, secret) != (generated["RUSTFS_ACCESS_KEY"], generated["RUSTFS_SECRET_KEY"])
+    mounted = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    assert not check_secrets(["serving-s3"], {"MLSTACK_ENV": "production", **mounted}).findings

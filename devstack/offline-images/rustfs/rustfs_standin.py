@@ -5,8 +5,10 @@ processes and stops when either stops (the container then restarts as a whole):
 
 - ``weed server`` (master, volume server, filer, S3 gateway) on 127.0.0.1, objects and bucket
   metadata under the first volume (``/data``). The S3 gateway verifies SigV4 signatures against
-  one identity, RUSTFS_ACCESS_KEY / RUSTFS_SECRET_KEY (or the files their *_FILE name), written to
-  a file only this user reads.
+  the root identity, RUSTFS_ACCESS_KEY / RUSTFS_SECRET_KEY (or the files their *_FILE name), and,
+  when MLSTACK_SERVING_S3_ACCESS_KEY / _SECRET_KEY (or *_FILE) are given, a serving identity
+  limited to the data root MLSTACK_DATA_ROOT: the user a RustFS admin creates by hand (upstream
+  ignores these variables). Both are written to a file only this user reads.
 - nginx on RUSTFS_ADDRESS: ``/health`` (and ``/health/live``, ``/health/ready``) as RustFS
   answers them, every other request passed to the gateway unchanged (the Host header too, so
   signatures still verify). nginx starts only once SeaweedFS can store objects, so a healthy
@@ -89,17 +91,45 @@ def nginx_listen(address: str) -> str:
     return f"{host}:{port}" if host else port
 
 
-def identities(access_key: str, secret_key: str) -> dict[str, object]:
-    """SeaweedFS's ``-s3.config``: the RustFS root user, allowed every action."""
-    return {
-        "identities": [
+def identities(
+    access_key: str, secret_key: str, serving: tuple[str, str, str] | None = None
+) -> dict[str, object]:
+    """SeaweedFS's ``-s3.config``: the RustFS root user, allowed every action; with ``serving``
+    (access key, secret key, ``bucket/prefix``) also the serving user, who may read, write and
+    list under that prefix only (SeaweedFS's ``Action:bucket/prefix*`` scoping)."""
+    users: list[dict[str, object]] = [
+        {
+            "name": "rustfs-root",
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+    ]
+    if serving:
+        key, secret, scope = serving
+        users.append(
             {
-                "name": "rustfs-root",
-                "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                "name": "mlstack-serving",
+                "credentials": [{"accessKey": key, "secretKey": secret}],
+                "actions": [f"{action}:{scope}/*" for action in ("Read", "Write", "List")],
             }
-        ]
-    }
+        )
+    return {"identities": users}
+
+
+def serving_user() -> tuple[str, str, str] | None:
+    """What a RustFS admin creates by hand for Streamlit and the API (docs/security/README.md): the
+    key pair MLSTACK_SERVING_S3_ACCESS_KEY / _SECRET_KEY (or their *_FILE) limited to the data root
+    MLSTACK_DATA_ROOT (``s3://bucket/prefix``). None when the pair is not given."""
+    key, secret = credential("MLSTACK_SERVING_S3_ACCESS_KEY"), credential("MLSTACK_SERVING_S3_SECRET_KEY")
+    if not (key and secret):
+        return None
+    root = os.environ.get("MLSTACK_DATA_ROOT", "")
+    bucket, _, prefix = root.removeprefix("s3://").partition("/")
+    if not root.startswith("s3://") or not bucket or not prefix.strip("/"):
+        # A whole-bucket scope would reach MLflow's artifacts too: no serving user rather than that.
+        log(f"no serving user: MLSTACK_DATA_ROOT {root!r} is not s3://<bucket>/<prefix>")
+        return None
+    return key, secret, f"{bucket}/{prefix.strip('/')}"
 
 
 def weed_command(data: Path, run: Path, s3_config: Path) -> list[str]:
@@ -164,8 +194,8 @@ def stop(processes: list[subprocess.Popen[bytes]], grace: float = 5.0) -> None:
 
 
 def credential(name: str) -> str:
-    """RUSTFS_<KEY>, or the content of the file RUSTFS_<KEY>_FILE names (RustFS's file-based
-    credentials, e.g. a compose secret); "" when neither is set."""
+    """``name``, or the content of the file ``name``_FILE names (RustFS's file-based credentials,
+    e.g. a compose secret); "" when neither is set."""
     if os.environ.get(name):
         return os.environ[name]
     path = os.environ.get(f"{name}_FILE")
@@ -194,7 +224,8 @@ def main() -> int:
     (run / "master").mkdir()
     s3_config = run / "identities.json"
     s3_config.touch(mode=0o600)
-    s3_config.write_text(json.dumps(identities(args.access_key, args.secret_key)))
+    serving = serving_user()
+    s3_config.write_text(json.dumps(identities(args.access_key, args.secret_key, serving)))
     nginx_conf = run / "nginx.conf"
     nginx_conf.write_text(
         NGINX_CONF.format(run=run, s3_port=S3_PORT, listen=nginx_listen(args.address), health=HEALTH)
@@ -217,7 +248,8 @@ def main() -> int:
     if not stopping and processes[0].poll() is None:
         processes.append(subprocess.Popen(["nginx", "-e", "stderr", "-p", str(run), "-c", str(nginx_conf)]))
         log(
-            f"S3 API on {args.address} (SeaweedFS, SigV4 checked, data in {data}), "
+            f"S3 API on {args.address} (SeaweedFS, SigV4 checked, data in {data}"
+            f"{f', serving user limited to {serving[2]}/' if serving else ''}), "
             f"ready in {time.monotonic() - started:.1f}s"
         )
     while not stopping and all(process.poll() is None for process in processes):

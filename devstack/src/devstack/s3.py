@@ -70,15 +70,36 @@ def list_s3_keys(
     return sorted(keys)
 
 
-def identities_config(access_key_id: str, secret_access_key: str) -> dict[str, Any]:
-    """SeaweedFS's ``-s3.config``: one identity with every action (the store's admin)."""
+@dataclass(frozen=True)
+class ScopedKey:
+    """A key pair that may read, write and list under one ``bucket/prefix`` and nothing else."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    scope: str  # "bucket/prefix", no trailing slash
+
+
+def identities_config(
+    access_key_id: str, secret_access_key: str, scoped: tuple[ScopedKey, ...] = ()
+) -> dict[str, Any]:
+    """SeaweedFS's ``-s3.config``: one identity with every action (the store's admin), and one per
+    scoped key, whose actions name their prefix (SeaweedFS's ``Action:bucket/prefix*`` form)."""
+    admin = {
+        "name": "admin",
+        "credentials": [{"accessKey": access_key_id, "secretKey": secret_access_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }
     return {
         "identities": [
-            {
-                "name": "admin",
-                "credentials": [{"accessKey": access_key_id, "secretKey": secret_access_key}],
-                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-            }
+            admin,
+            *(
+                {
+                    "name": key.access_key_id,
+                    "credentials": [{"accessKey": key.access_key_id, "secretKey": key.secret_access_key}],
+                    "actions": [f"{action}:{key.scope}/*" for action in ("Read", "Write", "List")],
+                }
+                for key in scoped
+            ),
         ]
     }
 
@@ -96,6 +117,7 @@ class S3Server:
     process: ManagedProcess = field(repr=False)
     data_dir: Path = field(repr=False)
     internal_ports: tuple[int, ...] = field(default=(), repr=False)  # master, volume, filer, gRPC
+    scoped_keys: dict[str, ScopedKey] = field(default_factory=dict, repr=False)  # by scope
 
     def client(self, *, access_key_id: str | None = None, secret_access_key: str | None = None) -> Any:
         """A boto3 S3 client for this server; either key, when given, replaces the right one."""
@@ -155,15 +177,26 @@ class S3Server:
 
 
 def start_s3_server(
-    *, port: int | None = None, log_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0
+    *,
+    port: int | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+    timeout: float = 60.0,
+    scopes: tuple[str, ...] = (),
 ) -> S3Server:
-    """Start ``weed server`` with its S3 gateway on ``port``; wait until buckets can take objects."""
+    """Start ``weed server`` with its S3 gateway on ``port``; wait until buckets can take objects.
+
+    Each of ``scopes`` (``bucket/prefix``) gets a key pair of its own besides the admin's, limited
+    to that prefix: ``server.scoped_keys[scope]``."""
     weed = venv_tool("weed")
     port = port or free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="mlstack-s3-"))
     secret_access_key = PROCESS_SECRET
+    scoped = tuple(
+        ScopedKey(f"scoped{secrets.token_hex(6)}", secrets.token_urlsafe(24), scope.strip("/"))
+        for scope in scopes
+    )
     identities = data_dir / "identities.json"
-    identities.write_text(json.dumps(identities_config(ACCESS_KEY_ID, secret_access_key)))
+    identities.write_text(json.dumps(identities_config(ACCESS_KEY_ID, secret_access_key, scoped)))
     identities.chmod(0o600)
     store = data_dir / "store"
     store.mkdir()
@@ -214,6 +247,7 @@ def start_s3_server(
         process=process,
         data_dir=data_dir,
         internal_ports=tuple(ports.values()),
+        scoped_keys={key.scope: key for key in scoped},
     )
     try:
         process.wait_http(f"{endpoint}/healthz", timeout=timeout)

@@ -27,7 +27,7 @@ def fresh(name: str) -> str:
     """A new random value of the right form for the variable ``name``."""
     if name == "AIRFLOW_FERNET_KEY":
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
-    if name == "RUSTFS_ACCESS_KEY":
+    if name in ("RUSTFS_ACCESS_KEY", "MLSTACK_SERVING_S3_ACCESS_KEY"):  # S3 access keys: 3-20 characters
         return "mlstack" + secrets.token_hex(6)
     if name == "MLSTACK_API_TOKEN":  # a bearer token handed to client applications: longer
         return secrets.token_urlsafe(32)
