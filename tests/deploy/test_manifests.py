@@ -439,6 +439,21 @@ def test_every_referenced_secret_key_is_documented(
     assert documented == referenced
 
 
+def test_serving_pods_hold_only_the_scoped_s3_key(base_objects: tuple[list[dict[str, Any]], str]) -> None:
+    """The API and Streamlit get the data-root-only key (as in compose); the full key stays with
+    MLflow and bucket-init, which write the model artifacts and the bucket."""
+    s3_keys: dict[str, set[str]] = {}
+    for name, _, container in containers(base_objects):
+        for env in container.get("env", []):
+            if env["name"] in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                s3_keys.setdefault(name, set()).add(env["valueFrom"]["secretKeyRef"]["key"])
+    serving = {"serving-s3-access-key-id", "serving-s3-secret-access-key"}
+    full = {"aws-access-key-id", "aws-secret-access-key"}
+    serving_pods = {"Deployment/api", "Deployment/streamlit"}
+    assert {k for k, v in s3_keys.items() if v == serving} == serving_pods, s3_keys
+    assert all(v == full for k, v in s3_keys.items() if k not in serving_pods), s3_keys
+
+
 # ---------------------------------------------------------------- network policies
 
 
