@@ -313,6 +313,42 @@ def test_postgres_restarted_mid_run_recovers_and_registry_is_consistent(stack):
     assert len(state["history"]) == 1
 
 
+def test_s3_store_down_a_loaded_model_keeps_answering_and_a_cold_start_names_the_problem(stack, monkeypatch):
+    """Issue 15 §6, the S3 store down (the proxy cut: objects kept). Warm, the loaded model keeps
+    answering: its files are in memory and the alias check needs MLflow only. Cold, the load fails
+    in bounded time with an error naming the model and why; once the store is back, it loads."""
+    from mlstack.errors import MlstackError
+    from mlstack.serving import loader
+    from mlstack.serving.loader import ModelServer
+
+    settings = stack.settings("faults-mlflow-kill", alias_refresh_seconds=0)  # trained above
+    spec = lifecycle.context(settings, "penguins").spec
+    row = {"island": "Biscoe", "bill_length_mm": 47.0, "bill_depth_mm": 15.0, "year": 2008}
+    row.update(flipper_length_mm=None, body_mass_g=None, sex=None)
+    warm = ModelServer(settings, spec)
+    before = warm.predict(row)
+    stack.s3_proxy.down()
+    try:
+        for _ in range(3):
+            during = warm.predict(row)
+            assert during.version == before.version and during.predictions == before.predictions
+        # A cold start: a new process has no model loaded (the per-process cache of versions).
+        monkeypatch.setattr(loader, "_MODEL_CACHE", {})
+        started = time.perf_counter()
+        with pytest.raises(MlstackError) as refused:
+            ModelServer(settings, spec).predict(row)
+        took = time.perf_counter() - started
+    finally:
+        stack.s3_proxy.up()
+    said = str(refused.value)
+    print(f"\ncold start with the S3 store down: refused in {took:.1f}s: {said}")
+    assert took < 120, f"a cold start with the store down took {took:.0f}s to say so"
+    assert said.startswith(f"cannot load faults-mlflow-kill@champion (version {before.version}): "), said
+    assert "could not be fetched from the artifact store" in said, said
+    again = ModelServer(settings, spec).predict(row)
+    assert again.version == before.version and again.predictions == before.predictions
+
+
 def test_s3_down_during_register_fails_cleanly_with_one_mail_then_next_run_succeeds(stack, monkeypatch):
     from mlstack import alerts
 

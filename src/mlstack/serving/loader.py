@@ -213,6 +213,7 @@ class ModelServer:
     def _refresh_now(self) -> LoadedModel:
         """Resolve the alias and load its version (MLflow calls, no state lock), then swap."""
         current = self._current
+        version: str | None = None
         try:
             problem = registry_problem(self.settings)
             if problem:
@@ -230,7 +231,13 @@ class ModelServer:
             return current
         except Exception as exc:
             if current is None:
-                raise RegistryError(f"cannot load {self.name}@{self.alias}: {exc}") from exc
+                where = (
+                    ""
+                    if version is None  # the registry answered the alias: the files are what failed
+                    else f" (version {version}): the registry answered, but its files could not be fetched"
+                    " from the artifact store"
+                )
+                raise RegistryError(f"cannot load {self.name}@{self.alias}{where}: {exc}") from exc
             # Keep answering with what we have; the page shows it may be stale.
             self._mark(stale=True, refused=False, error=str(exc)[:300])
             return current
