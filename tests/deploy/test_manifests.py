@@ -439,6 +439,22 @@ def test_every_referenced_secret_key_is_documented(
     assert documented == referenced
 
 
+def test_the_docker_pod_test_has_a_value_for_every_secret_key_the_base_references(
+    base_objects: tuple[list[dict[str, Any]], str],
+) -> None:
+    """tests/stack/test_pod_security_in_docker.py runs the base's pods with throwaway Secret values:
+    a key added to a manifest needs one there too (caught here, not after a stack build)."""
+    from tests.stack.test_pod_security_in_docker import fake_secrets
+
+    referenced = set()
+    for _, _, container in containers(base_objects):
+        for env in container.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                referenced.add((ref["name"], ref["key"]))
+    assert referenced and referenced <= set(fake_secrets()), sorted(referenced - set(fake_secrets()))
+
+
 def test_serving_pods_hold_only_the_scoped_s3_key(base_objects: tuple[list[dict[str, Any]], str]) -> None:
     """The API and Streamlit get the data-root-only key (as in compose); the full key stays with
     MLflow and bucket-init, which write the model artifacts and the bucket."""

@@ -77,6 +77,8 @@ def fake_secrets() -> dict[tuple[str, str], str]:
         ("mlstack", "prediction-log-url"): "sqlite:////tmp/predictions.db",
         ("mlstack", "aws-access-key-id"): "test-key-id",
         ("mlstack", "aws-secret-access-key"): secrets.token_hex(16),
+        ("mlstack", "serving-s3-access-key-id"): "test-serving-key",
+        ("mlstack", "serving-s3-secret-access-key"): secrets.token_hex(16),
     }
 
 
