@@ -231,12 +231,10 @@ class ModelServer:
             return current
         except Exception as exc:
             if current is None:
-                where = (
-                    ""
-                    if version is None  # the registry answered the alias: the files are what failed
-                    else f" (version {version}): the registry answered, but its files could not be fetched"
-                    " from the artifact store"
-                )
+                where = ""
+                if version is not None:  # the registry answered the alias: fetching the files failed
+                    where = f" (version {version}): the registry answered, but its files could not be fetched"
+                    where += " from the artifact store"
                 raise RegistryError(f"cannot load {self.name}@{self.alias}{where}: {exc}") from exc
             # Keep answering with what we have; the page shows it may be stale.
             self._mark(stale=True, refused=False, error=str(exc)[:300])
