@@ -349,8 +349,9 @@ def bench_b10(
             samples=[api["rows_per_s"]],
             reference_samples=[bound],
             note=f"log write alone {log_floor:,.0f} rows/s; the API logs every prediction before it "
-            "answers, so the faster floor alone is out of its reach by that write; the rest of the "
-            "gap is reading, checking and answering JSON over HTTP",
+            "answers, each part of a request while the next is scored (on the second core), so "
+            "the answer still waits for the last part's write and the commit; the rest of the gap "
+            "is reading, checking and answering JSON over HTTP",
         ),
         Figure(
             "B10",

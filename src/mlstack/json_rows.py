@@ -5,9 +5,12 @@ of rows. `json.dumps` once per row pays its call overhead per row: on a 1,000-ro
 cost more than scoring. Here each column is encoded in one pass (floats, whole numbers and text
 each with their own encoder), then each row's object is one string formatting.
 
+A column of numbers is one msgspec encode of the whole list, split at its commas: `float.__repr__`
+per value cost four times as much (1.2 ms for the 4,000 floats of a 1,000-row penguins request).
 The text reads back with `json.loads` as the same values `json.dumps` would have written (compact
-separators). A float that is not finite is written as null: in the log that is a missing input
-(NaN is how tables hold one), and JSON has no NaN.
+separators); a float's exponent may be written without its `+` (`1e22`, where Python writes
+`1e+22`). A float that is not finite is written as null: in the log that is a missing input (NaN
+is how tables hold one), and JSON has no NaN.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+import msgspec
+
+_NUMBERS = msgspec.json.Encoder()  # NaN and infinities as null; integers of any size
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
-_NOT_FINITE = frozenset({"nan", "inf", "-inf"})  # float.__repr__ of the floats JSON has no word for
 
 
 def _float(value: float) -> str:
@@ -43,15 +48,10 @@ def _one(value: Any) -> str:
 def encoded(values: Sequence[Any]) -> list[str]:
     """The JSON text of each value (Python values: what `ndarray.tolist()` gives)."""
     kinds = set(map(type, values))
-    if kinds == {float}:
-        texts = list(map(float.__repr__, values))
-        if all(map(math.isfinite, values)):
-            return texts
-        return ["null" if t in _NOT_FINITE else t for t in texts]
+    if kinds == {float} or kinds == {int}:  # no commas inside a number: the split is exact
+        return _NUMBERS.encode(values).decode()[1:-1].split(",") if values else []
     if kinds == {str}:
         return list(map(encode_basestring_ascii, values))
-    if kinds == {int}:
-        return list(map(int.__repr__, values))
     return list(map(_one, values))
 
 
@@ -66,9 +66,13 @@ def objects(columns: Mapping[str, Sequence[str]], rows: int) -> list[str]:
 
 def keyed(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """One JSON object per dict, for dicts that all have the first one's keys (e.g. class
-    probabilities)."""
+    probabilities). Rows that can give their values by key at once (`rows.columns()`, a dict of
+    lists) are encoded from those lists."""
     if not rows:
         return []
+    by_column = getattr(rows, "columns", None)  # e.g. scoring.ClassProbabilities: no dict per row
+    if callable(by_column):
+        return objects({k: encoded(v) for k, v in by_column().items()}, len(rows))
     return objects({k: encoded([row[k] for row in rows]) for k in rows[0]}, len(rows))
 
 

@@ -97,3 +97,50 @@ def test_the_loop_on_postgres(log_db, tmp_path):
     verdict = quality_verdict(settings.model_copy(update={"quality_min_labels": 100}), ctx.spec)
     assert verdict.labels == 400 and verdict.enough_labels and verdict.value > 0.8
     assert pd.notna(verdict.offline)
+
+
+def test_a_large_request_is_logged_in_parts_and_a_connection_lost_part_way_logs_none(
+    log_db, tmp_path, monkeypatch
+):
+    """A 1,000-row request is scored in parts and logged in one PostgreSQL transaction while the
+    next part is scored: every row is logged, in order. When the server ends the log's connection
+    after two parts, the answer still comes whole, says that none of its rows were logged, and
+    none were (the two parts written were never committed)."""
+    from mlstack.monitoring import prediction_log
+    from mlstack.serving import service
+    from mlstack.serving.loader import ModelServer
+
+    engine_for.cache_clear()
+    settings = Settings(
+        _env_file=None, home=tmp_path / "home", tracking_uri=None, prediction_log_url=log_db.url
+    )
+    ctx = lifecycle.context(settings, "penguins", trusted_caller=True)
+    lifecycle.run_all(ctx)
+    rows = generate(1000, seed=5)[ctx.spec.feature_names].astype(object)
+    rows = rows.where(rows.notna(), None).to_dict("records")
+    server = ModelServer(settings, ctx.spec)
+    assert server.current().fast is not None
+
+    served = service.predict(server, rows, "pg-parts")
+    assert served.log.ok and served.log.written == 1000
+    logged = read_predictions(settings)
+    logged = logged[logged["source"] == "pg-parts"]
+    assert logged["prediction_id"].tolist() == list(served.prediction_ids)
+    assert logged["prediction"].tolist() == served.prediction.predictions
+
+    real_append, appended = prediction_log.LogTransaction.append, []
+
+    def append(self, *args, **kwargs):
+        appended.append(1)
+        if len(appended) == 3:  # the server ends this transaction's connection, as a restart would
+            pid = self.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with engine_for(log_db.url).connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        return real_append(self, *args, **kwargs)
+
+    monkeypatch.setattr(prediction_log.LogTransaction, "append", append)
+    cut = service.predict(server, rows, "pg-parts-cut")
+    assert len(cut.prediction.predictions) == 1000 and len(appended) == 3
+    assert cut.log.written == 0 and cut.log.failed == 1000
+    assert cut.log.error.startswith("1,000 of 1,000 predictions could not be written")
+    assert "pg-parts-cut" not in set(read_predictions(settings)["source"])

@@ -54,3 +54,38 @@ def test_floats_that_are_not_finite_are_null():
 def test_rows_without_columns_are_empty_objects():
     assert json_rows.objects({}, 2) == ["{}", "{}"]
     assert json_rows.keyed([]) == []
+
+
+def test_columns_of_numbers_read_back_exactly_at_any_magnitude():
+    """Numbers are encoded by msgspec a column at a time: every float reads back bit for bit
+    (exponents written as `1e22`, not `1e+22`), integers of any size as written."""
+    rng = random.Random(7)
+    floats = [rng.uniform(-1e6, 1e6) for _ in range(2000)]
+    floats += [math.ldexp(rng.random(), rng.randint(-1070, 1020)) * rng.choice((1, -1)) for _ in range(2000)]
+    floats += [1e22, 1e-7, 5e-324, -0.0, 2008.0, 1.7976931348623157e308]
+    texts = json_rows.encoded(floats)
+    assert [json.loads(t) for t in texts] == floats
+    assert texts[-6:] == ["1e22", "1e-7", "5e-324", "-0.0", "2008.0", "1.7976931348623157e308"]
+    whole = [0, -1, 2**63, -(2**63) - 1, 2**200]
+    assert json_rows.encoded(whole) == [str(v) for v in whole]
+    assert json_rows.encoded([]) == []
+
+
+def test_class_probabilities_read_like_a_list_of_dicts_and_encode_from_their_columns():
+    """A model's probability matrix stands for one dict per row without making them: rows, slices,
+    equality and JSON read as the list of dicts would, and the CLI's JSON takes it as a list."""
+    import numpy as np
+
+    from mlstack.serving.scoring import ClassProbabilities, probability_columns
+
+    matrix = np.array([[0.7, 0.1, 0.2], [1 / 3, 0.0, 2 / 3]])
+    dicts = [dict(zip(["Adelie", "Chinstrap", "Gentoo"], row, strict=True)) for row in matrix.tolist()]
+    lazy = ClassProbabilities(np.array(["Adelie", "Chinstrap", "Gentoo"], dtype=object), matrix)
+    assert len(lazy) == 2 and lazy[1] == dicts[1] and lazy[-1] == dicts[-1] and lazy[:1] == dicts[:1]
+    assert lazy == dicts and list(lazy) == dicts and lazy != dicts[:1]
+    assert json_rows.keyed(lazy) == json_rows.keyed(dicts)
+    assert [json.loads(t) for t in json_rows.keyed(lazy)] == dicts
+    assert probability_columns(lazy) == probability_columns(dicts) == {
+        "Adelie": [0.7, 1 / 3], "Chinstrap": [0.1, 0.0], "Gentoo": [0.2, 2 / 3]
+    }  # fmt: skip
+    assert json.loads(json.dumps(list(lazy))) == dicts

@@ -67,7 +67,7 @@ def predict(
         "predictions": result.predictions,
     }
     if result.probabilities is not None:
-        out["probabilities"] = result.probabilities
+        out["probabilities"] = list(result.probabilities)
     if not served.log.ok:  # the prediction still goes out, with the reason it was not logged
         out["prediction_log_error"] = served.log.error
         err.print(f"[yellow]warning:[/yellow] {escape(str(served.log.error))}", highlight=False)

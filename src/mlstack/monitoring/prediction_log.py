@@ -117,7 +117,7 @@ def new_prediction_ids(count: int) -> list[str]:
     return [prefix + text[i : i + 20] for i in range(0, 20 * count, 20)]
 
 
-def _input_texts(features: pd.DataFrame | Mapping[str, np.ndarray]) -> list[str]:
+def input_texts(features: pd.DataFrame | Mapping[str, np.ndarray]) -> list[str]:
     """The JSON object of each row's inputs (NaN and None both null), built column by column:
     without a round trip through pandas' JSON (which also rounded floats)."""
     if isinstance(features, pd.DataFrame):
@@ -166,26 +166,19 @@ def _driver_value(engine: sa.Engine, key: str, value: Any) -> Any:
     return process(value) if process is not None else value
 
 
-def log_predictions(
-    settings: Settings,
+def _insert_params(
+    engine: sa.Engine,
     features: pd.DataFrame | Mapping[str, np.ndarray],
     result: Prediction,
     source: str,
-    prediction_ids: list[str] | None = None,
-    *,
-    shadow: bool = False,
-) -> int:
-    """One row per prediction (its inputs: the matching row of `features`, a frame or one array
-    per feature; its id: the matching `prediction_ids`, fresh ones when None); returns how many
-    were written. Raises when the log cannot be written: `serving.service` decides what that
-    means. `shadow`: the rows are the challenger's shadow answers to predictions already logged
-    under the same ids.
-
-    One prepared INSERT runs once per row in one transaction (the driver's executemany), with the
-    JSON columns already text: SQLAlchemy's per-row, per-column processing cost more than the
-    database's work on a 1,000-row request."""
-    engine = engine_for(settings.resolved_prediction_log_url)
-    inputs = _input_texts(features)
+    prediction_ids: list[str] | None,
+    shadow: bool,
+    inputs: list[str] | None = None,
+) -> tuple[str, list[Any]]:
+    """The INSERT of one log row and its parameters for each row of `features` (the JSON columns
+    already text: SQLAlchemy's per-row, per-column processing cost more than the database's work on
+    a 1,000-row request). `inputs`: the rows' `input_texts`, when already made."""
+    inputs = input_texts(features) if inputs is None else inputs
     ids = prediction_ids if prediction_ids is not None else new_prediction_ids(len(inputs))
     if len(ids) != len(inputs) or len(result.predictions) != len(inputs):
         raise ValueError(
@@ -205,9 +198,71 @@ def log_predictions(
     keys = order if order is not None else _ROW_KEYS
     rows = list(zip(*(columns[k] for k in keys), strict=True))
     params: list[Any] = rows if order is not None else [dict(zip(keys, r, strict=True)) for r in rows]
-    with engine.begin() as conn:
-        conn.exec_driver_sql(sql, params)
-    return len(rows)
+    return sql, params
+
+
+class LogTransaction:
+    """Predictions appended in parts and committed together: in the log, all of them or none.
+
+    `serving.service` appends each part of a large request as soon as it is scored, while the
+    model scores the next; `close` without `commit` rolls back (e.g. a later part failed)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine = engine_for(settings.resolved_prediction_log_url)
+        self.conn = self.engine.connect()
+        try:
+            self.transaction = self.conn.begin()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def append(
+        self,
+        features: pd.DataFrame | Mapping[str, np.ndarray],
+        result: Prediction,
+        source: str,
+        prediction_ids: list[str] | None = None,
+        *,
+        shadow: bool = False,
+        inputs: list[str] | None = None,
+    ) -> int:
+        """Add one row per prediction (see `log_predictions`); returns how many. `inputs`: the
+        rows' `input_texts(features)` when the caller made them already (e.g. while it waited)."""
+        sql, params = _insert_params(self.engine, features, result, source, prediction_ids, shadow, inputs)
+        self.conn.exec_driver_sql(sql, params)
+        return len(params)
+
+    def commit(self) -> None:
+        self.transaction.commit()
+
+    def close(self) -> None:
+        """Roll back what was not committed and give the connection back."""
+        self.conn.close()
+
+
+def log_predictions(
+    settings: Settings,
+    features: pd.DataFrame | Mapping[str, np.ndarray],
+    result: Prediction,
+    source: str,
+    prediction_ids: list[str] | None = None,
+    *,
+    shadow: bool = False,
+) -> int:
+    """One row per prediction (its inputs: the matching row of `features`, a frame or one array
+    per feature; its id: the matching `prediction_ids`, fresh ones when None); returns how many
+    were written. Raises when the log cannot be written: `serving.service` decides what that
+    means. `shadow`: the rows are the challenger's shadow answers to predictions already logged
+    under the same ids.
+
+    One prepared INSERT runs once per row in one transaction (the driver's executemany)."""
+    log = LogTransaction(settings)
+    try:
+        written = log.append(features, result, source, prediction_ids, shadow=shadow)
+        log.commit()
+        return written
+    finally:
+        log.close()
 
 
 def not_shadow() -> sa.ColumnElement[bool]:

@@ -8,19 +8,25 @@ with a `LogOutcome` saying so, and each front door shows `LogOutcome.error` as a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from mlstack.config import Settings, mask_url_password
-from mlstack.monitoring.prediction_log import log_predictions, new_prediction_ids
+from mlstack.monitoring.prediction_log import (
+    LogTransaction,
+    input_texts,
+    log_predictions,
+    new_prediction_ids,
+)
 from mlstack.serving.batch import BatchResult, score_batch
 from mlstack.serving.inputs import Rows, checked_inputs
 from mlstack.serving.loader import LoadedModel, ModelServer
 from mlstack.serving.plain_rows import CheckedRows
-from mlstack.serving.scoring import Prediction, predict_with
+from mlstack.serving.scoring import Prediction, ScoredInParts, as_prediction, predict_with
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,16 @@ def _log_failure(settings: Settings, exc: Exception, failed: int, total: int) ->
     )
 
 
+@dataclass(frozen=True)
+class Part:
+    """Some rows of an answer, to log: their inputs (and their JSON texts), prediction and ids."""
+
+    features: Mapping[str, np.ndarray]
+    prediction: Prediction
+    ids: list[str]
+    inputs: list[str] | None = None
+
+
 class _LogWriter:
     """Appends answers to the prediction log; after the first failure it stops trying (a log
     that is down would otherwise stall every chunk of a batch) and counts what was not written."""
@@ -95,6 +111,36 @@ class _LogWriter:
                 self.exc = exc
         self.failed += rows
 
+    def write_parts(self, parts: Iterable[Part]) -> None:
+        """Log each part as `parts` yields it, in one transaction: the log holds all of them or
+        none. A log failure stops the writing, not the parts (the answer still needs them); an
+        exception from `parts` itself (scoring) propagates, and nothing is logged."""
+        log: LogTransaction | None = None
+        rows = 0
+        try:
+            for part in parts:
+                rows += len(part.ids)
+                if self.exc is None:
+                    try:
+                        log = log or LogTransaction(self.settings)
+                        log.append(part.features, part.prediction, self.source, part.ids, inputs=part.inputs)
+                    except Exception as exc:  # any failure of the log: the answer still goes out
+                        self.exc = exc
+            if self.exc is None and log is not None:
+                try:
+                    log.commit()
+                    self.written += rows
+                    return
+                except Exception as exc:
+                    self.exc = exc
+            self.failed += rows
+        finally:
+            if log is not None:
+                # a connection that is gone: the outcome already says so, and an error of scoring
+                # on its way out must not be replaced by this one
+                with contextlib.suppress(Exception):
+                    log.close()
+
     def outcome(self) -> LogOutcome:
         if self.exc is None:
             return LogOutcome(self.written)
@@ -115,11 +161,40 @@ def predict(
     """
     checked = checked_inputs(rows, server.spec)  # a refused input never reaches the registry
     model = loaded if loaded is not None else server.current()
-    prediction = predict_with(model, checked, server.spec, server.alias, server.stale)
-    ids = new_prediction_ids(len(prediction.predictions))
+    ids = new_prediction_ids(len(checked))
     writer = _LogWriter(server.settings, source)
-    writer.write(checked.columns, prediction, ids)
+    if model.fast is not None and len(checked) >= OVERLAP_ROWS:
+        prediction = _predict_logging_meanwhile(server, model, checked, ids, writer)
+    else:
+        prediction = predict_with(model, checked, server.spec, server.alias, server.stale)
+        writer.write(checked.columns, prediction, ids)
     return ServedPrediction(prediction, checked, writer.outcome(), tuple(ids))
+
+
+# From this many rows the log is written part by part while the ONNX form scores the next part;
+# below it one call costs less than a thread and a hand-over per part.
+OVERLAP_ROWS = 400
+PART_ROWS = 200
+
+
+def _predict_logging_meanwhile(
+    server: ModelServer, model: LoadedModel, checked: CheckedRows, ids: list[str], writer: _LogWriter
+) -> Prediction:
+    """`predict_with` and `writer.write` of the same rows, with the log write of each part done
+    while the model scores the next (`scoring.ScoredInParts`); one answer, one transaction.
+    The inputs' JSON texts are made while the first part is scored (they need no prediction)."""
+    columns = checked.columns
+    scored = ScoredInParts(model, checked, server.spec, PART_ROWS)
+
+    def parts() -> Iterator[Part]:
+        texts = input_texts(columns)
+        for part, values, proba in scored:
+            prediction = as_prediction(model, values, proba, server.alias, server.stale)
+            yield Part({k: v[part] for k, v in columns.items()}, prediction, ids[part], texts[part])
+
+    writer.write_parts(parts())
+    assert scored.values is not None  # every part was scored and checked
+    return as_prediction(model, scored.values, scored.proba, server.alias, server.stale)
 
 
 Progress = Callable[[int, int], None]
