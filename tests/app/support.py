@@ -64,7 +64,8 @@ def train(home: Path, **overrides: Any) -> dict:
 
 def copy_home(trained: Path, dest: Path) -> Path:
     """A private copy of a trained embedded home (SQLite registry; artifacts stay shared, read-only)."""
-    shutil.copytree(trained, dest, ignore=shutil.ignore_patterns("predictions.db"))
+    # the log and its WAL: a WAL without its database would be replayed into the copy's new log
+    shutil.copytree(trained, dest, ignore=shutil.ignore_patterns("predictions.db*"))
     return dest
 
 

@@ -5,13 +5,16 @@ SQLAlchemy's insert writes, and every SQLite connection runs with the log's PRAG
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import numpy as np
 import sqlalchemy as sa
 
 from mlstack.monitoring import prediction_log
 from mlstack.monitoring.prediction_log import engine_for, log_predictions, read_predictions
 from mlstack.serving.inputs import prepare_inputs
 from mlstack.serving.loader import ModelServer
+from mlstack.serving.scoring import Prediction
 from tests.support.log_rows import assert_rows_as_sqlalchemy_writes_them
 
 from .conftest import make_settings
@@ -80,9 +83,40 @@ def test_every_sqlite_connection_of_the_log_runs_wal_without_a_sync_per_commit(t
         for conn in held:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0  # see next test
     finally:
         for conn in held:
             conn.close()
+
+
+def test_no_commit_checkpoints_the_sqlite_log_a_thread_of_the_process_does(tmp_path, monkeypatch):
+    """Commits leave the WAL to grow past SQLite's own 1,000-page threshold; the process's
+    checkpoint thread then copies it back into the database (a PASSIVE checkpoint)."""
+    from mlstack.monitoring import wal_checkpoints
+
+    monkeypatch.setattr(wal_checkpoints, "CHECK_EVERY_S", 3600.0)  # a first thread that never looks
+    engine_for.cache_clear()
+    database = tmp_path / "log.db"
+    settings = make_settings(tmp_path / "home", prediction_log_url=f"sqlite:///{database}")
+    columns = {"island": np.array(["Dream"] * 1000, dtype=object), "bill_length_mm": np.full(1000, 45.1)}
+    result = Prediction(["Adelie"] * 1000, None, "penguins-classifier", "1", "champion", "run")
+    for _ in range(20):  # about 1,500 pages of WAL
+        log_predictions(settings, columns, result, "unit-wal")
+    wal = Path(f"{database}-wal")
+    assert wal.stat().st_size > 1000 * 4096  # no commit checkpointed it
+    assert database.stat().st_size < 100 * 4096  # the rows are in the WAL only
+    assert wal_checkpoints.checkpoints[database.resolve()] == 0
+
+    monkeypatch.setattr(wal_checkpoints, "CHECK_EVERY_S", 0.05)
+    monkeypatch.setattr(wal_checkpoints, "_started", set())  # this process starts a thread anew
+    engine_for.cache_clear()
+    log_predictions(settings, columns, result, "unit-wal")  # a new engine, a new connection
+    deadline = time.monotonic() + 10
+    while not wal_checkpoints.checkpoints[database.resolve()] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert wal_checkpoints.checkpoints[database.resolve()] >= 1
+    assert database.stat().st_size > 1000 * 4096  # the pages are in the database now
+    assert len(read_predictions(settings)) == 21_000
 
 
 def test_prediction_ids_are_distinct_32_hex_characters():

@@ -8,6 +8,7 @@ container and scale containers when the figures matter.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -88,10 +89,7 @@ class ApiMetrics:
         if prediction.probabilities is None:
             self.predictions.labels(version, "value").inc(len(prediction.predictions))
             return
-        counts: dict[str, int] = {}
-        for value in prediction.predictions:
-            counts[str(value)] = counts.get(str(value), 0) + 1
-        for value, count in counts.items():
+        for value, count in collections.Counter(map(str, prediction.predictions)).items():
             self.predictions.labels(version, value).inc(count)
 
     def set_served(self, name: str, alias: str, version: str) -> None:

@@ -69,7 +69,10 @@ def engine_for(url: str) -> sa.Engine:
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        from mlstack.monitoring import wal_checkpoints
+
+        database = Path(url.removeprefix("sqlite:///"))
+        database.parent.mkdir(parents=True, exist_ok=True)
         # No pre-ping: a file has no connection to lose, and a ping is a statement per request.
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
@@ -81,6 +84,10 @@ def engine_for(url: str) -> sa.Engine:
             # OS crash can take back the last commits (SQLite's documented WAL trade-off). The
             # stack's log is PostgreSQL, which this does not touch.
             dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run in a thread of their own, not inside a request's commit (14 ms).
+            dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+            page_size = dbapi_conn.execute("PRAGMA page_size").fetchone()[0]
+            wal_checkpoints.start(database, int(page_size))
     else:
         engine = sa.create_engine(_url(url), pool_pre_ping=True)
     with _CREATE_LOCK:
