@@ -64,16 +64,21 @@ def objects(columns: Mapping[str, Sequence[str]], rows: int) -> list[str]:
     return [template % values for values in zip(*columns.values(), strict=True)]
 
 
+def by_key(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Each key's values in row order, for dicts that all have the first one's keys. Rows that can
+    give them at once (`rows.columns()`, e.g. scoring.ClassProbabilities) do, with no dict per row."""
+    by_column = getattr(rows, "columns", None)
+    if callable(by_column):
+        return by_column()
+    return {k: [row[k] for row in rows] for k in rows[0]} if rows else {}
+
+
 def keyed(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """One JSON object per dict, for dicts that all have the first one's keys (e.g. class
-    probabilities). Rows that can give their values by key at once (`rows.columns()`, a dict of
-    lists) are encoded from those lists."""
+    probabilities)."""
     if not rows:
         return []
-    by_column = getattr(rows, "columns", None)  # e.g. scoring.ClassProbabilities: no dict per row
-    if callable(by_column):
-        return objects({k: encoded(v) for k, v in by_column().items()}, len(rows))
-    return objects({k: encoded([row[k] for row in rows]) for k in rows[0]}, len(rows))
+    return objects({k: encoded(v) for k, v in by_key(rows).items()}, len(rows))
 
 
 def array(texts: Sequence[str]) -> str:

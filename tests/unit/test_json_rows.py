@@ -76,7 +76,7 @@ def test_class_probabilities_read_like_a_list_of_dicts_and_encode_from_their_col
     equality and JSON read as the list of dicts would, and the CLI's JSON takes it as a list."""
     import numpy as np
 
-    from mlstack.serving.scoring import ClassProbabilities, probability_columns
+    from mlstack.serving.scoring import ClassProbabilities
 
     matrix = np.array([[0.7, 0.1, 0.2], [1 / 3, 0.0, 2 / 3]])
     dicts = [dict(zip(["Adelie", "Chinstrap", "Gentoo"], row, strict=True)) for row in matrix.tolist()]
@@ -85,7 +85,7 @@ def test_class_probabilities_read_like_a_list_of_dicts_and_encode_from_their_col
     assert lazy == dicts and list(lazy) == dicts and lazy != dicts[:1]
     assert json_rows.keyed(lazy) == json_rows.keyed(dicts)
     assert [json.loads(t) for t in json_rows.keyed(lazy)] == dicts
-    assert probability_columns(lazy) == probability_columns(dicts) == {
+    assert json_rows.by_key(lazy) == json_rows.by_key(dicts) == {
         "Adelie": [0.7, 1 / 3], "Chinstrap": [0.1, 0.0], "Gentoo": [0.2, 2 / 3]
     }  # fmt: skip
     assert json.loads(json.dumps(list(lazy))) == dicts

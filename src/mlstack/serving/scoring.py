@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, overload
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 import pandas as pd
 
+from mlstack import json_rows
 from mlstack.data.spec import DatasetSpec
 from mlstack.model.evaluate import scores
 from mlstack.model.stability import check_outputs
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 class ClassProbabilities(Sequence[dict[str, float]]):
     """Each row's probability by class, kept as the model's matrix (rows x classes, in the order of
     `classes`). A row's dict is made when it is asked for: an API answer or a log write of 1,000
-    rows encodes the columns (`probability_columns`) and never needs the 1,000 dicts (0.5 ms)."""
+    rows encodes the columns (`json_rows.by_key`) and never needs the 1,000 dicts (0.5 ms)."""
 
     def __init__(self, classes: Sequence[Any], matrix: np.ndarray) -> None:
         self.classes = [str(c) for c in classes]
@@ -53,13 +54,6 @@ class ClassProbabilities(Sequence[dict[str, float]]):
         return {c: self.matrix[:, j].tolist() for j, c in enumerate(self.classes)}
 
 
-def probability_columns(rows: Sequence[Mapping[str, float]]) -> dict[str, list[float]]:
-    """One list per class (the first row's classes, in its order) of each row's probability."""
-    if isinstance(rows, ClassProbabilities):
-        return rows.columns()
-    return {c: [row[c] for row in rows] for c in rows[0]} if rows else {}
-
-
 @dataclass
 class Prediction:
     """What one model version answered: a value per row, class probabilities for classifiers,
@@ -78,7 +72,7 @@ class Prediction:
         """One row per prediction: `prediction`, then `proba_<class>` columns for classifiers."""
         out = pd.DataFrame({"prediction": self.predictions}, index=index)
         if self.probabilities:
-            for cls, values in probability_columns(self.probabilities).items():
+            for cls, values in json_rows.by_key(self.probabilities).items():
                 out[f"proba_{cls}"] = values
         return out
 

@@ -16,12 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mlstack.config import Settings, mask_url_password
-from mlstack.monitoring.prediction_log import (
-    LogTransaction,
-    input_texts,
-    log_predictions,
-    new_prediction_ids,
-)
+from mlstack.monitoring.prediction_log import LogTransaction, input_texts, new_prediction_ids
 from mlstack.serving.batch import BatchResult, score_batch
 from mlstack.serving.inputs import Rows, checked_inputs
 from mlstack.serving.loader import LoadedModel, ModelServer
@@ -79,11 +74,12 @@ def _log_failure(settings: Settings, exc: Exception, failed: int, total: int) ->
 
 @dataclass(frozen=True)
 class Part:
-    """Some rows of an answer, to log: their inputs (and their JSON texts), prediction and ids."""
+    """Some rows of an answer, to log: their inputs (and their JSON texts), prediction and ids
+    (fresh ones when None)."""
 
-    features: Mapping[str, np.ndarray]
+    features: pd.DataFrame | Mapping[str, np.ndarray]
     prediction: Prediction
-    ids: list[str]
+    ids: list[str] | None = None
     inputs: list[str] | None = None
 
 
@@ -102,14 +98,8 @@ class _LogWriter:
         prediction: Prediction,
         ids: list[str] | None = None,
     ) -> None:
-        rows = len(prediction.predictions)
-        if self.exc is None:
-            try:
-                self.written += log_predictions(self.settings, features, prediction, self.source, ids)
-                return
-            except Exception as exc:  # any failure of the log: the answer still goes out
-                self.exc = exc
-        self.failed += rows
+        """Log one answer (or one chunk of a batch) in a transaction of its own."""
+        self.write_parts([Part(features, prediction, ids)])
 
     def write_parts(self, parts: Iterable[Part]) -> None:
         """Log each part as `parts` yields it, in one transaction: the log holds all of them or
@@ -119,7 +109,7 @@ class _LogWriter:
         rows = 0
         try:
             for part in parts:
-                rows += len(part.ids)
+                rows += len(part.prediction.predictions)
                 if self.exc is None:
                     try:
                         log = log or LogTransaction(self.settings)
