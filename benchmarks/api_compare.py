@@ -201,7 +201,7 @@ def bench_b10(
 
     calls = calls or (300 if quick else 1000)
     seconds = seconds or (10.0 if quick else 30.0)
-    batch_requests = batch_requests or (10 if quick else 30)
+    batch_requests = batch_requests or (30 if quick else 100)
     with tempfile.TemporaryDirectory(prefix="mlstack-bench-b10-") as tmp:
         home = Path(tmp) / "home"
         settings = Settings(_env_file=None, home=home, tracking_uri=None)
@@ -220,10 +220,15 @@ def bench_b10(
         onnx_floor = _floor(loaded.fast.predict_proba, prepared, max(5, repeats)) if loaded.fast else None
         log_floor = _log_floor(settings, loaded, spec, prepared, max(5, repeats))
 
-        api_port, mlflow_port = free_port(), free_port()
+        api_port, mlflow_port, bare_port = free_port(), free_port(), free_port()
         logs = Path(tmp) / "logs"
         servers = {
             "api": (_serve(home, api_port, logs), api_port, f"http://127.0.0.1:{api_port}/ready"),
+            "api-no-log": (
+                _serve(home, bare_port, logs, module="benchmarks.api_without_log"),
+                bare_port,
+                f"http://127.0.0.1:{bare_port}/ready",
+            ),
             "mlflow": (
                 _mlflow_serve(
                     home, settings.resolved_tracking_uri, f"models:/{name}@champion", mlflow_port, logs
@@ -242,6 +247,11 @@ def bench_b10(
                 except Exception as exc:
                     log = server.log_path.read_text()[-1500:] if server.log_path.exists() else ""
                     return [unavailable("B10", TITLE, f"{key} server did not get ready: {exc}", log=log)]
+                if key == "api-no-log":  # a diagnostic: the 1,000-row figure only
+                    _log(f"{key}: 1,000-row requests x {batch_requests}")
+                    rps = _rows_per_second(port, thousand, len(frame), batch_requests, errors[key])
+                    results[key] = {"rows_per_s": rps}
+                    continue
                 _log(f"{key}: one row x {calls} sequential")
                 seq = _sequential(port, one, calls, errors[key])
                 _log(f"{key}: 8 clients x {seconds:.0f} s")
@@ -263,7 +273,7 @@ def bench_b10(
         if loaded.served_by != "onnx":
             _log(f"note: the API served {loaded.served_by} ({loaded.fast_note})")
 
-    api, ref = results["api"], results["mlflow"]
+    api, ref, bare = results["api"], results["mlflow"], results["api-no-log"]
     faster_floor = max(pipeline_floor, onnx_floor or 0.0)
     floor_name = "ONNX session" if (onnx_floor or 0) >= pipeline_floor else "pipeline"
     extra = {
@@ -355,12 +365,27 @@ def bench_b10(
         ),
         Figure(
             "B10",
-            f"{TITLE}: errors (both servers)",
+            f"{TITLE}: 1,000-row requests with no prediction log (diagnostic)",
+            bare["rows_per_s"],
+            "rows/s",
+            faster_floor,
+            f"faster floor ({floor_name} predict_proba in-process)",
+            samples=[bare["rows_per_s"]],
+            reference_samples=[faster_floor],
+            note="the same API with its log write taken out by the benchmark "
+            "(`benchmarks/api_without_log.py`; not a mode of mlstack) and each request scored in one "
+            "call: what reading, parsing, checking and answering JSON over HTTP (and the client's "
+            "parse of the answer) leave of the floor, with no log at all",
+        ),
+        Figure(
+            "B10",
+            f"{TITLE}: errors (all servers)",
             float(total_errors),
             "",
             limits=[at_most(0)],
             samples=[float(total_errors)],
-            note=f"API {errors['api'].seen or 'none'}; {MLFLOW} {errors['mlflow'].seen or 'none'}",
+            note=f"API {errors['api'].seen or 'none'}; {MLFLOW} {errors['mlflow'].seen or 'none'}; "
+            f"API with no log {errors['api-no-log'].seen or 'none'}",
         ),
     ]
 

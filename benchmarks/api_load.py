@@ -96,14 +96,20 @@ async def _load(url: str, clients: int, seconds: float, body: dict[str, Any] | N
     }
 
 
-def _serve(home: Path, port: int, log_dir: Path):
+def _serve(home: Path, port: int, log_dir: Path, *, module: str | None = None):
+    """`mlstack serve` on `port` for the champion under `home`; `module`: a benchmark's own
+    front door to it (run with ``python -m``, this checkout on PYTHONPATH)."""
     from devstack.processes import ManagedProcess, venv_tool
 
     env = {"MLSTACK_HOME": str(home), "MLSTACK_API_TOKEN": TOKEN}
+    command = [venv_tool("mlstack"), "serve"]
+    if module is not None:
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+        command = [sys.executable, "-m", module]
     unset = [v for v in os.environ if v.startswith(("MLSTACK_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY"))]
     return ManagedProcess(
-        "mlstack-serve",
-        [venv_tool("mlstack"), "serve", "--port", str(port)],
+        module or "mlstack-serve",
+        [*command, "--port", str(port)],
         env=env,
         unset_env=[v for v in unset if v not in env],
         cwd=home.parent,  # no .env/.secrets of the checkout
