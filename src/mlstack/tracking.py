@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from mlstack.config import Settings
@@ -21,7 +22,7 @@ os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
 
 
 def configure(settings: Settings):
-    """Set tracking/registry URIs; returns an MlflowClient bound to them."""
+    """Set tracking/registry URIs; returns an MlflowClient bound to them (`registry_client`)."""
     import mlflow
 
     if settings.embedded:
@@ -33,7 +34,37 @@ def configure(settings: Settings):
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     if settings.registry_uri:
         mlflow.set_registry_uri(settings.registry_uri)
-    return mlflow.MlflowClient(settings.resolved_tracking_uri, settings.registry_uri)
+    return registry_client(settings.resolved_tracking_uri, settings.registry_uri)
+
+
+def registry_client(tracking_uri: str, registry_uri: str | None = None):
+    """An MlflowClient that checks a registered model's name once, not before every write.
+
+    MLflow's client reads the registered model before each tag, alias, update or delete on it
+    (`_raise_if_prompt`: prompts share the registry's names). A gate decision writes 14 tags on a
+    version and a promotion a few more, so against a tracking server every write cost two HTTP
+    requests instead of one. This client runs that check once per name (a name that passed is a
+    model's for the client's short life) and leaves MLflow's checks otherwise as they are; if a
+    later MLflow drops the hook, every write is checked again, as before.
+    """
+    return _registry_client_class()(tracking_uri, registry_uri)
+
+
+@functools.cache
+def _registry_client_class():
+    import mlflow
+
+    class RegistryClient(mlflow.MlflowClient):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._checked_names: set[str] = set()
+
+        def _raise_if_prompt(self, name: str) -> None:
+            if name not in self._checked_names:
+                super()._raise_if_prompt(name)
+                self._checked_names.add(name)
+
+    return RegistryClient
 
 
 def experiment_id(settings: Settings, spec: DatasetSpec, name: str | None = None) -> str:
