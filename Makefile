@@ -76,7 +76,7 @@ typecheck: setup ## mypy on src/mlstack (configured in pyproject.toml)
 	$(BIN)/mypy
 
 .PHONY: test-unit
-test-unit: setup ## Unit tests only (no servers)
+test-unit: setup ## Unit tests only (no PostgreSQL, MLflow or S3 servers; local SMTP and API processes)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: lint

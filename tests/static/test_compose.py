@@ -803,3 +803,15 @@ def test_model_quality_settings_reach_the_services_with_the_codes_defaults():
         assert found, f"{var} is not passed to the services with a default"
         default = Settings.model_fields[name].default
         assert type(default)(found.group(1)) == default, (var, found.group(1), default)
+
+
+def test_every_service_has_a_memory_limit():
+    """docs/security/README.md: `mem_limit` on every compose service (one runaway container must
+    not take the host's memory from the others)."""
+    unbounded = [
+        name
+        for name, service in resolved()["services"].items()
+        if not service.get("mem_limit")
+        and not service.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
+    ]
+    assert not unbounded, f"services without a memory limit: {unbounded}"

@@ -131,3 +131,33 @@ def test_unusable_outputs_in_one_part_refuse_the_request_as_one_call_would(
     )
     assert parts_made == [1] and calls == [200, 200, 200, 200, 100, 100]
     assert _logged(ctx.settings, "unit-parts-nan").empty
+
+
+def test_from_overlap_rows_on_the_log_is_written_part_by_part_in_one_transaction(
+    trained, records, parts_made, monkeypatch
+):
+    ctx, _ = trained
+    server = ModelServer(ctx.settings, ctx.spec)
+    appended: list[int] = []  # rows of each append, in order
+    transactions: list[int] = []
+    real_append, real_init = prediction_log.LogTransaction.append, prediction_log.LogTransaction.__init__
+
+    def append(self, features, result, *args, **kwargs):
+        appended.append(len(result.predictions))
+        return real_append(self, features, result, *args, **kwargs)
+
+    def init(self, settings):
+        transactions.append(1)
+        real_init(self, settings)
+
+    monkeypatch.setattr(prediction_log.LogTransaction, "append", append)
+    monkeypatch.setattr(prediction_log.LogTransaction, "__init__", init)
+    below = service.predict(server, records[: service.OVERLAP_ROWS - 1], "unit-below")
+    assert below.log.ok and parts_made == [] and appended == [service.OVERLAP_ROWS - 1]
+    appended.clear()
+    transactions.clear()
+    at = service.predict(server, records[: service.OVERLAP_ROWS], "unit-at")
+    # parts of PART_ROWS, the last one half a part; one transaction for all of them
+    assert at.log.ok and parts_made == [1] and transactions == [1]
+    assert appended == [200, 100, 100] and service.PART_ROWS == 200 and service.OVERLAP_ROWS == 400
+    assert len(_logged(ctx.settings, "unit-at")) == service.OVERLAP_ROWS

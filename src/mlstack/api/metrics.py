@@ -1,5 +1,6 @@
 """Prometheus metrics of the API: requests and latency by route and status, predictions by model
-version and class, input errors by reason, model loads (time, failures) and the served version.
+version and class, input errors by reason, model loads (time, failures), the served version, and
+live quality (the primary metric on labelled predictions, and their count, per version).
 
 Each app has its own registry (tests build several apps in one process). With `--workers N`
 every worker counts its own requests; a scrape reaches one worker, so run one worker per
