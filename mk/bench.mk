@@ -2,16 +2,18 @@
 # reference measured in the same run. Benchmarks never fail on slowness: a missed target is a
 # FAIL row in the table, the command still exits 0 (BENCH_ARGS=--strict to change that).
 #
-#   make bench                      quick mode (< 15 min): B1..B12, median of 3 runs
+#   make bench                      quick mode: B1..B14, median of 3 runs (the last run of B1..B9
+#                                   together took 12.4 min; B10..B14 ran in runs of their own)
 #   make bench BENCH_ARGS="--only B3,B7 --repeats 5"
 #   make bench-full                 adds the largest sizes (10M rows)
-#   make bench-smoke                each benchmark once at its smallest size (pytest -m bench_smoke)
+#   make bench-smoke                each benchmark once at its smallest size (pytest -m bench_smoke;
+#                                   B9 on a one-service compose file, B13 on canned run summaries)
 
 BENCH_ARGS ?=
 
 ##@ Benchmarks
 .PHONY: bench
-bench: setup system-deps ## Performance suite, quick mode (< 15 min): table + benchmarks/results/latest.md
+bench: setup system-deps ## Performance suite, quick mode (B1..B14): table + benchmarks/results/latest.md
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 .PHONY: bench-full
@@ -19,5 +21,5 @@ bench-full: setup system-deps ## Performance suite with the largest sizes (10M r
 	$(BIN)/python -m benchmarks.run --full $(BENCH_ARGS)
 
 .PHONY: bench-smoke
-bench-smoke: setup system-deps ## Each benchmark once at the smallest size, so the suite cannot rot
+bench-smoke: setup system-deps ## Each benchmark once at the smallest size (B9, B13 without the stack)
 	$(BIN)/pytest -m bench_smoke tests/bench $(PYTEST_ARGS)

@@ -7,8 +7,10 @@
   drift DAG's XCom) and its one text form (`format_summary`);
 - `reports`: HTML/JSON reports, the MLflow run of the monitoring experiment, the latest report;
 - `flow`: what the drift DAG's tasks call (check, retrain conf, alert);
-- `ci`: the CI drift contract (`mlstack drift ci`, exit code file);
-- `embedded`: Airflow glue, the drift DAG run with `dag.test()` and the runs it queued.
+- `ci`: the CI drift contract (`mlstack drift ci`, exit code file).
+
+The Airflow glue (the drift DAG run with `dag.test()` and the runs it queued) is
+`mlstack.airflow.embedded_runs`, outside this package.
 
 Nothing is imported here: DAG files, the CLI and Streamlit pages import the module they need, and
 the heavy libraries (pandas, Evidently, MLflow, Airflow) load only where they are used.

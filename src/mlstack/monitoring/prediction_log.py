@@ -79,10 +79,11 @@ def engine_for(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _wal(dbapi_conn, _record) -> None:
             dbapi_conn.execute("PRAGMA journal_mode=WAL")  # readers (monitoring) never block writers
-            # In WAL mode a commit then needs no fsync (about 8 ms of a one-row API answer here):
-            # a committed prediction survives the process crashing, and only a power cut or an
-            # OS crash can take back the last commits (SQLite's documented WAL trade-off). The
-            # stack's log is PostgreSQL, which this does not touch.
+            # In WAL mode a commit then needs no fsync (about 8 ms of a one-row API answer here).
+            # SQLite documents the trade-off: such a commit survives an application crash and can
+            # be rolled back by a power loss or an OS crash
+            # (https://www.sqlite.org/pragma.html#pragma_synchronous); our tests check the setting,
+            # not a crash. The stack's log is PostgreSQL, which this does not touch.
             dbapi_conn.execute("PRAGMA synchronous=NORMAL")
             # Checkpoints run in a thread of their own, not inside a request's commit (14 ms).
             dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")

@@ -1,10 +1,11 @@
 """The challenger in shadow against the champion: how often they agree, how each does on labelled
 live rows, and the opt-in promotion rule built on that.
 
-The rule (`mlstack shadow promote`, off unless someone runs it): promote `@challenger` when both
-models answered at least `min_rows` of the same labelled live rows (MLSTACK_SHADOW_MIN_ROWS), the
-challenger meets the gate's floor on them and beats the champion on them by more than the gate's
-least improvement. The move goes through the promotion lock and is recorded like any other.
+The rule (`mlstack shadow-promote`, a dry run unless someone adds `--apply`): promote
+`@challenger` when both models answered at least `min_rows` of the same labelled live rows
+(MLSTACK_SHADOW_MIN_ROWS), the challenger meets the gate's floor on them and beats the champion on
+them by more than the gate's least improvement. The move goes through the promotion lock and is
+recorded like any other.
 """
 
 from __future__ import annotations

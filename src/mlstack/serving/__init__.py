@@ -1,4 +1,4 @@
-"""Serving `models:/<name>@champion` to every front door (CLI, Streamlit, the coming API).
+"""Serving `models:/<name>@champion` to every front door (CLI, Streamlit, the API in `mlstack.api`).
 
 - `loader`: resolve the alias, load and cache each version, keep serving (flagged stale) while
   the registry is unreachable;

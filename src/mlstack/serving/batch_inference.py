@@ -11,8 +11,10 @@ What the `batch_inference` DAG runs (and `mlstack batch-score`):
 3. write a report: rows read, scored, refused, and every refused row with its reasons (a CSV
    beside the output); a bad row never fails the batch and is never dropped without a note.
 
-Memory stays bounded by the chunk size plus the input table itself; the output is streamed to
-disk and never held whole.
+While scoring, memory holds the input table and one chunk at a time: each chunk's output is
+appended to a local Parquet file in a temporary folder. That file is then read whole to upload it
+(`store.put_bytes`), so the upload holds the finished output (compressed Parquet) at once, and the
+refused rows' CSV is built whole as well.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Input checks: rows cast to the dataset spec's types, every bad field named with its problem.
 
-The same rules answer the CLI, both Streamlit pages and the coming API, so a refused row reads
-the same everywhere. The checks run on plain NumPy arrays, one per column, so a large batch stays
-vectorised. Rows that already are exactly what the spec asks (JSON objects with every field, exact
-categories, finite in-range numbers: what API clients send) skip the casts and pandas altogether
-(`serving.plain_rows`); any other row goes through the checks, which word every refusal.
+The same rules answer the CLI, both Streamlit pages and the prediction API (`mlstack.api`), so a
+refused row reads the same everywhere. The checks run on plain NumPy arrays, one per column, so
+a large batch stays vectorised. Rows that already are exactly what the spec asks (JSON objects
+with every field, exact categories, finite in-range numbers: what API clients send) skip the casts
+and pandas altogether (`serving.plain_rows`); any other row goes through the checks, which word
+every refusal.
 """
 
 from __future__ import annotations

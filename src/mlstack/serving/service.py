@@ -1,9 +1,10 @@
 """The predict-and-log service: check the inputs, predict with the served alias, log every answer.
 
-Every front door calls it (`mlstack predict`, the Streamlit Predict and Batch pages, the coming
-API), so each one refuses the same inputs with the same words and treats the prediction log the
-same way: a log that cannot be written never loses or hides a prediction. The answer comes back
-with a `LogOutcome` saying so, and each front door shows `LogOutcome.error` as a warning.
+Every front door calls it (`mlstack predict`, the Streamlit Predict and Batch pages, the
+prediction API in `mlstack.api`), so each one refuses the same inputs with the same words and
+treats the prediction log the same way: a log that cannot be written never loses or hides a
+prediction. The answer comes back with a `LogOutcome` saying so, and each front door shows
+`LogOutcome.error` as a warning.
 """
 
 from __future__ import annotations
