@@ -13,13 +13,12 @@ Modes (``MLSTACK_ENV``, from the environment, ``.env`` or ``.secrets``):
 in-process (``dag.test``, a JWT secret generated per state folder) on a local MLflow store without
 auth. Only the start-up of a real service calls the check.
 
-``mlstack secrets check <component>...`` runs the check for the components of ``SECRETS`` or
-``all`` (= airflow, airflow-viewer, mlflow, client; the others only when named). Every container
-of the project's images that holds secrets (not the third-party ones: postgres, rustfs, mailpit,
-...) runs ``python -m mlstack.secrets_check $MLSTACK_STARTUP_CHECK`` in its entrypoint before its
-service starts (images without mlstack carry this module alone) and stops when it exits
-non-zero; secrets given as files (``/run/secrets/<NAME>``, compose ``secrets:``) count as set.
-Values are never printed.
+``mlstack secrets check <component>...`` checks the components of ``SECRETS`` or ``all`` (=
+airflow, airflow-viewer, mlflow, client; the others only when named). Each container of the
+project's images that holds secrets (not third-party ones: postgres, rustfs, mailpit, ...) runs
+``python -m mlstack.secrets_check $MLSTACK_STARTUP_CHECK`` before its service starts (images
+without mlstack carry this module alone) and stops when it exits non-zero; secrets given as
+files (``/run/secrets/<NAME>``, compose ``secrets:``) count as set. Values are never printed.
 """
 
 from __future__ import annotations

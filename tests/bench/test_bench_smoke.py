@@ -1,7 +1,9 @@
 """Each benchmark once at its smallest size, so the suite cannot rot (``pytest -m bench_smoke``).
 
 These check that every benchmark runs end to end and returns a measured figure with its
-reference — not how fast anything is (benchmarks never fail on slowness). A figure that cannot be
+reference — not how fast anything is (benchmarks never fail on slowness) — except two that need
+the whole stack: B9 boots a one-service compose project instead, and B13 only builds its rows from
+canned trigger summaries (the stack test runs `make trigger` itself). A figure that cannot be
 measured here goes through ``tests.support.require.unavailable``: skipped locally with the
 reason, a failure under CI=true.
 """
