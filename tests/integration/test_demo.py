@@ -59,7 +59,7 @@ def test_demo_trains_promotes_and_serves_on_a_fresh_home_without_secrets(tmp_pat
     assert predict.returncode == 0, predict.stderr[-3000:]
     answer = json.loads(predict.stdout)
     assert answer["model"].endswith("@champion") and answer["version"] == "1"
-    assert answer["model"].startswith(f"{dataset}-")
+    assert answer["model"].startswith(f"models:/{dataset}-")
     if dataset == "penguins":
         assert answer["predictions"][0] in ("Adelie", "Chinstrap", "Gentoo")
         assert sum(answer["probabilities"][0].values()) == pytest.approx(1.0)
