@@ -87,6 +87,42 @@ def test_crash_between_alias_move_and_records_then_retry_gives_same_verdict(cand
     assert [h["version"] for h in _assert_history_consistent(ctx, name)] == [v1, v2]
 
 
+def test_crash_while_the_decision_is_written_leaves_no_verdict_and_the_retry_decides_whole(
+    tmp_path, monkeypatch
+):
+    """Killed after the first tag of the decision: no verdict is on the version (it is written
+    last), so the retry decides again and records every field, instead of taking a half-written
+    record as the decision."""
+    ctx = _ctx(tmp_path)
+    version = _train_and_register(ctx)
+    name = version["name"]
+    original = MlflowClient.set_model_version_tag
+    written: list[str] = []
+
+    def dies_after_the_first_gate_tag(self, model, number, key, value, *args, **kwargs):
+        original(self, model, number, key, value, *args, **kwargs)
+        if key.startswith("mlstack.gate.") and not written:
+            written.append(key)
+            raise SystemExit("process killed while the decision was written")
+
+    monkeypatch.setattr(MlflowClient, "set_model_version_tag", dies_after_the_first_gate_tag)
+    with pytest.raises(SystemExit):
+        lifecycle.promote(ctx, version["version"])
+    client = tracking.configure(ctx.settings)
+    half = client.get_model_version(name, version["version"]).tags
+    assert written and "mlstack.gate.verdict" not in half, half
+    assert champion_version(ctx.settings, name) is None  # nothing moved
+
+    decision = lifecycle.promote(ctx, version["version"])
+    assert decision["verdict"] == "promoted", decision
+    tags = client.get_model_version(name, version["version"]).tags
+    assert tags["mlstack.gate.verdict"] == "promoted" and tags["mlstack.gate.applied_at"]
+    assert tags["mlstack.gate.metric"] and tags["mlstack.gate.reason"], tags
+    assert float(tags["mlstack.gate.challenger_value"]) > 0
+    assert champion_version(ctx.settings, name) == version["version"]
+    _assert_history_consistent(ctx, name)
+
+
 def test_retried_airflow_task_takes_over_its_own_lock_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "training_pipeline")
     monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "manual__retry")

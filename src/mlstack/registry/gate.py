@@ -24,6 +24,7 @@ from mlstack.config import Settings
 from mlstack.data.spec import DatasetSpec
 
 TAG_GROUP = "gate."  # recorded decisions are tags mlstack.gate.<field> on the version
+VERDICT_TAG = TAG_GROUP + "verdict"  # a version holding it holds its whole decision (promotion.record)
 
 
 @dataclass(frozen=True)

@@ -168,8 +168,15 @@ def scores_on_evaluation(
 
 
 def record(client: MlflowClient, decision: GateDecision, run: str | None = None) -> None:
-    """Store the decision as `mlstack.gate.*` tags on the version it concerns (not yet applied)."""
+    """Store the decision as `mlstack.gate.*` tags on the version it concerns (not yet applied).
+
+    One tag per request, so the verdict goes last: a version with a verdict has every field of
+    its decision. A process killed part-way leaves no verdict, and the retry decides again (with
+    the verdict first, a retry took the half-written record, empty reason and metric, as the
+    decision and moved the alias on it)."""
     tags = {TAG_PREFIX + k: v for k, v in gate.as_tags(decision).items()}
+    verdict = TAG_PREFIX + gate.VERDICT_TAG
     tags.update({DECIDED_IN: run or "cli", APPLIED_AT: ""})
+    tags[verdict] = tags.pop(verdict)  # last
     for key, value in tags.items():
         client.set_model_version_tag(decision.name, decision.version, key, value)
