@@ -3,7 +3,7 @@
 # FAIL row in the table, the command still exits 0 (BENCH_ARGS=--strict to change that).
 #
 #   make bench                      quick mode: B1..B14, median of 3 runs (the last run of B1..B9
-#                                   together took 12.4 min; B10..B14 ran in runs of their own)
+#                                   together took 12.4 min; B1, B4..B6, B10..B14 ran alone since)
 #   make bench BENCH_ARGS="--only B3,B7 --repeats 5"
 #   make bench-full                 adds the largest sizes (10M rows)
 #   make bench-smoke                each benchmark once at its smallest size (pytest -m bench_smoke;
