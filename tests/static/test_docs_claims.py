@@ -72,14 +72,20 @@ def test_the_stale_claims_stay_gone():
         )
 
 
+LATEST_RESULTS = ROOT / "benchmarks" / "results" / "latest.md"
+
+
+def _failing_rows() -> list[str]:
+    """The rows of the latest benchmark table that missed their target."""
+    return [line for line in LATEST_RESULTS.read_text().splitlines() if line.rstrip().endswith("| FAIL |")]
+
+
 def test_the_readme_names_every_target_the_latest_benchmarks_miss():
     """The README's Benchmarks section lists, one bullet per benchmark, the targets that
     benchmarks/results/latest.md marks FAIL, and no other (it once said "every target but one"
     while the table failed three)."""
-    table = (ROOT / "benchmarks" / "results" / "latest.md").read_text()
-    failing = {
-        line.split("|")[1].strip() for line in table.splitlines() if line.rstrip().endswith("| FAIL |")
-    }
+    table = LATEST_RESULTS.read_text()
+    failing = {line.split("|")[1].strip() for line in _failing_rows()}
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Benchmarks") : readme.index("## Reliability and security")]
     listed = set(re.findall(r"^- \*\*(B\d+)\*\*:", section, re.MULTILINE))
@@ -100,8 +106,7 @@ def test_the_benchmarks_readme_claims_no_single_miss_while_the_table_fails_sever
     """benchmarks/README.md once called B1 "the one target missed in the latest run" while latest.md
     failed three rows. Its prose (the copied table left out) may not claim a single miss while
     latest.md marks more than one row FAIL."""
-    table = (ROOT / "benchmarks" / "results" / "latest.md").read_text()
-    failing = [line for line in table.splitlines() if line.rstrip().endswith("| FAIL |")]
+    failing = _failing_rows()
     readme = (ROOT / "benchmarks" / "README.md").read_text()
     start, end = readme.index("<!-- latest-results:start -->"), readme.index("<!-- latest-results:end -->")
     prose = " ".join((readme[:start] + readme[end:]).split()).lower()
